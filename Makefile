@@ -1,0 +1,115 @@
+# console-sessions — `make run` serves the app on a SQLite file; `make test` runs every test.
+# Both install what is missing first (only what is missing: a second run skips every install).
+# Nothing is downloaded except from package registries (crates.io, npm, Debian).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+# cargo-leptos 0.3.11 is the release that builds with `--features no_downloads` (so it never fetches
+# sass, tailwind or wasm-opt from outside the registries). Its locked dependencies need rustc 1.96+,
+# newer than the stable 1.95 here, so it is built with the nightly toolchain; the project itself
+# builds on stable.
+CARGO_LEPTOS_VERSION := 0.3.11
+CARGO_LEPTOS_TOOLCHAIN ?= +nightly
+# wasm-bindgen-cli must equal the wasm-bindgen of Cargo.lock (pinned with "=" in app/Cargo.toml).
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[" ]/, "", $$0); sub("version=", "", $$0); print; exit}' Cargo.lock)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends
+
+# The PostgreSQL the tests use: a local cluster from Debian's package, a role that may create the
+# per-test databases, and this URL exported to `cargo test`.
+PG_USER := console_sessions
+PG_PASSWORD := console_sessions
+PG_PORT ?= 5432
+TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/postgres
+export TEST_POSTGRES_URL
+
+.PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres \
+        fmt-check clippy cargo-test site e2e bench clean
+
+help:
+	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
+	@echo "make test   install what is missing, then fmt, clippy (server + wasm), cargo test (SQLite + PostgreSQL), Playwright"
+	@echo "make bench  criterion benchmarks"
+
+## ---- installs (each step checks first) ----
+
+tools: rust-tools node-tools chromium
+
+rust-tools:
+	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
+	  || rustup target add wasm32-unknown-unknown
+	@if ! cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)"; then \
+	  echo "installing cargo-leptos $(CARGO_LEPTOS_VERSION)"; \
+	  $(CARGO) $(CARGO_LEPTOS_TOOLCHAIN) install cargo-leptos --version $(CARGO_LEPTOS_VERSION) \
+	    --locked --features no_downloads; \
+	fi
+	@# Without --locked: the locked build wants a webpki-roots release the registry does not serve.
+	@if ! wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)"; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+
+node-tools:
+	@if [ ! -d end2end/node_modules/@playwright/test ] \
+	    || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then \
+	  cd end2end && npm ci --no-audit --no-fund; \
+	fi
+
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) chromium; }
+
+postgres-server:
+	@command -v pg_ctlcluster >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql; }
+
+# Start the cluster when it is down; make sure the test role exists.
+postgres: postgres-server
+	@cluster=$$(pg_lsclusters --no-header | awk 'NR==1 {print $$1" "$$2}'); \
+	if [ -z "$$cluster" ]; then echo "no PostgreSQL cluster found (pg_lsclusters)"; exit 1; fi; \
+	if ! pg_lsclusters --no-header | awk 'NR==1 {print $$4}' | grep -q online; then \
+	  $(SUDO) pg_ctlcluster $$cluster start; \
+	fi; \
+	for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p $(PG_PORT) && break; sleep 1; done; \
+	pg_isready -h 127.0.0.1 -p $(PG_PORT)
+	@$(SUDO) -u postgres psql -q -v ON_ERROR_STOP=1 -d postgres -c \
+	  "DO \$$\$$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(PG_USER)') THEN \
+	   CREATE ROLE $(PG_USER) LOGIN CREATEDB PASSWORD '$(PG_PASSWORD)'; END IF; END \$$\$$;" 2>/dev/null \
+	|| runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d postgres -c \
+	  "DO \$$\$$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(PG_USER)') THEN \
+	   CREATE ROLE $(PG_USER) LOGIN CREATEDB PASSWORD '$(PG_PASSWORD)'; END IF; END \$$\$$;"
+
+## ---- the two commands ----
+
+run: rust-tools
+	cargo leptos serve
+
+test: tools postgres fmt-check clippy cargo-test e2e
+	@echo "make test: all green"
+
+## ---- test steps ----
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets --features console-sessions-app/ssr -- -D warnings
+	$(CARGO) clippy -p console-sessions-app --lib --target wasm32-unknown-unknown \
+	  --no-default-features --features hydrate -- -D warnings
+
+cargo-test: postgres
+	$(CARGO) test --workspace --features console-sessions-app/ssr
+
+site: rust-tools
+	cargo leptos build
+
+e2e: site node-tools chromium
+	cd end2end && npx playwright test
+
+bench:
+	$(CARGO) bench --bench sessions
+
+clean:
+	$(CARGO) clean
+	rm -rf end2end/node_modules end2end/test-results

@@ -1,0 +1,3 @@
+//! Server functions, grouped by area. Each is a thin call into the `console_sessions` library.
+
+pub mod system;

@@ -1,0 +1,18 @@
+//! The console-sessions web application: Leptos pages and server functions (SSR + hydration), and, with
+//! the `ssr` feature, the axum server and the command line that ship as the `console-sessions` binary.
+
+pub mod api;
+pub mod app;
+pub mod error;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// The browser entry point: hydrates the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,32 @@
+//! What every handler and server function can reach.
+
+use axum::extract::FromRef;
+use console_sessions::Database;
+use leptos::prelude::*;
+
+use crate::error::AppError;
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    /// Leptos' own settings: site root, package folder, address.
+    pub leptos_options: LeptosOptions,
+    /// The database pool.
+    pub db: Database,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+impl AppState {
+    /// The state provided to the current page render or server function.
+    pub fn from_context() -> Result<Self, AppError> {
+        use_context::<Self>().ok_or_else(|| {
+            tracing::error!("AppState is missing from the Leptos context");
+            AppError::Internal
+        })
+    }
+}

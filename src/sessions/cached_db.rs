@@ -1,0 +1,215 @@
+//! [`CachedDbStore`]: an in-process moka cache in front of any store — Django's `cached_db`.
+//!
+//! Reads try the cache first and fill it on a miss; writes go to the store first, then the cache; every
+//! delete evicts what it deleted. The cache holds nothing the store does not, so losing it loses nothing.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::future::Cache;
+use time::OffsetDateTime;
+
+use super::record::{PublicId, SessionRecord, TokenHash};
+use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StoreError};
+
+/// Cache sizing.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// Most sessions kept in memory.
+    pub max_capacity: u64,
+    /// The longest an entry is served from memory before it is read again from the store: the last
+    /// guard against a change the cache missed.
+    pub max_age: Duration,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_capacity: 100_000,
+            max_age: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A cache in front of the store `S`.
+#[derive(Clone)]
+pub struct CachedDbStore<S> {
+    inner: S,
+    cache: Cache<TokenHash, Arc<SessionRecord>>,
+    hits: Arc<AtomicU64>,
+    misses: Arc<AtomicU64>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for CachedDbStore<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedDbStore")
+            .field("inner", &self.inner)
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl<S: SessionStore> CachedDbStore<S> {
+    /// A cache with these settings in front of `inner`.
+    pub fn new(inner: S, settings: &CacheSettings) -> Self {
+        Self {
+            inner,
+            cache: Cache::builder()
+                .max_capacity(settings.max_capacity)
+                .time_to_live(settings.max_age)
+                .build(),
+            hits: Arc::new(AtomicU64::new(0)),
+            misses: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The store behind the cache.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Cache hits and misses of `load` so far.
+    pub fn hit_miss(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Whether a session is in the cache now (for tests and diagnostics).
+    pub fn is_cached(&self, token_hash: &TokenHash) -> bool {
+        self.cache.contains_key(token_hash)
+    }
+
+    /// Drops one entry.
+    pub async fn evict(&self, token_hash: &TokenHash) {
+        self.cache.invalidate(token_hash).await;
+    }
+
+    /// Drops every entry.
+    pub fn evict_all(&self) {
+        self.cache.invalidate_all();
+    }
+
+    async fn evict_deleted(&self, deleted: &[Deleted]) {
+        for session in deleted {
+            self.cache.invalidate(&session.token_hash).await;
+        }
+    }
+}
+
+#[async_trait]
+impl<S: SessionStore> SessionStore for CachedDbStore<S> {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.inner.create(record).await?;
+        self.cache
+            .insert(record.token_hash, Arc::new(record.clone()))
+            .await;
+        Ok(())
+    }
+
+    async fn load(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        if let Some(record) = self.cache.get(token_hash).await {
+            if record.is_active_at(now) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(Some((*record).clone()));
+            }
+            self.cache.invalidate(token_hash).await;
+            return Ok(None);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let record = self.inner.load(token_hash, now).await?;
+        if let Some(record) = &record {
+            self.cache
+                .insert(record.token_hash, Arc::new(record.clone()))
+                .await;
+        }
+        Ok(record)
+    }
+
+    async fn save(
+        &self,
+        record: &SessionRecord,
+        current_hash: &TokenHash,
+    ) -> Result<bool, StoreError> {
+        // Evict first: whatever happens below, the cache must not keep serving the old state.
+        self.cache.invalidate(current_hash).await;
+        let saved = self.inner.save(record, current_hash).await?;
+        if saved {
+            self.cache
+                .insert(record.token_hash, Arc::new(record.clone()))
+                .await;
+        }
+        Ok(saved)
+    }
+
+    async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        self.cache.invalidate(token_hash).await;
+        self.inner.delete(token_hash).await
+    }
+
+    async fn delete_by_public_ids(
+        &self,
+        public_ids: &[PublicId],
+        user_id: Option<i64>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let deleted = self.inner.delete_by_public_ids(public_ids, user_id).await?;
+        self.evict_deleted(&deleted).await;
+        Ok(deleted)
+    }
+
+    async fn delete_for_user(
+        &self,
+        user_id: i64,
+        keep: Option<&PublicId>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let deleted = self.inner.delete_for_user(user_id, keep).await?;
+        self.evict_deleted(&deleted).await;
+        Ok(deleted)
+    }
+
+    async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
+        let deleted = self.inner.delete_user(user_id).await?;
+        self.evict_deleted(&deleted).await;
+        Ok(deleted)
+    }
+
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: u32,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let deleted = self.inner.delete_expired(now, batch).await?;
+        self.evict_deleted(&deleted).await;
+        Ok(deleted)
+    }
+
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_for_user(user_id, now).await
+    }
+
+    async fn get_by_public_id(
+        &self,
+        public_id: &PublicId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.get_by_public_id(public_id).await
+    }
+
+    async fn search(
+        &self,
+        query: &SessionQuery,
+        now: OffsetDateTime,
+    ) -> Result<SessionPage, StoreError> {
+        self.inner.search(query, now).await
+    }
+}

@@ -1,0 +1,452 @@
+//! [`DbStore`]: sessions in SQLite or PostgreSQL through sqlx. This is Django's `db` backend.
+//!
+//! The two backends share one schema, and every statement here is written once: `$n` placeholders,
+//! `RETURNING`, `BIGINT` times and byte strings mean the same to both.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use sqlx::QueryBuilder;
+use time::OffsetDateTime;
+
+use super::record::{from_millis, ip_key, to_millis, Expiry, PublicId, SessionRecord, TokenHash};
+use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
+use crate::db::Database;
+use crate::with_pool;
+
+const COLUMNS: &str = "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
+                       created_at, updated_at, last_activity_at, expires_at";
+
+/// Sessions stored in the database, with no cache.
+#[derive(Debug, Clone)]
+pub struct DbStore {
+    db: Database,
+    queries: Arc<AtomicU64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    public_id: String,
+    token_hash: Vec<u8>,
+    user_id: Option<i64>,
+    data: String,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    expiry_policy: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    last_activity_at: i64,
+    expires_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeletedRow {
+    public_id: String,
+    token_hash: Vec<u8>,
+}
+
+impl SessionRow {
+    fn into_record(self) -> Result<SessionRecord, StoreError> {
+        let corrupt = |reason: &str| StoreError::Corrupt {
+            public_id: self.public_id.clone(),
+            reason: reason.to_owned(),
+        };
+        let public_id = PublicId::parse(&self.public_id).ok_or_else(|| corrupt("bad public id"))?;
+        let token_hash =
+            TokenHash::from_slice(&self.token_hash).ok_or_else(|| corrupt("bad token hash"))?;
+        let data: Map<String, Value> = serde_json::from_str(&self.data)
+            .map_err(|e| corrupt(&format!("data is not a JSON object: {e}")))?;
+        let expiry = match &self.expiry_policy {
+            None => Expiry::Default,
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| corrupt(&format!("bad expiry policy: {e}")))?,
+        };
+        Ok(SessionRecord {
+            public_id,
+            token_hash,
+            user_id: self.user_id,
+            data,
+            // An address that does not parse is dropped, not fatal: it is informational.
+            ip: self.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
+            user_agent: self.user_agent,
+            expiry,
+            created_at: from_millis(self.created_at),
+            updated_at: from_millis(self.updated_at),
+            last_activity_at: from_millis(self.last_activity_at),
+            expires_at: from_millis(self.expires_at),
+        })
+    }
+}
+
+impl DeletedRow {
+    fn into_deleted(self) -> Option<Deleted> {
+        Some(Deleted {
+            public_id: PublicId::parse(&self.public_id)?,
+            token_hash: TokenHash::from_slice(&self.token_hash)?,
+        })
+    }
+}
+
+fn into_deleted(rows: Vec<DeletedRow>) -> Vec<Deleted> {
+    rows.into_iter()
+        .filter_map(DeletedRow::into_deleted)
+        .collect()
+}
+
+/// The values a record writes, in column order, ready to bind.
+struct RowValues {
+    data: String,
+    ip: Option<String>,
+    ip_key: Option<Vec<u8>>,
+    expiry_policy: Option<String>,
+}
+
+impl RowValues {
+    fn of(record: &SessionRecord) -> Self {
+        Self {
+            // Serialising a map of JSON values cannot fail.
+            data: serde_json::to_string(&record.data).unwrap_or_else(|_| "{}".to_owned()),
+            ip: record.ip.map(|ip| ip.to_string()),
+            ip_key: record.ip.map(|ip| ip_key(ip).to_vec()),
+            expiry_policy: match record.expiry {
+                Expiry::Default => None,
+                other => serde_json::to_string(&other).ok(),
+            },
+        }
+    }
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation())
+}
+
+impl DbStore {
+    /// A store over this database.
+    pub fn new(db: Database) -> Self {
+        Self {
+            db,
+            queries: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// The database underneath.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// How many statements this store has sent to the database since it was made.
+    pub fn query_count(&self) -> u64 {
+        self.queries.load(Ordering::Relaxed)
+    }
+
+    fn count(&self) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn delete_returning(
+        &self,
+        sql: &str,
+        first: i64,
+        second: &str,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        self.count();
+        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(sql)
+            .bind(first)
+            .bind(second)
+            .fetch_all(pool)
+            .await)?;
+        Ok(into_deleted(rows))
+    }
+}
+
+#[async_trait]
+impl SessionStore for DbStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let values = RowValues::of(record);
+        let sql = format!(
+            "INSERT INTO sessions ({COLUMNS}, ip_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+        );
+        self.count();
+        let result = with_pool!(&self.db, |pool| sqlx::query(&sql)
+            .bind(record.public_id.as_str())
+            .bind(record.token_hash.as_bytes().as_slice())
+            .bind(record.user_id)
+            .bind(&values.data)
+            .bind(&values.ip)
+            .bind(&record.user_agent)
+            .bind(&values.expiry_policy)
+            .bind(to_millis(record.created_at))
+            .bind(to_millis(record.updated_at))
+            .bind(to_millis(record.last_activity_at))
+            .bind(to_millis(record.expires_at))
+            .bind(&values.ip_key)
+            .execute(pool)
+            .await
+            .map(drop));
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn load(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2");
+        self.count();
+        let row: Option<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(token_hash.as_bytes().as_slice())
+            .bind(to_millis(now))
+            .fetch_optional(pool)
+            .await)?;
+        row.map(SessionRow::into_record).transpose()
+    }
+
+    async fn save(
+        &self,
+        record: &SessionRecord,
+        current_hash: &TokenHash,
+    ) -> Result<bool, StoreError> {
+        let values = RowValues::of(record);
+        // UPDATE, never an upsert: a row deleted meanwhile (revoked, signed out) stays deleted.
+        let sql =
+            "UPDATE sessions SET token_hash = $1, user_id = $2, data = $3, ip = $4, ip_key = $5, \
+                   user_agent = $6, expiry_policy = $7, updated_at = $8, last_activity_at = $9, \
+                   expires_at = $10 WHERE public_id = $11 AND token_hash = $12";
+        self.count();
+        let result = with_pool!(&self.db, |pool| sqlx::query(sql)
+            .bind(record.token_hash.as_bytes().as_slice())
+            .bind(record.user_id)
+            .bind(&values.data)
+            .bind(&values.ip)
+            .bind(&values.ip_key)
+            .bind(&record.user_agent)
+            .bind(&values.expiry_policy)
+            .bind(to_millis(record.updated_at))
+            .bind(to_millis(record.last_activity_at))
+            .bind(to_millis(record.expires_at))
+            .bind(record.public_id.as_str())
+            .bind(current_hash.as_bytes().as_slice())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()));
+        match result {
+            Ok(rows) => Ok(rows > 0),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::Duplicate),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        self.count();
+        let rows = with_pool!(&self.db, |pool| sqlx::query(
+            "DELETE FROM sessions WHERE token_hash = $1"
+        )
+        .bind(token_hash.as_bytes().as_slice())
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        Ok(rows > 0)
+    }
+
+    async fn delete_by_public_ids(
+        &self,
+        public_ids: &[PublicId],
+        user_id: Option<i64>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let mut deleted = Vec::new();
+        // Bounded statements: SQLite allows only so many bound values in one.
+        for chunk in public_ids.chunks(500) {
+            self.count();
+            let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| {
+                let mut builder = QueryBuilder::new("DELETE FROM sessions WHERE public_id IN (");
+                let mut list = builder.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                builder.push(")");
+                if let Some(user_id) = user_id {
+                    builder.push(" AND user_id = ").push_bind(user_id);
+                }
+                builder.push(" RETURNING public_id, token_hash");
+                builder.build_query_as().fetch_all(pool).await
+            })?;
+            deleted.extend(into_deleted(rows));
+        }
+        Ok(deleted)
+    }
+
+    async fn delete_for_user(
+        &self,
+        user_id: i64,
+        keep: Option<&PublicId>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        // Public ids are never empty, so "" keeps nothing.
+        let keep = keep.map(PublicId::as_str).unwrap_or("");
+        self.delete_returning(
+            "DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2 \
+             RETURNING public_id, token_hash",
+            user_id,
+            keep,
+        )
+        .await
+    }
+
+    async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
+        self.count();
+        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query_as(
+                "DELETE FROM sessions WHERE user_id = $1 RETURNING public_id, token_hash",
+            )
+            .bind(user_id)
+            .fetch_all(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM users WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(rows)
+        })?;
+        Ok(into_deleted(rows))
+    }
+
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: u32,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        self.count();
+        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) \
+             RETURNING public_id, token_hash"
+        )
+        .bind(to_millis(now))
+        .bind(i64::from(batch))
+        .fetch_all(pool)
+        .await)?;
+        Ok(into_deleted(rows))
+    }
+
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY last_activity_at DESC, id DESC"
+        );
+        self.count();
+        let rows: Vec<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(to_millis(now))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(SessionRow::into_record).collect()
+    }
+
+    async fn get_by_public_id(
+        &self,
+        public_id: &PublicId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE public_id = $1");
+        self.count();
+        let row: Option<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(public_id.as_str())
+            .fetch_optional(pool)
+            .await)?;
+        row.map(SessionRow::into_record).transpose()
+    }
+
+    async fn search(
+        &self,
+        query: &SessionQuery,
+        now: OffsetDateTime,
+    ) -> Result<SessionPage, StoreError> {
+        let limit = i64::from(query.limit.clamp(1, 500));
+        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        let now = to_millis(now);
+        let pattern = query
+            .user_agent_contains
+            .as_ref()
+            .map(|text| format!("%{}%", escape_like(&text.to_lowercase())));
+        let range = query.network.map(|net| {
+            (
+                ip_key(net.network()).to_vec(),
+                ip_key(net.broadcast()).to_vec(),
+            )
+        });
+        self.count();
+        self.count();
+        let (rows, total): (Vec<SessionRow>, i64) = with_pool!(&self.db, |pool| {
+            let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE 1 = 1"));
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM sessions WHERE 1 = 1");
+            for builder in [&mut page, &mut count] {
+                match query.state {
+                    StateFilter::Active => {
+                        builder.push(" AND expires_at > ").push_bind(now);
+                    }
+                    StateFilter::Expired => {
+                        builder.push(" AND expires_at <= ").push_bind(now);
+                    }
+                    StateFilter::All => {}
+                }
+                if let Some(user_id) = query.user_id {
+                    builder.push(" AND user_id = ").push_bind(user_id);
+                }
+                if let Some((low, high)) = &range {
+                    builder
+                        .push(" AND ip_key BETWEEN ")
+                        .push_bind(low.clone())
+                        .push(" AND ")
+                        .push_bind(high.clone());
+                }
+                if let Some(pattern) = &pattern {
+                    builder
+                        .push(" AND lower(user_agent) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\'");
+                }
+            }
+            page.push(" ORDER BY expires_at DESC, id DESC LIMIT ")
+                .push_bind(limit)
+                .push(" OFFSET ")
+                .push_bind(offset);
+            let rows = page.build_query_as().fetch_all(pool).await?;
+            let total: (i64,) = count.build_query_as().fetch_one(pool).await?;
+            Ok::<_, sqlx::Error>((rows, total.0))
+        })?;
+        Ok(SessionPage {
+            sessions: rows
+                .into_iter()
+                .map(SessionRow::into_record)
+                .collect::<Result<_, _>>()?,
+            total: u64::try_from(total).unwrap_or(0),
+        })
+    }
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}

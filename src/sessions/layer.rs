@@ -1,0 +1,215 @@
+//! The tower layer that gives every request its [`Session`], and the axum extractor that hands it to
+//! handlers.
+//!
+//! On the way in it reads the cookie, the client address and the user agent (no database work: the
+//! session loads on first use). On the way out it commits the session and sets or removes the cookie.
+//! If the store fails while committing, the response becomes a 503 so the client never believes a
+//! change was kept when it was not.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use cookie::{Cookie, SameSite};
+use tower::{Layer, Service};
+
+use super::{ClientInfo, CookieAction, Session, SessionEngine};
+
+/// A layer putting a [`Session`] on every request.
+#[derive(Clone, Debug)]
+pub struct SessionLayer {
+    engine: SessionEngine,
+}
+
+impl SessionLayer {
+    /// A layer over this engine.
+    pub fn new(engine: SessionEngine) -> Self {
+        Self { engine }
+    }
+}
+
+impl<S> Layer<S> for SessionLayer {
+    type Service = SessionService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionService {
+            inner,
+            engine: self.engine.clone(),
+        }
+    }
+}
+
+/// The service the [`SessionLayer`] wraps around the application.
+#[derive(Clone, Debug)]
+pub struct SessionService<S> {
+    inner: S,
+    engine: SessionEngine,
+}
+
+/// The value of the session cookie, if any: the first cookie of that name in the `Cookie` headers.
+/// Headers that are not text, and pairs that are not `name=value`, are skipped.
+pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|header| header.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_owned())
+}
+
+impl<S> Service<Request<Body>> for SessionService<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        let engine = self.engine.clone();
+        let config = engine.config();
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let client = ClientInfo::from_headers(request.headers(), peer, &config.trusted_proxies);
+        let secure = config.secure || client.https;
+        let value = cookie_value(request.headers(), &config.cookie_name);
+        let session = engine.session(value.as_deref(), client);
+        request.extensions_mut().insert(session.clone());
+
+        // The clone that was made ready is the one to call (tower's usual swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            match engine.commit(&session).await {
+                Ok(commit) => {
+                    let name = &engine.config().cookie_name;
+                    let headers = response.headers_mut();
+                    if let Some(cookie) = cookie_header(name, &commit.cookie, secure) {
+                        headers.append(SET_COOKIE, cookie);
+                        // A response that sets a session cookie must never be cached for others.
+                        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                    }
+                    if commit.accessed {
+                        headers.append(VARY, HeaderValue::from_static("Cookie"));
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(%error, "session could not be saved; answering 503");
+                    response = unavailable();
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+fn cookie_header(name: &str, action: &CookieAction, secure: bool) -> Option<HeaderValue> {
+    let cookie = match action {
+        CookieAction::Keep => return None,
+        CookieAction::Set { token, max_age } => {
+            let mut builder = Cookie::build((name.to_owned(), token.expose().to_owned()));
+            if let Some(max_age) = max_age {
+                builder = builder.max_age(*max_age);
+            }
+            builder
+        }
+        CookieAction::Remove => Cookie::build((name.to_owned(), String::new()))
+            .max_age(time::Duration::ZERO)
+            .expires(time::OffsetDateTime::UNIX_EPOCH),
+    }
+    .http_only(true)
+    .same_site(SameSite::Lax)
+    .path("/")
+    .secure(secure || name.starts_with("__Host-"))
+    .build();
+    HeaderValue::from_str(&cookie.to_string()).ok()
+}
+
+fn unavailable() -> Response<Body> {
+    let mut response = Response::new(Body::from(
+        "The service is temporarily unavailable. Nothing was changed; please try again shortly.",
+    ));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert("retry-after", HeaderValue::from_static("5"));
+    response
+}
+
+/// The session of the current request. Fails with 500 only if the [`SessionLayer`] is missing — a
+/// wiring mistake, not a client error.
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = (StatusCode, &'static str);
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Session>().cloned().ok_or((
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the session layer is not installed",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_well_formed_cookie_of_our_name_is_used() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            COOKIE,
+            HeaderValue::from_static("a=1; ===; session=abc; session=def"),
+        );
+        assert_eq!(cookie_value(&headers, "session").as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&headers, "other"), None);
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_bytes(b"session=\xff\xfe").unwrap(),
+        );
+        assert_eq!(cookie_value(&headers, "session"), None);
+    }
+
+    #[test]
+    fn cookies_are_http_only_lax_and_host_only() {
+        let token = super::super::SessionToken::generate();
+        let header = cookie_header(
+            "__Host-session",
+            &CookieAction::Set {
+                token: token.clone(),
+                max_age: Some(time::Duration::seconds(60)),
+            },
+            false,
+        )
+        .unwrap();
+        let text = header.to_str().unwrap();
+        assert!(text.starts_with(&format!("__Host-session={}", token.expose())));
+        for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure", "Max-Age=60"] {
+            assert!(text.contains(part), "{text}");
+        }
+        assert!(!text.contains("Domain"));
+    }
+}

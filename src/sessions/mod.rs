@@ -1,0 +1,481 @@
+//! The session engine: Django's `db` and `cached_db` session backends, made strict.
+//!
+//! - [`SessionStore`] is the storage interface; [`DbStore`] keeps sessions in SQLite or PostgreSQL,
+//!   [`CachedDbStore`] puts a moka cache in front of it.
+//! - [`SessionEngine`] owns the store and the settings, and offers what pages and admins need:
+//!   list, revoke, search, sweep.
+//! - [`SessionLayer`] ties a session to each request through a cookie; handlers take a [`Session`].
+
+mod cached_db;
+mod client;
+mod db_store;
+mod layer;
+mod record;
+mod session;
+mod store;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use time::OffsetDateTime;
+
+pub use cached_db::{CacheSettings, CachedDbStore};
+pub use client::{user_agent, ClientInfo};
+pub use db_store::DbStore;
+pub use layer::{SessionLayer, SessionService};
+pub use record::{
+    from_millis, ip_key, now, to_millis, truncate_user_agent, Expiry, PublicId, SessionRecord,
+    SessionToken, TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
+};
+pub use session::{Session, SessionError};
+pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
+
+use crate::db::Database;
+
+/// Which backend keeps sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionBackend {
+    /// The database only (Django's `db`).
+    Db,
+    /// The database with an in-process cache in front (Django's `cached_db`).
+    #[default]
+    CachedDb,
+}
+
+impl FromStr for SessionBackend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "db" => Ok(Self::Db),
+            "cached_db" => Ok(Self::CachedDb),
+            other => Err(format!(
+                "unknown session backend {other:?}: use db or cached_db"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SessionBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Db => "db",
+            Self::CachedDb => "cached_db",
+        })
+    }
+}
+
+/// Every setting of the engine, with documented defaults.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// `db` or `cached_db` (default).
+    pub backend: SessionBackend,
+    /// Cookie name; default `__Host-session` when `secure`, else `session`.
+    pub cookie_name: String,
+    /// Mark the cookie `Secure` (always, not only behind an HTTPS proxy).
+    pub secure: bool,
+    /// A session unused this long expires (default 14 days, Django's `SESSION_COOKIE_AGE`).
+    pub idle_timeout: Duration,
+    /// No session lives longer than this from its creation, whatever its activity (default 30 days).
+    pub absolute_lifetime: Duration,
+    /// Last activity is written at most this often (default 60 s).
+    pub activity_interval: Duration,
+    /// The `cached_db` cache.
+    pub cache: CacheSettings,
+    /// Peers whose `Forwarded`/`X-Forwarded-For`/`X-Forwarded-Proto` headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            backend: SessionBackend::default(),
+            cookie_name: Self::default_cookie_name(false).to_owned(),
+            secure: false,
+            idle_timeout: Duration::from_secs(14 * 24 * 3600),
+            absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
+            activity_interval: Duration::from_secs(60),
+            cache: CacheSettings::default(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl SessionConfig {
+    /// The default cookie name: the `__Host-` prefix (Secure, Path=/, no Domain) when secure.
+    pub fn default_cookie_name(secure: bool) -> &'static str {
+        if secure {
+            "__Host-session"
+        } else {
+            "session"
+        }
+    }
+}
+
+/// The engine: the store chosen by the configuration, and every operation on sessions.
+///
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct SessionEngine {
+    inner: Arc<EngineInner>,
+}
+
+struct EngineInner {
+    config: SessionConfig,
+    store: Arc<dyn SessionStore>,
+    db_store: DbStore,
+    cache: Option<CachedDbStore<DbStore>>,
+}
+
+impl std::fmt::Debug for SessionEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionEngine")
+            .field("backend", &self.inner.config.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What committing a session asks of the response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CookieAction {
+    /// Leave the cookie alone.
+    Keep,
+    /// Set the cookie to this token; `max_age` `None` means a browser-session cookie.
+    Set {
+        /// The token to send.
+        token: SessionToken,
+        /// How long the browser keeps it.
+        max_age: Option<time::Duration>,
+    },
+    /// Tell the browser to drop the cookie.
+    Remove,
+}
+
+/// The result of committing a session at the end of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Commit {
+    /// What to do with the cookie.
+    pub cookie: CookieAction,
+    /// Whether the session was used (the response then varies by cookie).
+    pub accessed: bool,
+}
+
+impl SessionEngine {
+    /// An engine over this database, with the backend the configuration names.
+    pub fn new(db: Database, config: SessionConfig) -> Self {
+        let db_store = DbStore::new(db);
+        let cache = match config.backend {
+            SessionBackend::Db => None,
+            SessionBackend::CachedDb => Some(CachedDbStore::new(db_store.clone(), &config.cache)),
+        };
+        let store: Arc<dyn SessionStore> = match &cache {
+            Some(cache) => Arc::new(cache.clone()),
+            None => Arc::new(db_store.clone()),
+        };
+        Self {
+            inner: Arc::new(EngineInner {
+                config,
+                store,
+                db_store,
+                cache,
+            }),
+        }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
+    }
+
+    /// The store every operation goes through (the cache, under `cached_db`).
+    pub fn store(&self) -> &dyn SessionStore {
+        self.inner.store.as_ref()
+    }
+
+    /// The database store underneath (for its query counter).
+    pub fn db_store(&self) -> &DbStore {
+        &self.inner.db_store
+    }
+
+    /// The cache, under `cached_db`.
+    pub fn cache(&self) -> Option<&CachedDbStore<DbStore>> {
+        self.inner.cache.as_ref()
+    }
+
+    /// A session handle for a request carrying this cookie value (if any) from this client.
+    /// Malformed cookie values are treated as no session.
+    pub fn session(&self, cookie_value: Option<&str>, client: ClientInfo) -> Session {
+        let token = cookie_value.and_then(SessionToken::parse);
+        if cookie_value.is_some() && token.is_none() {
+            tracing::debug!("malformed session cookie ignored");
+        }
+        Session::new(self.clone(), token, cookie_value.is_some(), client)
+    }
+
+    /// When a session with this policy, created at `created_at`, expires if saved at `now`.
+    pub fn expires_at(
+        &self,
+        expiry: Expiry,
+        created_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> OffsetDateTime {
+        let config = &self.inner.config;
+        let absolute = created_at + config.absolute_lifetime;
+        let chosen = match expiry {
+            Expiry::Default | Expiry::BrowserClose => now + config.idle_timeout,
+            Expiry::IdleSeconds(seconds) => now + time::Duration::seconds(seconds),
+            Expiry::AtMillis(millis) => from_millis(millis),
+        };
+        chosen.min(absolute)
+    }
+
+    /// Writes what the request did to its session, and says what the cookie must become.
+    ///
+    /// Nothing is written for an untouched session; a new session is stored only once it holds
+    /// something; a session deleted meanwhile is never brought back.
+    pub async fn commit(&self, session: &Session) -> Result<Commit, StoreError> {
+        let store = self.store();
+        let mut state = session.lock().await;
+        if !state.loaded {
+            return Ok(Commit {
+                cookie: CookieAction::Keep,
+                accessed: false,
+            });
+        }
+        let now = now();
+        if let Some(flushed) = state.flushed.take() {
+            store.delete(&flushed.token_hash).await?;
+        }
+        let empty = state.data.is_empty() && state.user_id.is_none();
+        let client = session.client();
+        let cookie = match state.record.clone() {
+            None if empty => {
+                if session.cookie_present() {
+                    CookieAction::Remove
+                } else {
+                    CookieAction::Keep
+                }
+            }
+            None => {
+                let (record, token) = self.new_record(&state, client, now);
+                self.create_with_retry(record.clone(), token.clone())
+                    .await
+                    .map(|(record, token)| {
+                        let action = self.set_cookie(record.expiry, token, record.expires_at, now);
+                        state.record = Some(record);
+                        action
+                    })?
+            }
+            Some(current) if empty && state.modified => {
+                store.delete(&current.token_hash).await?;
+                state.record = None;
+                CookieAction::Remove
+            }
+            Some(current)
+                if state.modified || state.activity_due || state.client_changed || state.cycle =>
+            {
+                let mut record = current.clone();
+                record.data = state.data.clone();
+                record.user_id = state.user_id;
+                record.expiry = state.expiry;
+                if client.ip.is_some() {
+                    record.ip = client.ip;
+                }
+                if client.user_agent.is_some() {
+                    record.user_agent = client.user_agent.clone();
+                }
+                record.updated_at = now;
+                record.last_activity_at = now;
+                record.expires_at = self.expires_at(record.expiry, record.created_at, now);
+                let token = state.cycle.then(SessionToken::generate);
+                if let Some(token) = &token {
+                    record.token_hash = token.hash();
+                }
+                if store.save(&record, &current.token_hash).await? {
+                    let action = match token {
+                        Some(token) => {
+                            self.set_cookie(record.expiry, token, record.expires_at, now)
+                        }
+                        None if record.expires_at != current.expires_at => {
+                            match session.cookie_token() {
+                                Some(token) => {
+                                    self.set_cookie(record.expiry, token, record.expires_at, now)
+                                }
+                                None => CookieAction::Keep,
+                            }
+                        }
+                        None => CookieAction::Keep,
+                    };
+                    state.record = Some(record);
+                    action
+                } else if let Some(token) = token {
+                    // The row was deleted meanwhile, yet the request asked for a new token (a sign-in):
+                    // give it a new session rather than resurrect the old one.
+                    let (mut record, _) = self.new_record(&state, client, now);
+                    record.token_hash = token.hash();
+                    let (record, token) = self.create_with_retry(record, token).await?;
+                    let action = self.set_cookie(record.expiry, token, record.expires_at, now);
+                    state.record = Some(record);
+                    action
+                } else {
+                    tracing::info!(
+                        public_id = %current.public_id,
+                        "session ended elsewhere during the request; not saved"
+                    );
+                    state.record = None;
+                    CookieAction::Keep
+                }
+            }
+            Some(_) => CookieAction::Keep,
+        };
+        state.modified = false;
+        state.cycle = false;
+        state.activity_due = false;
+        state.client_changed = false;
+        Ok(Commit {
+            cookie,
+            accessed: state.accessed,
+        })
+    }
+
+    fn new_record(
+        &self,
+        state: &session::State,
+        client: &ClientInfo,
+        now: OffsetDateTime,
+    ) -> (SessionRecord, SessionToken) {
+        let token = SessionToken::generate();
+        let record = SessionRecord {
+            public_id: PublicId::generate(),
+            token_hash: token.hash(),
+            user_id: state.user_id,
+            data: state.data.clone(),
+            ip: client.ip,
+            user_agent: client.user_agent.clone(),
+            expiry: state.expiry,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            expires_at: self.expires_at(state.expiry, now, now),
+        };
+        (record, token)
+    }
+
+    /// Creates the row; on the (astronomically unlikely) collision of a random key, tries fresh keys.
+    async fn create_with_retry(
+        &self,
+        mut record: SessionRecord,
+        mut token: SessionToken,
+    ) -> Result<(SessionRecord, SessionToken), StoreError> {
+        for _ in 0..3 {
+            match self.store().create(&record).await {
+                Ok(()) => return Ok((record, token)),
+                Err(StoreError::Duplicate) => {
+                    token = SessionToken::generate();
+                    record.token_hash = token.hash();
+                    record.public_id = PublicId::generate();
+                }
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Duplicate)
+    }
+
+    fn set_cookie(
+        &self,
+        expiry: Expiry,
+        token: SessionToken,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> CookieAction {
+        let max_age = match expiry {
+            Expiry::BrowserClose => None,
+            _ => Some((expires_at - now).max(time::Duration::ZERO)),
+        };
+        CookieAction::Set { token, max_age }
+    }
+
+    /// A user's active sessions, most recent activity first.
+    pub async fn list_for_user(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError> {
+        self.store().list_for_user(user_id, now()).await
+    }
+
+    /// Signs out one session of a user. A public id of another user's session is "not found"
+    /// (`false`), never a revoke.
+    pub async fn revoke(&self, user_id: i64, public_id: &PublicId) -> Result<bool, StoreError> {
+        let deleted = self
+            .store()
+            .delete_by_public_ids(std::slice::from_ref(public_id), Some(user_id))
+            .await?;
+        Ok(!deleted.is_empty())
+    }
+
+    /// Signs out every session of a user except `keep`; returns how many ended.
+    pub async fn revoke_others(&self, user_id: i64, keep: &PublicId) -> Result<usize, StoreError> {
+        Ok(self
+            .store()
+            .delete_for_user(user_id, Some(keep))
+            .await?
+            .len())
+    }
+
+    /// Signs out every session of a user; returns how many ended.
+    pub async fn revoke_all(&self, user_id: i64) -> Result<usize, StoreError> {
+        Ok(self.store().delete_for_user(user_id, None).await?.len())
+    }
+
+    /// Staff: deletes these sessions, whoever owns them.
+    pub async fn delete_many(&self, public_ids: &[PublicId]) -> Result<Vec<Deleted>, StoreError> {
+        self.store().delete_by_public_ids(public_ids, None).await
+    }
+
+    /// Deletes a user and every session of theirs (cache included).
+    pub async fn delete_user(&self, user_id: i64) -> Result<usize, StoreError> {
+        Ok(self.store().delete_user(user_id).await?.len())
+    }
+
+    /// One session by public id, for staff.
+    pub async fn get(&self, public_id: &PublicId) -> Result<Option<SessionRecord>, StoreError> {
+        self.store().get_by_public_id(public_id).await
+    }
+
+    /// Staff search.
+    pub async fn search(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
+        self.store().search(query, now()).await
+    }
+
+    /// Deletes every expired session, `batch` rows per statement (so a large sweep never holds a long
+    /// lock), evicting each from the cache. Returns how many were deleted.
+    pub async fn clear_expired(&self, batch: u32) -> Result<u64, StoreError> {
+        let batch = batch.max(1);
+        let mut total = 0u64;
+        loop {
+            let deleted = self.store().delete_expired(now(), batch).await?;
+            total += deleted.len() as u64;
+            if deleted.len() < batch as usize {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Runs [`SessionEngine::clear_expired`] every `every`, logging failures, until the task is
+    /// aborted.
+    pub fn spawn_expiry_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match engine.clear_expired(1000).await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "expired sessions cleared"),
+                    Err(error) => tracing::warn!(%error, "clearing expired sessions failed"),
+                }
+            }
+        })
+    }
+}

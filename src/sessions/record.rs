@@ -1,0 +1,288 @@
+//! What a session is made of: its secret token, the token's hash (all the database ever sees), the
+//! public id pages use, and the stored record.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// The secret a browser holds in its cookie: 256 bits from the operating system's CSPRNG, written as
+/// 43 characters of unpadded base64url.
+///
+/// It is never stored, logged or put in a URL: `Debug` prints `SessionToken(***)`, and stores only
+/// ever see its [`TokenHash`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionToken(String);
+
+/// Length of a token in its cookie form.
+pub const TOKEN_LENGTH: usize = 43;
+
+impl SessionToken {
+    /// A fresh random token.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Accepts a cookie value only if it has exactly the shape of a token; anything else is `None`.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.len() != TOKEN_LENGTH {
+            return None;
+        }
+        let bytes = URL_SAFE_NO_PAD.decode(value).ok()?;
+        (bytes.len() == 32).then(|| Self(value.to_owned()))
+    }
+
+    /// The value to put in the cookie.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The SHA-256 of the token: what the database stores and looks up.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+    }
+}
+
+impl fmt::Debug for SessionToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionToken(***)")
+    }
+}
+
+/// The SHA-256 of a [`SessionToken`]. A leaked database row does not give anyone a usable cookie.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub [u8; 32]);
+
+impl TokenHash {
+    /// Rebuilds a hash read from the database; `None` unless it is exactly 32 bytes.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(bytes).ok().map(Self)
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A prefix is enough to tell hashes apart in a debugger; the whole hash never needs printing.
+        write!(
+            f,
+            "TokenHash({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// The name pages, APIs and the admin use for a session: 128 random bits as 22 characters of
+/// base64url. Knowing it grants nothing; every operation on it is scoped to a user or to staff.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicId(String);
+
+/// Length of a public id.
+pub const PUBLIC_ID_LENGTH: usize = 22;
+
+impl PublicId {
+    /// A fresh random public id.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Accepts only strings with the exact shape of a public id.
+    pub fn parse(value: &str) -> Option<Self> {
+        let valid = value.len() == PUBLIC_ID_LENGTH
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        valid.then(|| Self(value.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PublicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicId({})", self.0)
+    }
+}
+
+impl fmt::Display for PublicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for PublicId {
+    type Error = String;
+
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value).ok_or_else(|| "not a session public id".to_owned())
+    }
+}
+
+impl From<PublicId> for String {
+    fn from(id: PublicId) -> Self {
+        id.0
+    }
+}
+
+/// How a session's expiry was chosen (Django's `set_expiry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expiry {
+    /// The configured idle timeout, renewed by activity.
+    #[default]
+    Default,
+    /// This many seconds of inactivity, renewed by activity.
+    IdleSeconds(i64),
+    /// A fixed moment, in Unix milliseconds.
+    AtMillis(i64),
+    /// The cookie lasts until the browser closes; the server still applies the idle timeout.
+    BrowserClose,
+}
+
+/// One stored session: the row of the `sessions` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The public name of the session.
+    pub public_id: PublicId,
+    /// The hash of the token the browser holds.
+    pub token_hash: TokenHash,
+    /// The signed-in user, if any.
+    pub user_id: Option<i64>,
+    /// The session's data: a JSON object.
+    pub data: Map<String, Value>,
+    /// The client address last seen.
+    pub ip: Option<IpAddr>,
+    /// The user agent last seen, cut to [`MAX_USER_AGENT_CHARS`].
+    pub user_agent: Option<String>,
+    /// How the expiry is computed.
+    pub expiry: Expiry,
+    /// When the session was created.
+    pub created_at: OffsetDateTime,
+    /// The last write of the row (qsessions' `modified`).
+    pub updated_at: OffsetDateTime,
+    /// The last request that used the session, written at most once per activity interval.
+    pub last_activity_at: OffsetDateTime,
+    /// When the session stops being valid.
+    pub expires_at: OffsetDateTime,
+}
+
+/// Longest user agent kept, in characters.
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// Cuts a user agent to [`MAX_USER_AGENT_CHARS`] characters, on a character boundary.
+pub fn truncate_user_agent(user_agent: &str) -> String {
+    match user_agent.char_indices().nth(MAX_USER_AGENT_CHARS) {
+        Some((end, _)) => user_agent[..end].to_owned(),
+        None => user_agent.to_owned(),
+    }
+}
+
+impl SessionRecord {
+    /// Whether the session is still valid at `now`.
+    pub fn is_active_at(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now
+    }
+}
+
+/// Unix milliseconds of a moment, as stored in the database.
+pub fn to_millis(moment: OffsetDateTime) -> i64 {
+    i64::try_from(moment.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// The moment of stored Unix milliseconds; out-of-range values are clamped rather than refused.
+pub fn from_millis(millis: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).unwrap_or(
+        if millis < 0 {
+            OffsetDateTime::UNIX_EPOCH
+        } else {
+            time::macros::datetime!(9999-12-31 23:59:59 UTC)
+        },
+    )
+}
+
+/// The current time, at the millisecond precision the database keeps (so a record read back equals
+/// the record written).
+pub fn now() -> OffsetDateTime {
+    from_millis(to_millis(OffsetDateTime::now_utc()))
+}
+
+/// An address as 16 bytes, IPv4 mapped into IPv6, so that byte order is address order for both.
+pub fn ip_key(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_256_bit_and_round_trip_through_parse() {
+        let token = SessionToken::generate();
+        assert_eq!(token.expose().len(), TOKEN_LENGTH);
+        assert_eq!(SessionToken::parse(token.expose()), Some(token.clone()));
+        assert_ne!(SessionToken::generate(), token);
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &"!".repeat(43),
+            &"a".repeat(10_000),
+        ] {
+            assert!(SessionToken::parse(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_debug_never_shows_the_secret() {
+        let token = SessionToken::generate();
+        assert!(!format!("{token:?}").contains(token.expose()));
+    }
+
+    #[test]
+    fn user_agents_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(600);
+        let cut = truncate_user_agent(&long);
+        assert_eq!(cut.chars().count(), MAX_USER_AGENT_CHARS);
+        assert_eq!(truncate_user_agent("short"), "short");
+    }
+
+    #[test]
+    fn public_ids_are_validated() {
+        let id = PublicId::generate();
+        assert_eq!(PublicId::parse(id.as_str()), Some(id));
+        assert!(PublicId::parse("../../etc/passwd").is_none());
+        assert!(PublicId::parse("").is_none());
+    }
+
+    #[test]
+    fn ipv4_keys_sort_inside_the_mapped_range() {
+        let a = ip_key("10.0.0.1".parse().unwrap());
+        let b = ip_key("10.0.0.2".parse().unwrap());
+        assert!(a < b);
+    }
+}

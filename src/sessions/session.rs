@@ -1,0 +1,324 @@
+//! [`Session`]: the per-request handle to one session, loaded lazily on first use and committed by the
+//! layer when the response leaves.
+
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+
+use super::client::ClientInfo;
+use super::record::{now, Expiry, PublicId, SessionRecord, SessionToken};
+use super::store::StoreError;
+use super::SessionEngine;
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The store failed; the request should get a 503 and change nothing.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A value could not be converted to or from JSON.
+    #[error("session value {key:?} has an unexpected shape: {source}")]
+    Value {
+        /// The key.
+        key: String,
+        /// The conversion error.
+        source: serde_json::Error,
+    },
+}
+
+/// The per-request handle to the client's session.
+///
+/// Cheap to clone: clones share one state. Nothing is read from the store until a method needs it,
+/// so requests that never touch the session (static files, health checks) cost nothing.
+#[derive(Clone)]
+pub struct Session {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    engine: SessionEngine,
+    /// The token from the request's cookie, if it had the shape of one.
+    cookie_token: Option<SessionToken>,
+    /// Whether the request carried our cookie at all (valid or not).
+    cookie_present: bool,
+    client: ClientInfo,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) loaded: bool,
+    /// The row as loaded or last written; `None` while the session exists only in memory.
+    pub(crate) record: Option<SessionRecord>,
+    pub(crate) data: Map<String, Value>,
+    pub(crate) user_id: Option<i64>,
+    pub(crate) expiry: Expiry,
+    pub(crate) modified: bool,
+    pub(crate) accessed: bool,
+    /// Give the session a new token when committing.
+    pub(crate) cycle: bool,
+    /// A row `flush` asked to delete when committing.
+    pub(crate) flushed: Option<SessionRecord>,
+    /// The stored last activity is older than the activity interval.
+    pub(crate) activity_due: bool,
+    /// The client's address or user agent differ from the stored ones.
+    pub(crate) client_changed: bool,
+}
+
+impl Session {
+    pub(crate) fn new(
+        engine: SessionEngine,
+        cookie_token: Option<SessionToken>,
+        cookie_present: bool,
+        client: ClientInfo,
+    ) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                engine,
+                cookie_token,
+                cookie_present,
+                client,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    pub(crate) fn client(&self) -> &ClientInfo {
+        &self.shared.client
+    }
+
+    pub(crate) fn cookie_token(&self) -> Option<SessionToken> {
+        self.shared.cookie_token.clone()
+    }
+
+    pub(crate) fn cookie_present(&self) -> bool {
+        self.shared.cookie_present
+    }
+
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, State> {
+        self.shared.state.lock().await
+    }
+
+    /// Locks the state, loading it from the store first if this is the first use.
+    async fn loaded(&self) -> Result<tokio::sync::MutexGuard<'_, State>, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        if !state.loaded {
+            self.load_into(&mut state).await?;
+        }
+        state.accessed = true;
+        Ok(state)
+    }
+
+    async fn load_into(&self, state: &mut State) -> Result<(), SessionError> {
+        let engine = &self.shared.engine;
+        let now = now();
+        let record = match &self.shared.cookie_token {
+            None => None,
+            Some(token) => match engine.store().load(&token.hash(), now).await {
+                Ok(record) => record,
+                Err(StoreError::Corrupt { public_id, reason }) => {
+                    // Kept in the database for inspection; this client starts afresh.
+                    tracing::warn!(%public_id, %reason, "unreadable session row ignored");
+                    None
+                }
+                Err(error) => return Err(error.into()),
+            },
+        };
+        if let Some(record) = record {
+            let client = &self.shared.client;
+            state.client_changed = (client.ip.is_some() && client.ip != record.ip)
+                || (client.user_agent.is_some() && client.user_agent != record.user_agent);
+            let since = now - record.last_activity_at;
+            state.activity_due = since >= engine.config().activity_interval;
+            state.data = record.data.clone();
+            state.user_id = record.user_id;
+            state.expiry = record.expiry;
+            state.record = Some(record);
+        }
+        state.loaded = true;
+        Ok(())
+    }
+
+    /// Makes sure the session is loaded, so errors surface now rather than when committing.
+    pub async fn load(&self) -> Result<(), SessionError> {
+        self.loaded().await.map(drop)
+    }
+
+    /// A typed value; `None` when the key is missing.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let state = self.loaded().await?;
+        state
+            .data
+            .get(key)
+            .map(|value| {
+                serde_json::from_value(value.clone()).map_err(|source| SessionError::Value {
+                    key: key.to_owned(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
+    /// The raw JSON value of a key.
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
+        Ok(self.loaded().await?.data.get(key).cloned())
+    }
+
+    /// Stores a typed value under a key.
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), SessionError> {
+        let value = serde_json::to_value(value).map_err(|source| SessionError::Value {
+            key: key.to_owned(),
+            source,
+        })?;
+        let mut state = self.loaded().await?;
+        state.data.insert(key.to_owned(), value);
+        state.modified = true;
+        Ok(())
+    }
+
+    /// Removes a key, returning its typed value. Marks the session modified only if the key was there.
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let mut state = self.loaded().await?;
+        let Some(value) = state.data.remove(key) else {
+            return Ok(None);
+        };
+        state.modified = true;
+        serde_json::from_value(value)
+            .map(Some)
+            .map_err(|source| SessionError::Value {
+                key: key.to_owned(),
+                source,
+            })
+    }
+
+    /// Whether a key is present.
+    pub async fn contains_key(&self, key: &str) -> Result<bool, SessionError> {
+        Ok(self.loaded().await?.data.contains_key(key))
+    }
+
+    /// The keys present.
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        Ok(self.loaded().await?.data.keys().cloned().collect())
+    }
+
+    /// The signed-in user. Reading it does not modify the session.
+    pub async fn user_id(&self) -> Result<Option<i64>, SessionError> {
+        Ok(self.loaded().await?.user_id)
+    }
+
+    /// Links the session to a user (or to none).
+    pub async fn set_user_id(&self, user_id: Option<i64>) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        if state.user_id != user_id {
+            state.user_id = user_id;
+            state.modified = true;
+        }
+        Ok(())
+    }
+
+    /// Empties the data and unlinks the user; the row, if any, stays (deleted on commit if still empty).
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        state.data.clear();
+        state.user_id = None;
+        state.modified = true;
+        Ok(())
+    }
+
+    /// Ends the session: its row is deleted when the response leaves, and the client gets a fresh,
+    /// empty session (stored only if something is put in it).
+    pub async fn flush(&self) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        if let Some(record) = state.record.take() {
+            state.flushed = Some(record);
+        }
+        state.data.clear();
+        state.user_id = None;
+        state.expiry = Expiry::Default;
+        state.cycle = false;
+        state.modified = true;
+        Ok(())
+    }
+
+    /// Gives the session a new token, keeping its data, user and row; the old token stops working when
+    /// the response leaves. Call it on every change of privilege (sign-in) against fixation.
+    pub async fn cycle_key(&self) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        state.cycle = true;
+        state.modified = true;
+        Ok(())
+    }
+
+    /// Sets how the session expires (Django's `set_expiry`).
+    pub async fn set_expiry(&self, expiry: Expiry) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        state.expiry = expiry;
+        state.modified = true;
+        Ok(())
+    }
+
+    /// The expiry policy.
+    pub async fn expiry(&self) -> Result<Expiry, SessionError> {
+        Ok(self.loaded().await?.expiry)
+    }
+
+    /// When the session will expire if saved now.
+    pub async fn expires_at(&self) -> Result<OffsetDateTime, SessionError> {
+        let state = self.loaded().await?;
+        let now = now();
+        let created = state.record.as_ref().map_or(now, |r| r.created_at);
+        Ok(self.shared.engine.expires_at(state.expiry, created, now))
+    }
+
+    /// Seconds until the session expires if saved now (Django's `get_expiry_age`).
+    pub async fn expiry_age(&self) -> Result<i64, SessionError> {
+        let expires_at = self.expires_at().await?;
+        Ok((expires_at - now()).whole_seconds().max(0))
+    }
+
+    /// Whether the cookie ends with the browser.
+    pub async fn expires_at_browser_close(&self) -> Result<bool, SessionError> {
+        Ok(self.loaded().await?.expiry == Expiry::BrowserClose)
+    }
+
+    /// No data and no user.
+    pub async fn is_empty(&self) -> Result<bool, SessionError> {
+        let state = self.loaded().await?;
+        Ok(state.data.is_empty() && state.user_id.is_none())
+    }
+
+    /// The public id of the stored session, if it is stored.
+    pub async fn public_id(&self) -> Result<Option<PublicId>, SessionError> {
+        Ok(self
+            .loaded()
+            .await?
+            .record
+            .as_ref()
+            .map(|r| r.public_id.clone()))
+    }
+
+    /// The stored record as loaded or last written.
+    pub async fn record(&self) -> Result<Option<SessionRecord>, SessionError> {
+        Ok(self.loaded().await?.record.clone())
+    }
+
+    /// Whether anything was changed in this request.
+    pub async fn is_modified(&self) -> bool {
+        self.shared.state.lock().await.modified
+    }
+
+    /// Whether the session was read or written in this request.
+    pub async fn is_accessed(&self) -> bool {
+        self.shared.state.lock().await.accessed
+    }
+}

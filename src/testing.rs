@@ -1,0 +1,128 @@
+//! Throwaway databases for tests and benchmarks: a fresh SQLite file, or a fresh PostgreSQL database
+//! created on the server named by `TEST_POSTGRES_URL`. Both come migrated.
+//!
+//! PostgreSQL tests never skip silently: without `TEST_POSTGRES_URL`, or with a server that does not
+//! answer, [`TestDatabase::new`] returns an error saying so (`make test` starts a server and sets it).
+
+use std::path::PathBuf;
+
+use rand::RngCore;
+
+use crate::db::{Backend, Database, DbError};
+use crate::sessions::to_millis;
+
+/// A migrated database that exists only for one test.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// The open pool.
+    pub db: Database,
+    /// Its URL (for starting a server process on it).
+    pub url: String,
+    folder: Option<PathBuf>,
+}
+
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl TestDatabase {
+    /// A fresh database of this backend.
+    pub async fn new(backend: Backend) -> Result<Self, DbError> {
+        match backend {
+            Backend::Sqlite => Self::sqlite().await,
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    /// A fresh SQLite file in its own temporary folder (removed on drop).
+    pub async fn sqlite() -> Result<Self, DbError> {
+        let folder =
+            std::env::temp_dir().join(format!("console-sessions-test-{}", random_suffix()));
+        let url = format!("sqlite://{}/test.db", folder.display());
+        let db = Database::connect(&url).await?;
+        db.migrate().await?;
+        Ok(Self {
+            db,
+            url,
+            folder: Some(folder),
+        })
+    }
+
+    /// A fresh PostgreSQL database `cs_test_<random>` on the `TEST_POSTGRES_URL` server.
+    pub async fn postgres() -> Result<Self, DbError> {
+        let admin_url = std::env::var("TEST_POSTGRES_URL").map_err(|_| {
+            DbError::MalformedUrl(
+                "TEST_POSTGRES_URL is not set: PostgreSQL tests need a server (run them with `make test`, \
+                 which starts one)"
+                    .to_owned(),
+            )
+        })?;
+        let admin = Database::connect(&admin_url).await?;
+        let name = format!("cs_test_{}", random_suffix());
+        if let Database::Postgres(pool) = &admin {
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(pool)
+                .await?;
+        }
+        admin.close().await;
+        let mut url = url::Url::parse(&admin_url)
+            .map_err(|e| DbError::MalformedUrl(format!("TEST_POSTGRES_URL: {e}")))?;
+        url.set_path(&name);
+        let url = url.to_string();
+        let db = Database::connect(&url).await?;
+        db.migrate().await?;
+        Ok(Self {
+            db,
+            url,
+            folder: None,
+        })
+    }
+
+    /// Inserts a user directly (password hash is a placeholder that matches no password) and returns
+    /// its id.
+    pub async fn insert_user(&self, username: &str, is_staff: bool) -> Result<i64, DbError> {
+        let now = to_millis(crate::sessions::now());
+        let sql = "INSERT INTO users (username, username_key, email, password_hash, is_staff, created_at) \
+                   VALUES ($1, $2, $3, '!', $4, $5) RETURNING id";
+        let key = username.to_lowercase();
+        let email = format!("{key}@example.test");
+        let (id,): (i64,) = crate::with_pool!(&self.db, |pool| sqlx::query_as(sql)
+            .bind(username)
+            .bind(&key)
+            .bind(&email)
+            .bind(is_staff)
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        Ok(id)
+    }
+
+    /// Counts the rows of `sessions`.
+    pub async fn session_rows(&self) -> Result<i64, DbError> {
+        let (count,): (i64,) = crate::with_pool!(&self.db, |pool| sqlx::query_as(
+            "SELECT COUNT(*) FROM sessions"
+        )
+        .fetch_one(pool)
+        .await)?;
+        Ok(count)
+    }
+
+    /// Runs a statement (test set-up only: corrupting a row, ageing a session).
+    pub async fn execute(&self, sql: &str) -> Result<u64, DbError> {
+        let done = crate::with_pool!(&self.db, |pool| sqlx::query(sql)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(done)
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(folder) = &self.folder {
+            let _ = std::fs::remove_dir_all(folder);
+        }
+    }
+}

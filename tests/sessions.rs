@@ -1,0 +1,789 @@
+//! The session engine against every backend: {SQLite, PostgreSQL} × {db, cached_db}.
+//! The cases follow django-qsessions' and Django's own session tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use console_sessions::sessions::{
+    now, to_millis, ClientInfo, CookieAction, Expiry, PublicId, SessionQuery, SessionRecord,
+    SessionToken, StateFilter, StoreError, TokenHash,
+};
+use console_sessions::testing::TestDatabase;
+use console_sessions::{Backend, Session, SessionBackend, SessionConfig, SessionEngine};
+
+struct Ctx {
+    engine: SessionEngine,
+    test_db: TestDatabase,
+}
+
+fn client(ip: &str, user_agent: &str) -> ClientInfo {
+    ClientInfo {
+        ip: Some(ip.parse().unwrap()),
+        user_agent: Some(user_agent.to_owned()),
+        https: false,
+    }
+}
+
+const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+const CHROME: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+impl Ctx {
+    async fn new(backend: Backend, session_backend: SessionBackend) -> Self {
+        Self::with_config(
+            backend,
+            SessionConfig {
+                backend: session_backend,
+                ..SessionConfig::default()
+            },
+        )
+        .await
+    }
+
+    async fn with_config(backend: Backend, config: SessionConfig) -> Self {
+        let test_db = TestDatabase::new(backend)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a {backend} test database: {e}"));
+        let engine = SessionEngine::new(test_db.db.clone(), config);
+        Self { engine, test_db }
+    }
+
+    /// A fresh engine of the same configuration over the same database (another request's view,
+    /// with a cold cache).
+    fn cold_engine(&self) -> SessionEngine {
+        SessionEngine::new(self.test_db.db.clone(), self.engine.config().clone())
+    }
+
+    fn request(&self, cookie: Option<&str>) -> Session {
+        self.engine.session(cookie, client("203.0.113.5", FIREFOX))
+    }
+
+    fn request_from(&self, cookie: Option<&str>, client: ClientInfo) -> Session {
+        self.engine.session(cookie, client)
+    }
+
+    async fn finish(&self, session: &Session) -> CookieAction {
+        self.engine.commit(session).await.unwrap().cookie
+    }
+
+    /// Stores `key = value` in a new session; returns the cookie token.
+    async fn new_session(&self, user_id: Option<i64>) -> SessionToken {
+        let session = self.request(None);
+        session.insert("hello", "world").await.unwrap();
+        session.set_user_id(user_id).await.unwrap();
+        match self.finish(&session).await {
+            CookieAction::Set { token, .. } => token,
+            other => panic!("expected a cookie, got {other:?}"),
+        }
+    }
+
+    async fn user(&self, name: &str) -> i64 {
+        self.test_db.insert_user(name, false).await.unwrap()
+    }
+
+    fn is_cached(&self, hash: &TokenHash) -> Option<bool> {
+        self.engine.cache().map(|cache| cache.is_cached(hash))
+    }
+
+    async fn stored(&self, token: &SessionToken) -> Option<SessionRecord> {
+        self.cold_engine()
+            .store()
+            .load(&token.hash(), now())
+            .await
+            .unwrap()
+    }
+}
+
+fn record(user_id: Option<i64>) -> (SessionRecord, SessionToken) {
+    let token = SessionToken::generate();
+    let now = now();
+    (
+        SessionRecord {
+            public_id: PublicId::generate(),
+            token_hash: token.hash(),
+            user_id,
+            data: serde_json::Map::new(),
+            ip: Some("192.0.2.1".parse().unwrap()),
+            user_agent: Some(FIREFOX.to_owned()),
+            expiry: Expiry::Default,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            expires_at: now + Duration::from_secs(3600),
+        },
+        token,
+    )
+}
+
+// ---- Django / qsessions cases ----
+
+async fn untouched_session_writes_nothing_and_sets_no_cookie(ctx: Ctx) {
+    let session = ctx.request(None);
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+    let session = ctx.request(None);
+    assert!(session.is_empty().await.unwrap());
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+}
+
+async fn storing_a_value_creates_one_row_and_a_cookie_that_loads_it_back(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+    let session = ctx.request(Some(token.expose()));
+    assert_eq!(
+        session.get::<String>("hello").await.unwrap().as_deref(),
+        Some("world")
+    );
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+}
+
+async fn store_and_pop_set_the_modified_and_accessed_flags(ctx: Ctx) {
+    let session = ctx.request(None);
+    assert!(!session.is_modified().await && !session.is_accessed().await);
+    session.insert("cat", "dog").await.unwrap();
+    assert!(session.is_modified().await && session.is_accessed().await);
+    let token = match ctx.finish(&session).await {
+        CookieAction::Set { token, .. } => token,
+        other => panic!("{other:?}"),
+    };
+
+    let session = ctx.request(Some(token.expose()));
+    assert_eq!(session.remove::<String>("missing").await.unwrap(), None);
+    assert!(session.is_accessed().await && !session.is_modified().await);
+    assert_eq!(
+        session.remove::<String>("cat").await.unwrap().as_deref(),
+        Some("dog")
+    );
+    assert!(session.is_modified().await);
+}
+
+async fn reading_the_user_does_not_modify_the_session(ctx: Ctx) {
+    let user = ctx.user("alice").await;
+    let token = ctx.new_session(Some(user)).await;
+    let session = ctx.request(Some(token.expose()));
+    assert_eq!(session.user_id().await.unwrap(), Some(user));
+    assert!(session.is_accessed().await);
+    assert!(!session.is_modified().await);
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+}
+
+async fn save_records_user_agent_ip_user_and_update_time(ctx: Ctx) {
+    let user = ctx.user("bob").await;
+    let before = now();
+    let token = ctx.new_session(Some(user)).await;
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.user_id, Some(user));
+    assert_eq!(stored.ip, Some("203.0.113.5".parse::<IpAddr>().unwrap()));
+    assert_eq!(stored.user_agent.as_deref(), Some(FIREFOX));
+    assert!(stored.updated_at >= before && stored.created_at >= before);
+    assert_eq!(stored.data.get("hello"), Some(&serde_json::json!("world")));
+}
+
+async fn unchanged_ip_and_user_agent_do_not_modify_the_session(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let first = ctx.stored(&token).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let session = ctx.request(Some(token.expose()));
+    session.load().await.unwrap();
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+    assert_eq!(
+        ctx.stored(&token).await.unwrap().updated_at,
+        first.updated_at
+    );
+}
+
+async fn changed_ip_or_user_agent_is_saved(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let session = ctx.request_from(Some(token.expose()), client("198.51.100.77", FIREFOX));
+    session.load().await.unwrap();
+    ctx.finish(&session).await;
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.ip, Some("198.51.100.77".parse::<IpAddr>().unwrap()));
+
+    let session = ctx.request_from(Some(token.expose()), client("198.51.100.77", CHROME));
+    session.load().await.unwrap();
+    ctx.finish(&session).await;
+    assert_eq!(
+        ctx.stored(&token).await.unwrap().user_agent.as_deref(),
+        Some(CHROME)
+    );
+}
+
+async fn creating_a_duplicate_key_is_refused(ctx: Ctx) {
+    let (first, _) = record(None);
+    ctx.engine.store().create(&first).await.unwrap();
+    let mut second = first.clone();
+    second.public_id = PublicId::generate();
+    assert!(matches!(
+        ctx.engine.store().create(&second).await,
+        Err(StoreError::Duplicate)
+    ));
+}
+
+async fn deleting_a_missing_session_is_fine(ctx: Ctx) {
+    let token = SessionToken::generate();
+    assert!(!ctx.engine.store().delete(&token.hash()).await.unwrap());
+}
+
+async fn clear_then_save_leaves_no_user(ctx: Ctx) {
+    let user = ctx.user("carol").await;
+    let (mut rec, token) = record(Some(user));
+    rec.data.insert("k".into(), serde_json::json!(1));
+    ctx.engine.store().create(&rec).await.unwrap();
+    rec.data.clear();
+    rec.user_id = None;
+    assert!(ctx
+        .engine
+        .store()
+        .save(&rec, &rec.token_hash)
+        .await
+        .unwrap());
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.user_id, None);
+    assert!(stored.data.is_empty());
+}
+
+async fn clearing_a_stored_session_deletes_it_and_the_cookie(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let session = ctx.request(Some(token.expose()));
+    session.clear().await.unwrap();
+    assert_eq!(ctx.finish(&session).await, CookieAction::Remove);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+}
+
+async fn long_user_agents_are_truncated(ctx: Ctx) {
+    let long = format!("Mozilla/5.0 {}", "é".repeat(700));
+    let session = ctx.request_from(
+        None,
+        ClientInfo {
+            ip: None,
+            user_agent: Some(console_sessions::sessions::truncate_user_agent(&long)),
+            https: false,
+        },
+    );
+    session.insert("a", 1).await.unwrap();
+    let CookieAction::Set { token, .. } = ctx.finish(&session).await else {
+        panic!("no cookie")
+    };
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.user_agent.unwrap().chars().count(), 512);
+}
+
+async fn delete_removes_from_database_and_cache(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    // Warm the cache.
+    ctx.engine.store().load(&token.hash(), now()).await.unwrap();
+    if let Some(cached) = ctx.is_cached(&token.hash()) {
+        assert!(cached);
+    }
+    assert!(ctx.engine.store().delete(&token.hash()).await.unwrap());
+    assert_eq!(ctx.is_cached(&token.hash()).unwrap_or(false), false);
+    assert!(ctx
+        .engine
+        .store()
+        .load(&token.hash(), now())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+}
+
+async fn bulk_delete_removes_from_database_and_cache(ctx: Ctx) {
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(ctx.new_session(None).await);
+    }
+    let mut ids = Vec::new();
+    for token in &tokens {
+        let rec = ctx
+            .engine
+            .store()
+            .load(&token.hash(), now())
+            .await
+            .unwrap()
+            .unwrap();
+        ids.push(rec.public_id);
+    }
+    let deleted = ctx.engine.delete_many(&ids[..2]).await.unwrap();
+    assert_eq!(deleted.len(), 2);
+    for token in &tokens[..2] {
+        assert_eq!(ctx.is_cached(&token.hash()).unwrap_or(false), false);
+        assert!(ctx
+            .engine
+            .store()
+            .load(&token.hash(), now())
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert!(ctx
+        .engine
+        .store()
+        .load(&tokens[2].hash(), now())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+}
+
+async fn clearsessions_keeps_live_sessions_and_drops_expired_ones(ctx: Ctx) {
+    let live = ctx.new_session(None).await;
+    let mut expired = Vec::new();
+    for _ in 0..5 {
+        let (mut rec, token) = record(None);
+        rec.expires_at = now() - Duration::from_secs(1);
+        ctx.engine.store().create(&rec).await.unwrap();
+        expired.push(token);
+    }
+    // Warm the cache with the live one.
+    ctx.engine.store().load(&live.hash(), now()).await.unwrap();
+    assert_eq!(ctx.engine.clear_expired(2).await.unwrap(), 5);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+    assert!(ctx
+        .engine
+        .store()
+        .load(&live.hash(), now())
+        .await
+        .unwrap()
+        .is_some());
+    for token in &expired {
+        assert_eq!(ctx.is_cached(&token.hash()).unwrap_or(false), false);
+    }
+}
+
+async fn malformed_cookies_are_never_accepted_and_create_no_row(ctx: Ctx) {
+    for bad in [
+        "",
+        "nonsense",
+        &"a".repeat(43),
+        &"x".repeat(5000),
+        "../../etc",
+        "é",
+    ] {
+        let session = ctx.request(Some(bad));
+        assert!(session.is_empty().await.unwrap(), "{bad:?}");
+        assert_eq!(ctx.finish(&session).await, CookieAction::Remove, "{bad:?}");
+    }
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+}
+
+async fn loading_an_unknown_token_does_not_create_a_record(ctx: Ctx) {
+    let unknown = SessionToken::generate();
+    let session = ctx.request(Some(unknown.expose()));
+    assert_eq!(session.get::<String>("x").await.unwrap(), None);
+    assert_eq!(ctx.finish(&session).await, CookieAction::Remove);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+
+    // Storing something gives a new token, never the one the client offered.
+    let session = ctx.request(Some(unknown.expose()));
+    session.insert("x", "y").await.unwrap();
+    match ctx.finish(&session).await {
+        CookieAction::Set { token, .. } => assert_ne!(token, unknown),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn save_does_not_resurrect_a_session_deleted_meanwhile(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let session = ctx.request(Some(token.expose()));
+    session.insert("late", true).await.unwrap();
+    // Revoked elsewhere while this request runs.
+    ctx.cold_engine()
+        .store()
+        .delete(&token.hash())
+        .await
+        .unwrap();
+    ctx.engine.store().delete(&token.hash()).await.unwrap();
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+}
+
+async fn cycle_key_keeps_data_and_row_and_kills_the_old_token(ctx: Ctx) {
+    let user = ctx.user("dave").await;
+    let old = ctx.new_session(Some(user)).await;
+    let before = ctx.stored(&old).await.unwrap();
+    let session = ctx.request(Some(old.expose()));
+    session.cycle_key().await.unwrap();
+    let CookieAction::Set { token: new, .. } = ctx.finish(&session).await else {
+        panic!("cycle must set a cookie")
+    };
+    assert_ne!(new, old);
+    assert!(ctx
+        .engine
+        .store()
+        .load(&old.hash(), now())
+        .await
+        .unwrap()
+        .is_none());
+    assert!(ctx.stored(&old).await.is_none());
+    let after = ctx.stored(&new).await.unwrap();
+    assert_eq!(after.public_id, before.public_id);
+    assert_eq!(after.user_id, Some(user));
+    assert_eq!(after.data, before.data);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+}
+
+async fn flush_deletes_the_row_and_starts_an_empty_session(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let session = ctx.request(Some(token.expose()));
+    session.flush().await.unwrap();
+    assert!(session.is_empty().await.unwrap());
+    assert_eq!(ctx.finish(&session).await, CookieAction::Remove);
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+    assert_eq!(ctx.is_cached(&token.hash()).unwrap_or(false), false);
+
+    // Flush then store: the old row is gone, a new one with a new token exists.
+    let token = ctx.new_session(None).await;
+    let session = ctx.request(Some(token.expose()));
+    session.flush().await.unwrap();
+    session.insert("fresh", 1).await.unwrap();
+    let CookieAction::Set { token: fresh, .. } = ctx.finish(&session).await else {
+        panic!("expected a new cookie")
+    };
+    assert_ne!(fresh, token);
+    assert!(ctx.stored(&token).await.is_none());
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+}
+
+async fn expired_sessions_are_not_loaded(ctx: Ctx) {
+    let (mut rec, token) = record(None);
+    rec.data.insert("x".into(), serde_json::json!(1));
+    rec.expires_at = now() - Duration::from_secs(1);
+    ctx.engine.store().create(&rec).await.unwrap();
+    let session = ctx.request(Some(token.expose()));
+    assert!(session.is_empty().await.unwrap());
+    // A stale entry in the cache is not served either.
+    assert!(ctx
+        .engine
+        .store()
+        .load(&token.hash(), now())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn expiry_policies_set_the_expiry_and_the_cookie(ctx: Ctx) {
+    let session = ctx.request(None);
+    session.insert("x", 1).await.unwrap();
+    session.set_expiry(Expiry::IdleSeconds(600)).await.unwrap();
+    let age = session.expiry_age().await.unwrap();
+    assert!((598..=600).contains(&age), "{age}");
+    let CookieAction::Set { max_age, token } = ctx.finish(&session).await else {
+        panic!()
+    };
+    let max_age = max_age.unwrap().whole_seconds();
+    assert!((598..=600).contains(&max_age), "{max_age}");
+    assert_eq!(
+        ctx.stored(&token).await.unwrap().expiry,
+        Expiry::IdleSeconds(600)
+    );
+
+    let session = ctx.request(None);
+    session.insert("x", 1).await.unwrap();
+    session.set_expiry(Expiry::BrowserClose).await.unwrap();
+    assert!(session.expires_at_browser_close().await.unwrap());
+    let CookieAction::Set { max_age, .. } = ctx.finish(&session).await else {
+        panic!()
+    };
+    assert_eq!(max_age, None);
+
+    let at = now() + Duration::from_secs(120);
+    let session = ctx.request(None);
+    session.insert("x", 1).await.unwrap();
+    session
+        .set_expiry(Expiry::AtMillis(to_millis(at)))
+        .await
+        .unwrap();
+    assert_eq!(session.expires_at().await.unwrap(), at);
+}
+
+async fn absolute_lifetime_caps_every_expiry(ctx: Ctx) {
+    let engine = &ctx.engine;
+    let created = now();
+    let far = created + Duration::from_secs(365 * 24 * 3600);
+    let capped = engine.expires_at(Expiry::AtMillis(to_millis(far)), created, created);
+    assert_eq!(capped, created + engine.config().absolute_lifetime);
+    let idle = engine.expires_at(Expiry::Default, created, created);
+    assert_eq!(idle, created + engine.config().idle_timeout);
+}
+
+async fn activity_is_written_at_most_once_per_interval(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let first = ctx.stored(&token).await.unwrap();
+    // Within the interval: nothing written.
+    let session = ctx.request(Some(token.expose()));
+    session.load().await.unwrap();
+    assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
+    assert_eq!(ctx.stored(&token).await.unwrap(), first);
+
+    // Pretend the last activity was two minutes ago (past the 60 s interval).
+    let old = to_millis(now()) - 120_000;
+    ctx.test_db
+        .execute(&format!("UPDATE sessions SET last_activity_at = {old}"))
+        .await
+        .unwrap();
+    let engine = ctx.cold_engine();
+    let session = engine.session(Some(token.expose()), client("203.0.113.5", FIREFOX));
+    session.load().await.unwrap();
+    let commit = engine.commit(&session).await.unwrap();
+    // The renewed expiry is sent with the same token.
+    assert!(matches!(commit.cookie, CookieAction::Set { token: ref t, .. } if *t == token));
+    let after = ctx.stored(&token).await.unwrap();
+    assert!(to_millis(after.last_activity_at) > old);
+    assert!(after.expires_at > first.expires_at || after.expires_at == first.expires_at);
+}
+
+async fn revoking_is_scoped_to_the_owner(ctx: Ctx) {
+    let alice = ctx.user("alice").await;
+    let mallory = ctx.user("mallory").await;
+    let token = ctx.new_session(Some(alice)).await;
+    let id = ctx.stored(&token).await.unwrap().public_id;
+    assert!(!ctx.engine.revoke(mallory, &id).await.unwrap());
+    assert!(ctx.stored(&token).await.is_some());
+    assert!(ctx.engine.revoke(alice, &id).await.unwrap());
+    assert!(ctx
+        .engine
+        .store()
+        .load(&token.hash(), now())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn revoking_the_others_keeps_the_current_session(ctx: Ctx) {
+    let user = ctx.user("erin").await;
+    let other_user = ctx.user("frank").await;
+    let current = ctx.new_session(Some(user)).await;
+    let a = ctx.new_session(Some(user)).await;
+    let b = ctx.new_session(Some(user)).await;
+    let foreign = ctx.new_session(Some(other_user)).await;
+    for token in [&a, &b] {
+        ctx.engine.store().load(&token.hash(), now()).await.unwrap();
+    }
+    let keep = ctx.stored(&current).await.unwrap().public_id;
+    assert_eq!(ctx.engine.revoke_others(user, &keep).await.unwrap(), 2);
+    assert!(ctx
+        .engine
+        .store()
+        .load(&current.hash(), now())
+        .await
+        .unwrap()
+        .is_some());
+    assert!(ctx
+        .engine
+        .store()
+        .load(&foreign.hash(), now())
+        .await
+        .unwrap()
+        .is_some());
+    for token in [&a, &b] {
+        assert!(ctx
+            .engine
+            .store()
+            .load(&token.hash(), now())
+            .await
+            .unwrap()
+            .is_none());
+    }
+}
+
+async fn a_users_sessions_are_listed_newest_activity_first(ctx: Ctx) {
+    let user = ctx.user("grace").await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        tokens.push(ctx.new_session(Some(user)).await);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let listed = ctx.engine.list_for_user(user).await.unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].token_hash, tokens[2].hash());
+    assert_eq!(listed[2].token_hash, tokens[0].hash());
+}
+
+async fn staff_search_filters_by_network_user_agent_and_state(ctx: Ctx) {
+    for (ip, ua) in [
+        ("10.1.2.3", FIREFOX),
+        ("10.1.200.4", CHROME),
+        ("10.2.0.1", FIREFOX),
+        ("2001:db8::5", CHROME),
+    ] {
+        let session = ctx.request_from(None, client(ip, ua));
+        session.insert("x", 1).await.unwrap();
+        ctx.finish(&session).await;
+    }
+    let search = |query: SessionQuery| {
+        let engine = ctx.engine.clone();
+        async move { engine.search(&query).await.unwrap() }
+    };
+    let page = search(SessionQuery {
+        network: Some("10.1.0.0/16".parse().unwrap()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page.total, 2);
+    let page = search(SessionQuery {
+        network: Some("10.1.0.0/16".parse().unwrap()),
+        user_agent_contains: Some("chrome".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page.total, 1);
+    assert_eq!(page.sessions[0].ip, Some("10.1.200.4".parse().unwrap()));
+    let page = search(SessionQuery {
+        network: Some("2001:db8::/32".parse().unwrap()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page.total, 1);
+    let page = search(SessionQuery {
+        user_agent_contains: Some("100%_".into()),
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page.total, 0, "LIKE wildcards in user text match literally");
+    let page = search(SessionQuery {
+        state: StateFilter::Expired,
+        limit: 100,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(page.total, 0);
+    let page = search(SessionQuery {
+        limit: 2,
+        offset: 2,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!((page.total, page.sessions.len()), (4, 2));
+}
+
+async fn corrupt_session_data_gives_a_new_session_and_keeps_the_row(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    ctx.test_db
+        .execute("UPDATE sessions SET data = '{not json'")
+        .await
+        .unwrap();
+    let engine = ctx.cold_engine();
+    let session = engine.session(Some(token.expose()), client("203.0.113.5", FIREFOX));
+    assert!(session.is_empty().await.unwrap());
+    assert_eq!(
+        engine.commit(&session).await.unwrap().cookie,
+        CookieAction::Remove
+    );
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+}
+
+async fn deleting_a_user_ends_their_sessions_in_database_and_cache(ctx: Ctx) {
+    let user = ctx.user("heidi").await;
+    let token = ctx.new_session(Some(user)).await;
+    ctx.engine.store().load(&token.hash(), now()).await.unwrap();
+    assert_eq!(ctx.engine.delete_user(user).await.unwrap(), 1);
+    assert_eq!(ctx.is_cached(&token.hash()).unwrap_or(false), false);
+    assert!(ctx
+        .engine
+        .store()
+        .load(&token.hash(), now())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(ctx.test_db.session_rows().await.unwrap(), 0);
+}
+
+async fn a_cache_hit_does_not_touch_the_database(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let engine = ctx.cold_engine();
+    engine.store().load(&token.hash(), now()).await.unwrap();
+    let before = engine.db_store().query_count();
+    for _ in 0..10 {
+        let loaded = engine.store().load(&token.hash(), now()).await.unwrap();
+        assert!(loaded.is_some());
+    }
+    let queries = engine.db_store().query_count() - before;
+    match engine.config().backend {
+        SessionBackend::CachedDb => {
+            assert_eq!(queries, 0, "cached_db hits must not query");
+            assert_eq!(engine.cache().unwrap().hit_miss(), (10, 1));
+        }
+        SessionBackend::Db => assert_eq!(queries, 10, "db loads query every time"),
+    }
+}
+
+async fn the_same_session_data_is_seen_through_every_type(ctx: Ctx) {
+    #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    struct Cart {
+        items: Vec<String>,
+        total_cents: u64,
+    }
+    let session = ctx.request(None);
+    let cart = Cart {
+        items: vec!["book".into(), "pen".into()],
+        total_cents: 1299,
+    };
+    session.insert("cart", &cart).await.unwrap();
+    let CookieAction::Set { token, .. } = ctx.finish(&session).await else {
+        panic!()
+    };
+    let session = ctx.request(Some(token.expose()));
+    assert_eq!(session.get::<Cart>("cart").await.unwrap(), Some(cart));
+    assert!(session.get::<u64>("cart").await.is_err());
+}
+
+macro_rules! suite {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite_db {
+            use super::*;
+            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite, SessionBackend::Db).await).await } )*
+        }
+        mod sqlite_cached_db {
+            use super::*;
+            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite, SessionBackend::CachedDb).await).await } )*
+        }
+        mod postgres_db {
+            use super::*;
+            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres, SessionBackend::Db).await).await } )*
+        }
+        mod postgres_cached_db {
+            use super::*;
+            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres, SessionBackend::CachedDb).await).await } )*
+        }
+    };
+}
+
+suite!(
+    untouched_session_writes_nothing_and_sets_no_cookie,
+    storing_a_value_creates_one_row_and_a_cookie_that_loads_it_back,
+    store_and_pop_set_the_modified_and_accessed_flags,
+    reading_the_user_does_not_modify_the_session,
+    save_records_user_agent_ip_user_and_update_time,
+    unchanged_ip_and_user_agent_do_not_modify_the_session,
+    changed_ip_or_user_agent_is_saved,
+    creating_a_duplicate_key_is_refused,
+    deleting_a_missing_session_is_fine,
+    clear_then_save_leaves_no_user,
+    clearing_a_stored_session_deletes_it_and_the_cookie,
+    long_user_agents_are_truncated,
+    delete_removes_from_database_and_cache,
+    bulk_delete_removes_from_database_and_cache,
+    clearsessions_keeps_live_sessions_and_drops_expired_ones,
+    malformed_cookies_are_never_accepted_and_create_no_row,
+    loading_an_unknown_token_does_not_create_a_record,
+    save_does_not_resurrect_a_session_deleted_meanwhile,
+    cycle_key_keeps_data_and_row_and_kills_the_old_token,
+    flush_deletes_the_row_and_starts_an_empty_session,
+    expired_sessions_are_not_loaded,
+    expiry_policies_set_the_expiry_and_the_cookie,
+    absolute_lifetime_caps_every_expiry,
+    activity_is_written_at_most_once_per_interval,
+    revoking_is_scoped_to_the_owner,
+    revoking_the_others_keeps_the_current_session,
+    a_users_sessions_are_listed_newest_activity_first,
+    staff_search_filters_by_network_user_agent_and_state,
+    corrupt_session_data_gives_a_new_session_and_keeps_the_row,
+    deleting_a_user_ends_their_sessions_in_database_and_cache,
+    a_cache_hit_does_not_touch_the_database,
+    the_same_session_data_is_seen_through_every_type,
+);
