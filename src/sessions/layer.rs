@@ -173,6 +173,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     }
 }
 
+/// A handler that fails on its session answers 503 (store unavailable) or 500 (a value of the wrong
+/// shape); the cause goes to the log, never to the client.
+impl axum::response::IntoResponse for super::SessionError {
+    fn into_response(self) -> axum::response::Response {
+        match &self {
+            super::SessionError::Store(error) => {
+                tracing::error!(%error, "session store failed");
+                unavailable()
+            }
+            super::SessionError::Value { key, source } => {
+                tracing::error!(%key, %source, "session value has an unexpected shape");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.").into_response()
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

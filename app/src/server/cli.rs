@@ -1,6 +1,8 @@
 //! Carrying out a parsed command line.
 
-use console_sessions::Database;
+use std::time::Duration;
+
+use console_sessions::{Database, SessionEngine};
 
 use super::config::{Cli, Command, LogFormat};
 use super::startup::{Application, StartupError};
@@ -29,12 +31,25 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
                 "serving on http://{}",
                 app.local_addr()
             );
-            app.run_until_stopped(shutdown_signal()).await
+            let every = Duration::from_secs(cli.settings.clear_expired_every);
+            app.run_until_stopped(shutdown_signal(), every).await
         }
         Command::Migrate => {
             let db = Database::connect(&cli.settings.database_url).await?;
             db.migrate().await?;
             tracing::info!(backend = %db.backend(), "migrations applied");
+            db.close().await;
+            Ok(())
+        }
+        Command::Clearsessions { batch } => {
+            let db = Database::connect(&cli.settings.database_url).await?;
+            db.migrate().await?;
+            let engine = SessionEngine::new(db.clone(), cli.settings.session_config());
+            let cleared = engine
+                .clear_expired(batch)
+                .await
+                .map_err(|e| StartupError::Sessions(e.to_string()))?;
+            println!("{cleared} expired sessions deleted");
             db.close().await;
             Ok(())
         }

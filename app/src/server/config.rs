@@ -2,8 +2,12 @@
 //! loaded before parsing). `console-sessions --help` is the reference.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use console_sessions::sessions::CacheSettings;
+use console_sessions::{SessionBackend, SessionConfig};
+use ipnet::IpNet;
 
 /// The command line of the `console-sessions` binary.
 #[derive(Debug, Parser)]
@@ -28,6 +32,12 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Delete expired sessions (in batches, evicting them from the cache) and exit.
+    Clearsessions {
+        /// Rows deleted per statement.
+        #[arg(long, default_value_t = 1000)]
+        batch: u32,
+    },
 }
 
 /// How log lines are written.
@@ -70,6 +80,73 @@ pub struct Settings {
     )]
     pub site_root: String,
 
+    /// Session backend: `db` (database only) or `cached_db` (database with an in-process cache).
+    #[arg(
+        long,
+        env = "SESSION_BACKEND",
+        default_value = "cached_db",
+        global = true
+    )]
+    pub session_backend: SessionBackend,
+
+    /// Name of the session cookie [default: __Host-session with --secure-cookies, else session].
+    #[arg(long, env = "SESSION_COOKIE_NAME", global = true)]
+    pub session_cookie_name: Option<String>,
+
+    /// Always mark the session cookie Secure (serve over HTTPS). Behind a trusted proxy that says
+    /// X-Forwarded-Proto: https, cookies are Secure anyway.
+    #[arg(long, env = "SESSION_COOKIE_SECURE", global = true)]
+    pub secure_cookies: bool,
+
+    /// Seconds without activity after which a session expires (default: 14 days).
+    #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value_t = 14 * 24 * 3600, global = true)]
+    pub session_idle_timeout: u64,
+
+    /// Seconds after creation after which a session expires, whatever its activity (default: 30 days).
+    #[arg(long, env = "SESSION_ABSOLUTE_LIFETIME", default_value_t = 30 * 24 * 3600, global = true)]
+    pub session_absolute_lifetime: u64,
+
+    /// Last activity is written at most once per this many seconds.
+    #[arg(
+        long,
+        env = "SESSION_ACTIVITY_INTERVAL",
+        default_value_t = 60,
+        global = true
+    )]
+    pub session_activity_interval: u64,
+
+    /// Most sessions the cached_db cache keeps.
+    #[arg(
+        long,
+        env = "SESSION_CACHE_CAPACITY",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub session_cache_capacity: u64,
+
+    /// Seconds a cached session is served before it is read again from the database.
+    #[arg(
+        long,
+        env = "SESSION_CACHE_MAX_AGE",
+        default_value_t = 300,
+        global = true
+    )]
+    pub session_cache_max_age: u64,
+
+    /// Networks of reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are
+    /// believed, comma separated (e.g. 10.0.0.0/8,::1/128). Empty: the socket address is the client.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Seconds between sweeps of expired sessions while serving; 0 turns the sweeper off.
+    #[arg(
+        long,
+        env = "CLEAR_EXPIRED_EVERY",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub clear_expired_every: u64,
+
     /// Log format.
     #[arg(
         long,
@@ -89,6 +166,35 @@ impl Settings {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             site_root: "target/site".to_owned(),
             log_format: LogFormat::Text,
+            session_backend: SessionBackend::CachedDb,
+            session_cookie_name: None,
+            secure_cookies: false,
+            session_idle_timeout: 14 * 24 * 3600,
+            session_absolute_lifetime: 30 * 24 * 3600,
+            session_activity_interval: 60,
+            session_cache_capacity: 100_000,
+            session_cache_max_age: 300,
+            trusted_proxies: Vec::new(),
+            clear_expired_every: 0,
+        }
+    }
+
+    /// The session engine's settings.
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            backend: self.session_backend,
+            cookie_name: self.session_cookie_name.clone().unwrap_or_else(|| {
+                SessionConfig::default_cookie_name(self.secure_cookies).to_owned()
+            }),
+            secure: self.secure_cookies,
+            idle_timeout: Duration::from_secs(self.session_idle_timeout),
+            absolute_lifetime: Duration::from_secs(self.session_absolute_lifetime),
+            activity_interval: Duration::from_secs(self.session_activity_interval),
+            cache: CacheSettings {
+                max_capacity: self.session_cache_capacity,
+                max_age: Duration::from_secs(self.session_cache_max_age),
+            },
+            trusted_proxies: self.trusted_proxies.clone(),
         }
     }
 }

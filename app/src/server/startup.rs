@@ -2,13 +2,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use console_sessions::{Database, DbError};
+use console_sessions::{Database, DbError, SessionEngine, SessionLayer};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
@@ -31,6 +32,9 @@ pub enum StartupError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A session operation failed.
+    #[error("sessions: {0}")]
+    Sessions(String),
     /// The server stopped with an I/O error.
     #[error("the server stopped: {0}")]
     Serve(std::io::Error),
@@ -66,7 +70,12 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
             .build();
-        let state = AppState { leptos_options, db };
+        let sessions = SessionEngine::new(db.clone(), settings.session_config());
+        let state = AppState {
+            leptos_options,
+            db,
+            sessions,
+        };
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -87,10 +96,17 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then finishes the requests in flight and closes the pool.
+    /// Expired sessions are swept every `clear_expired_every` (none when zero).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
+        clear_expired_every: Duration,
     ) -> Result<(), StartupError> {
+        let sweeper = (!clear_expired_every.is_zero()).then(|| {
+            self.state
+                .sessions
+                .spawn_expiry_sweeper(clear_expired_every)
+        });
         let result = axum::serve(
             self.listener,
             self.router
@@ -98,6 +114,9 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
+        if let Some(sweeper) = sweeper {
+            sweeper.abort();
+        }
         self.state.db.close().await;
         result.map_err(StartupError::Serve)
     }
@@ -121,6 +140,7 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(SessionLayer::new(state.sessions.clone()))
         .with_state(state)
 }
 

@@ -1,7 +1,7 @@
 //! What every handler and server function can reach.
 
 use axum::extract::FromRef;
-use console_sessions::Database;
+use console_sessions::{Database, SessionEngine};
 use leptos::prelude::*;
 
 use crate::error::AppError;
@@ -13,6 +13,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The database pool.
     pub db: Database,
+    /// The session engine.
+    pub sessions: SessionEngine,
 }
 
 impl FromRef<AppState> for LeptosOptions {

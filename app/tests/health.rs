@@ -1,0 +1,84 @@
+//! The foundation through the real HTTP stack: health, pages, server functions.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::{spawn_app, spawn_app_on};
+use console_sessions::Backend;
+
+#[tokio::test]
+async fn healthz_reports_a_working_sqlite_database() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": "ok", "database": "ok"}));
+}
+
+#[tokio::test]
+async fn healthz_reports_a_working_postgres_database() {
+    let app = spawn_app_on(Backend::Postgres).await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.state.db.backend(), Backend::Postgres);
+}
+
+#[tokio::test]
+async fn healthz_answers_503_when_the_database_is_unavailable() {
+    let app = spawn_app().await;
+    app.state.db.close().await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["database"], "unavailable");
+}
+
+#[tokio::test]
+async fn the_home_page_is_rendered_on_the_server() {
+    let app = spawn_app().await;
+    let response = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "anonymous visitors get no cookie"
+    );
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Your sessions, under control"));
+    assert!(
+        html.contains("/pkg/console-sessions.js"),
+        "the hydration script is linked"
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_404_page() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(app.url("/no/such/page"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}
+
+#[tokio::test]
+async fn the_status_server_function_answers_with_the_backend() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/system/status"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"backend": "sqlite", "database_ok": true})
+    );
+}
