@@ -1,0 +1,105 @@
+//! Hot-path benchmarks of the session engine on a real SQLite file:
+//! load on a cache hit, load from SQLite, save, create, and a whole request's session work.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use console_sessions::sessions::{
+    now, CacheSettings, ClientInfo, Expiry, PublicId, SessionRecord, SessionStore, SessionToken,
+};
+use console_sessions::testing::TestDatabase;
+use console_sessions::{SessionBackend, SessionConfig, SessionEngine};
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn record() -> (SessionRecord, SessionToken) {
+    let token = SessionToken::generate();
+    let now = now();
+    let mut data = serde_json::Map::new();
+    data.insert(
+        "csrf".into(),
+        serde_json::json!("0123456789abcdef0123456789abcdef"),
+    );
+    data.insert("theme".into(), serde_json::json!("dark"));
+    (
+        SessionRecord {
+            public_id: PublicId::generate(),
+            token_hash: token.hash(),
+            user_id: None,
+            data,
+            ip: Some("203.0.113.7".parse().unwrap()),
+            user_agent: Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
+            ),
+            expiry: Expiry::Default,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            expires_at: now + Duration::from_secs(3600),
+        },
+        token,
+    )
+}
+
+fn sessions(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let test_db = rt.block_on(TestDatabase::sqlite()).unwrap();
+    let config = SessionConfig {
+        backend: SessionBackend::CachedDb,
+        cache: CacheSettings::default(),
+        ..SessionConfig::default()
+    };
+    let engine = SessionEngine::new(test_db.db.clone(), config);
+    let db_store = engine.db_store().clone();
+    // A table with some rows, so lookups go through a real index.
+    rt.block_on(async {
+        for _ in 0..10_000 {
+            db_store.create(&record().0).await.unwrap();
+        }
+    });
+    let (stored, token) = record();
+    rt.block_on(engine.store().create(&stored)).unwrap();
+    let hash = token.hash();
+
+    let mut group = c.benchmark_group("sessions");
+    group.bench_function("load_cache_hit", |b| {
+        b.to_async(&rt)
+            .iter(|| async { engine.store().load(&hash, now()).await.unwrap().unwrap() })
+    });
+    group.bench_function("load_sqlite", |b| {
+        b.to_async(&rt)
+            .iter(|| async { db_store.load(&hash, now()).await.unwrap().unwrap() })
+    });
+    group.bench_function("save_sqlite", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut changed = stored.clone();
+            changed.updated_at = now();
+            assert!(db_store.save(&changed, &hash).await.unwrap());
+        })
+    });
+    group.bench_function("create_sqlite", |b| {
+        b.to_async(&rt).iter(|| async {
+            db_store.create(&record().0).await.unwrap();
+        })
+    });
+    let client = ClientInfo {
+        ip: stored.ip,
+        user_agent: stored.user_agent.clone(),
+        https: false,
+    };
+    group.bench_function("request_read_cache_hit", |b| {
+        b.to_async(&rt).iter(|| async {
+            let session = engine.session(Some(token.expose()), client.clone());
+            let theme: Option<String> = session.get("theme").await.unwrap();
+            assert!(theme.is_some());
+            engine.commit(&session).await.unwrap();
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sessions);
+criterion_main!(benches);
