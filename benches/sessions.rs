@@ -30,6 +30,10 @@ fn record() -> (SessionRecord, SessionToken) {
             user_agent: Some(
                 "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
             ),
+            client_hints: None,
+            place: Default::default(),
+            first_ip: None,
+            first_place: Default::default(),
             expiry: Expiry::Default,
             created_at: now,
             updated_at: now,
@@ -88,7 +92,7 @@ fn sessions(c: &mut Criterion) {
     let client = ClientInfo {
         ip: stored.ip,
         user_agent: stored.user_agent.clone(),
-        https: false,
+        ..Default::default()
     };
     group.bench_function("request_read_cache_hit", |b| {
         b.to_async(&rt).iter(|| async {

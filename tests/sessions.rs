@@ -5,23 +5,30 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use console_sessions::device::{ClientHints, DeviceSummary};
+use console_sessions::geo::GeoIp;
 use console_sessions::sessions::{
     now, to_millis, ClientInfo, CookieAction, Expiry, PublicId, SessionQuery, SessionRecord,
     SessionToken, StateFilter, StoreError, TokenHash,
 };
 use console_sessions::testing::TestDatabase;
+
+#[path = "support/geo_fixture.rs"]
+#[allow(dead_code)]
+mod geo_fixture;
 use console_sessions::{Backend, Session, SessionBackend, SessionConfig, SessionEngine};
 
 struct Ctx {
     engine: SessionEngine,
     test_db: TestDatabase,
+    _geo_dir: tempfile::TempDir,
 }
 
 fn client(ip: &str, user_agent: &str) -> ClientInfo {
     ClientInfo {
         ip: Some(ip.parse().unwrap()),
         user_agent: Some(user_agent.to_owned()),
-        https: false,
+        ..Default::default()
     }
 }
 
@@ -44,14 +51,27 @@ impl Ctx {
         let test_db = TestDatabase::new(backend)
             .await
             .unwrap_or_else(|e| panic!("cannot create a {backend} test database: {e}"));
-        let engine = SessionEngine::new(test_db.db.clone(), config);
-        Self { engine, test_db }
+        // A real (small) GeoIP database, built for the test.
+        let geo_dir = tempfile::tempdir().unwrap();
+        let geo_path = geo_dir.path().join("GeoLite2-City.mmdb");
+        geo_fixture::write_city(&geo_path);
+        let geoip = GeoIp::open(&geo_path).unwrap();
+        let engine = SessionEngine::with_geoip(test_db.db.clone(), config, geoip);
+        Self {
+            engine,
+            test_db,
+            _geo_dir: geo_dir,
+        }
     }
 
     /// A fresh engine of the same configuration over the same database (another request's view,
     /// with a cold cache).
     fn cold_engine(&self) -> SessionEngine {
-        SessionEngine::new(self.test_db.db.clone(), self.engine.config().clone())
+        SessionEngine::with_geoip(
+            self.test_db.db.clone(),
+            self.engine.config().clone(),
+            self.engine.geoip().clone(),
+        )
     }
 
     fn request(&self, cookie: Option<&str>) -> Session {
@@ -105,6 +125,10 @@ fn record(user_id: Option<i64>) -> (SessionRecord, SessionToken) {
             data: serde_json::Map::new(),
             ip: Some("192.0.2.1".parse().unwrap()),
             user_agent: Some(FIREFOX.to_owned()),
+            client_hints: None,
+            place: Default::default(),
+            first_ip: None,
+            first_place: Default::default(),
             expiry: Expiry::Default,
             created_at: now,
             updated_at: now,
@@ -258,7 +282,7 @@ async fn long_user_agents_are_truncated(ctx: Ctx) {
         ClientInfo {
             ip: None,
             user_agent: Some(console_sessions::sessions::truncate_user_agent(&long)),
-            https: false,
+            ..Default::default()
         },
     );
     session.insert("a", 1).await.unwrap();
@@ -732,6 +756,58 @@ async fn the_same_session_data_is_seen_through_every_type(ctx: Ctx) {
     assert!(session.get::<u64>("cart").await.is_err());
 }
 
+async fn location_is_recorded_at_sign_in_and_follows_the_address(ctx: Ctx) {
+    let session = ctx.request_from(None, client("81.2.69.142", FIREFOX));
+    session.insert("x", 1).await.unwrap();
+    let CookieAction::Set { token, .. } = ctx.finish(&session).await else {
+        panic!()
+    };
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.place.country_code.as_deref(), Some("GB"));
+    assert_eq!(stored.place.city.as_deref(), Some("London"));
+    assert_eq!(stored.first_place, stored.place);
+    assert_eq!(stored.first_ip, Some("81.2.69.142".parse().unwrap()));
+
+    // Seen from Berlin (IPv6): the last-seen place changes, the sign-in place stays.
+    let session = ctx.request_from(Some(token.expose()), client("2a02:8108::1", FIREFOX));
+    session.load().await.unwrap();
+    ctx.finish(&session).await;
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.place.country_code.as_deref(), Some("DE"));
+    assert_eq!(stored.place.city.as_deref(), Some("Berlin"));
+    assert_eq!(stored.first_place.city.as_deref(), Some("London"));
+
+    // A private address has no place.
+    let session = ctx.request_from(Some(token.expose()), client("192.168.1.20", FIREFOX));
+    session.load().await.unwrap();
+    ctx.finish(&session).await;
+    assert!(ctx.stored(&token).await.unwrap().place.is_empty());
+}
+
+async fn client_hints_are_stored_and_make_reduced_user_agents_readable(ctx: Ctx) {
+    let hints = ClientHints::from_header_values(
+        Some(r#""Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24""#),
+        Some(r#""Windows""#),
+        Some(r#""15.0.0""#),
+        Some("?0"),
+    );
+    let session = ctx.request_from(
+        None,
+        ClientInfo {
+            hints: hints.clone(),
+            ..client("203.0.113.9", CHROME)
+        },
+    );
+    session.insert("x", 1).await.unwrap();
+    let CookieAction::Set { token, .. } = ctx.finish(&session).await else {
+        panic!()
+    };
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.client_hints.as_ref(), Some(&hints));
+    let device = DeviceSummary::from_request(stored.user_agent.as_deref(), &hints);
+    assert_eq!(device.summary, "Chrome 131 on Windows 11");
+}
+
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite_db {
@@ -786,4 +862,6 @@ suite!(
     deleting_a_user_ends_their_sessions_in_database_and_cache,
     a_cache_hit_does_not_touch_the_database,
     the_same_session_data_is_seen_through_every_type,
+    location_is_recorded_at_sign_in_and_follows_the_address,
+    client_hints_are_stored_and_make_reduced_user_agents_readable,
 );

@@ -7,6 +7,7 @@ use axum::http::header::{HeaderMap, USER_AGENT};
 use ipnet::IpNet;
 
 use super::record::truncate_user_agent;
+use crate::device::ClientHints;
 
 /// What a request tells about its client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct ClientInfo {
     pub user_agent: Option<String>,
     /// Whether the client reached us over HTTPS (a trusted proxy's `X-Forwarded-Proto: https`).
     pub https: bool,
+    /// The User-Agent Client Hints the browser sent (empty when none).
+    pub hints: ClientHints,
 }
 
 impl ClientInfo {
@@ -49,6 +52,7 @@ impl ClientInfo {
             ip,
             user_agent: user_agent(headers),
             https,
+            hints: ClientHints::from_headers(headers),
         }
     }
 }

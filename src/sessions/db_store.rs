@@ -15,10 +15,12 @@ use time::OffsetDateTime;
 use super::record::{from_millis, ip_key, to_millis, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
 use crate::db::Database;
+use crate::geo::Place;
 use crate::with_pool;
 
 const COLUMNS: &str = "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
-                       created_at, updated_at, last_activity_at, expires_at";
+                       created_at, updated_at, last_activity_at, expires_at, client_hints, \
+                       country_code, city, first_ip, first_country_code, first_city";
 
 /// Sessions stored in the database, with no cache.
 #[derive(Debug, Clone)]
@@ -40,6 +42,12 @@ struct SessionRow {
     updated_at: i64,
     last_activity_at: i64,
     expires_at: i64,
+    client_hints: Option<String>,
+    country_code: Option<String>,
+    city: Option<String>,
+    first_ip: Option<String>,
+    first_country_code: Option<String>,
+    first_city: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -72,6 +80,20 @@ impl SessionRow {
             // An address that does not parse is dropped, not fatal: it is informational.
             ip: self.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
             user_agent: self.user_agent,
+            // Hints are advisory: unreadable ones are dropped, not fatal.
+            client_hints: self
+                .client_hints
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
+            place: Place {
+                country_code: self.country_code,
+                city: self.city,
+            },
+            first_ip: self.first_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            first_place: Place {
+                country_code: self.first_country_code,
+                city: self.first_city,
+            },
             expiry,
             created_at: from_millis(self.created_at),
             updated_at: from_millis(self.updated_at),
@@ -102,6 +124,8 @@ struct RowValues {
     ip: Option<String>,
     ip_key: Option<Vec<u8>>,
     expiry_policy: Option<String>,
+    client_hints: Option<String>,
+    first_ip: Option<String>,
 }
 
 impl RowValues {
@@ -115,6 +139,11 @@ impl RowValues {
                 Expiry::Default => None,
                 other => serde_json::to_string(&other).ok(),
             },
+            client_hints: record
+                .client_hints
+                .as_ref()
+                .and_then(|hints| serde_json::to_string(hints).ok()),
+            first_ip: record.first_ip.map(|ip| ip.to_string()),
         }
     }
 }
@@ -169,8 +198,8 @@ impl SessionStore for DbStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let values = RowValues::of(record);
         let sql = format!(
-            "INSERT INTO sessions ({COLUMNS}, ip_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO sessions ({COLUMNS}, ip_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+             $10, $11, $12, $13, $14, $15, $16, $17, $18)"
         );
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(&sql)
@@ -185,6 +214,12 @@ impl SessionStore for DbStore {
             .bind(to_millis(record.updated_at))
             .bind(to_millis(record.last_activity_at))
             .bind(to_millis(record.expires_at))
+            .bind(&values.client_hints)
+            .bind(&record.place.country_code)
+            .bind(&record.place.city)
+            .bind(&values.first_ip)
+            .bind(&record.first_place.country_code)
+            .bind(&record.first_place.city)
             .bind(&values.ip_key)
             .execute(pool)
             .await
@@ -222,7 +257,8 @@ impl SessionStore for DbStore {
         let sql =
             "UPDATE sessions SET token_hash = $1, user_id = $2, data = $3, ip = $4, ip_key = $5, \
                    user_agent = $6, expiry_policy = $7, updated_at = $8, last_activity_at = $9, \
-                   expires_at = $10 WHERE public_id = $11 AND token_hash = $12";
+                   expires_at = $10, client_hints = $11, country_code = $12, city = $13 \
+                   WHERE public_id = $14 AND token_hash = $15";
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(sql)
             .bind(record.token_hash.as_bytes().as_slice())
@@ -235,6 +271,9 @@ impl SessionStore for DbStore {
             .bind(to_millis(record.updated_at))
             .bind(to_millis(record.last_activity_at))
             .bind(to_millis(record.expires_at))
+            .bind(&values.client_hints)
+            .bind(&record.place.country_code)
+            .bind(&record.place.city)
             .bind(record.public_id.as_str())
             .bind(current_hash.as_bytes().as_slice())
             .execute(pool)

@@ -21,6 +21,7 @@ use cookie::{Cookie, SameSite};
 use tower::{Layer, Service};
 
 use super::{ClientInfo, CookieAction, Session, SessionEngine};
+use crate::device::ACCEPT_CH;
 
 /// A layer putting a [`Session`] on every request.
 #[derive(Clone, Debug)]
@@ -112,6 +113,8 @@ where
                     if commit.accessed {
                         headers.append(VARY, HeaderValue::from_static("Cookie"));
                     }
+                    // Ask browsers for the client hints that make reduced user agents readable.
+                    headers.insert("accept-ch", HeaderValue::from_static(ACCEPT_CH));
                 }
                 Err(error) => {
                     tracing::error!(%error, "session could not be saved; answering 503");

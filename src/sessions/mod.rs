@@ -33,6 +33,7 @@ pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
 
 use crate::db::Database;
+use crate::geo::GeoIp;
 
 /// Which backend keeps sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,6 +125,7 @@ pub struct SessionEngine {
 
 struct EngineInner {
     config: SessionConfig,
+    geoip: GeoIp,
     store: Arc<dyn SessionStore>,
     db_store: DbStore,
     cache: Option<CachedDbStore<DbStore>>,
@@ -163,8 +165,13 @@ pub struct Commit {
 }
 
 impl SessionEngine {
-    /// An engine over this database, with the backend the configuration names.
+    /// An engine over this database, with the backend the configuration names and no GeoIP.
     pub fn new(db: Database, config: SessionConfig) -> Self {
+        Self::with_geoip(db, config, GeoIp::disabled())
+    }
+
+    /// An engine that also records where each session is, with this GeoIP database.
+    pub fn with_geoip(db: Database, config: SessionConfig, geoip: GeoIp) -> Self {
         let db_store = DbStore::new(db);
         let cache = match config.backend {
             SessionBackend::Db => None,
@@ -177,6 +184,7 @@ impl SessionEngine {
         Self {
             inner: Arc::new(EngineInner {
                 config,
+                geoip,
                 store,
                 db_store,
                 cache,
@@ -187,6 +195,11 @@ impl SessionEngine {
     /// The settings.
     pub fn config(&self) -> &SessionConfig {
         &self.inner.config
+    }
+
+    /// The GeoIP database (disabled when none is configured).
+    pub fn geoip(&self) -> &GeoIp {
+        &self.inner.geoip
     }
 
     /// The store every operation goes through (the cache, under `cached_db`).
@@ -280,11 +293,17 @@ impl SessionEngine {
                 record.data = state.data.clone();
                 record.user_id = state.user_id;
                 record.expiry = state.expiry;
-                if client.ip.is_some() {
-                    record.ip = client.ip;
+                if let Some(ip) = client.ip {
+                    if record.ip != Some(ip) {
+                        record.place = self.inner.geoip.place(ip);
+                    }
+                    record.ip = Some(ip);
                 }
                 if client.user_agent.is_some() {
                     record.user_agent = client.user_agent.clone();
+                }
+                if !client.hints.is_empty() {
+                    record.client_hints = Some(client.hints.clone());
                 }
                 record.updated_at = now;
                 record.last_activity_at = now;
@@ -347,6 +366,10 @@ impl SessionEngine {
         now: OffsetDateTime,
     ) -> (SessionRecord, SessionToken) {
         let token = SessionToken::generate();
+        let place = client
+            .ip
+            .map(|ip| self.inner.geoip.place(ip))
+            .unwrap_or_default();
         let record = SessionRecord {
             public_id: PublicId::generate(),
             token_hash: token.hash(),
@@ -354,6 +377,10 @@ impl SessionEngine {
             data: state.data.clone(),
             ip: client.ip,
             user_agent: client.user_agent.clone(),
+            client_hints: (!client.hints.is_empty()).then(|| client.hints.clone()),
+            first_ip: client.ip,
+            first_place: place.clone(),
+            place,
             expiry: state.expiry,
             created_at: now,
             updated_at: now,

@@ -12,6 +12,9 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use crate::device::ClientHints;
+use crate::geo::Place;
+
 /// The secret a browser holds in its cookie: 256 bits from the operating system's CSPRNG, written as
 /// 43 characters of unpadded base64url.
 ///
@@ -172,6 +175,14 @@ pub struct SessionRecord {
     pub ip: Option<IpAddr>,
     /// The user agent last seen, cut to [`MAX_USER_AGENT_CHARS`].
     pub user_agent: Option<String>,
+    /// The User-Agent Client Hints last sent, if any.
+    pub client_hints: Option<ClientHints>,
+    /// Where the address last seen is (GeoIP), written when the address changes.
+    pub place: Place,
+    /// The address the session was created from.
+    pub first_ip: Option<IpAddr>,
+    /// Where the session was created (GeoIP).
+    pub first_place: Place,
     /// How the expiry is computed.
     pub expiry: Expiry,
     /// When the session was created.

@@ -137,7 +137,9 @@ impl Session {
         if let Some(record) = record {
             let client = &self.shared.client;
             state.client_changed = (client.ip.is_some() && client.ip != record.ip)
-                || (client.user_agent.is_some() && client.user_agent != record.user_agent);
+                || (client.user_agent.is_some() && client.user_agent != record.user_agent)
+                || (!client.hints.is_empty()
+                    && record.client_hints.as_ref() != Some(&client.hints));
             let since = now - record.last_activity_at;
             state.activity_due = since >= engine.config().activity_interval;
             state.data = record.data.clone();

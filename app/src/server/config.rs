@@ -138,6 +138,11 @@ pub struct Settings {
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<IpNet>,
 
+    /// GeoIP database: a GeoLite2/GeoIP2 City or Country `.mmdb` file, or a folder holding one.
+    /// Without it every location reads "Unknown location". A replaced file is picked up live.
+    #[arg(long, env = "GEOIP_PATH", global = true)]
+    pub geoip_path: Option<std::path::PathBuf>,
+
     /// Seconds between sweeps of expired sessions while serving; 0 turns the sweeper off.
     #[arg(
         long,
@@ -175,6 +180,7 @@ impl Settings {
             session_cache_capacity: 100_000,
             session_cache_max_age: 300,
             trusted_proxies: Vec::new(),
+            geoip_path: None,
             clear_expired_every: 0,
         }
     }

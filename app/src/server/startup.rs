@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use console_sessions::geo::{GeoIp, GeoIpError};
 use console_sessions::{Database, DbError, SessionEngine, SessionLayer};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -32,6 +33,9 @@ pub enum StartupError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The GeoIP database could not be opened.
+    #[error("GEOIP_PATH: {0}")]
+    GeoIp(#[from] GeoIpError),
     /// A session operation failed.
     #[error("sessions: {0}")]
     Sessions(String),
@@ -70,7 +74,11 @@ impl Application {
             .site_pkg_dir("pkg")
             .site_addr(local_addr)
             .build();
-        let sessions = SessionEngine::new(db.clone(), settings.session_config());
+        let geoip = match &settings.geoip_path {
+            Some(path) => GeoIp::open(path)?,
+            None => GeoIp::disabled(),
+        };
+        let sessions = SessionEngine::with_geoip(db.clone(), settings.session_config(), geoip);
         let state = AppState {
             leptos_options,
             db,
