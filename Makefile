@@ -16,6 +16,7 @@ CARGO_LEPTOS_TOOLCHAIN ?= +nightly
 # wasm-bindgen-cli must equal the wasm-bindgen of Cargo.lock (pinned with "=" in app/Cargo.toml).
 WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ {getline; gsub(/[" ]/, "", $$0); sub("version=", "", $$0); print; exit}' Cargo.lock)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+AS_POSTGRES := $(if $(SUDO),sudo -u postgres,runuser -u postgres --)
 APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends
 
 # The PostgreSQL the tests use: a local cluster from Debian's package, a role that may create the
@@ -73,12 +74,13 @@ postgres: postgres-server
 	fi; \
 	for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p $(PG_PORT) && break; sleep 1; done; \
 	pg_isready -h 127.0.0.1 -p $(PG_PORT)
-	@$(SUDO) -u postgres psql -q -v ON_ERROR_STOP=1 -d postgres -c \
-	  "DO \$$\$$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(PG_USER)') THEN \
-	   CREATE ROLE $(PG_USER) LOGIN CREATEDB PASSWORD '$(PG_PASSWORD)'; END IF; END \$$\$$;" 2>/dev/null \
-	|| runuser -u postgres -- psql -q -v ON_ERROR_STOP=1 -d postgres -c \
+	@$(AS_POSTGRES) psql -q -v ON_ERROR_STOP=1 -d postgres -c \
 	  "DO \$$\$$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$(PG_USER)') THEN \
 	   CREATE ROLE $(PG_USER) LOGIN CREATEDB PASSWORD '$(PG_PASSWORD)'; END IF; END \$$\$$;"
+	@# Test databases of earlier runs (each test makes its own cs_test_<random>).
+	@$(AS_POSTGRES) psql -Atq -d postgres -c \
+	  "SELECT datname FROM pg_database WHERE datname LIKE 'cs\_test\_%'" \
+	| while read -r name; do $(AS_POSTGRES) dropdb --if-exists "$$name"; done
 
 ## ---- the two commands ----
 

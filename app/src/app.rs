@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use crate::pages::{home::HomePage, not_found::NotFound};
 
@@ -51,7 +51,9 @@ pub fn App() -> impl IntoView {
             </header>
             <main class="container">
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=HomePage/>
+                    // Async: the whole page, data included, is in the HTML the server sends, so it
+                    // reads the same with JavaScript off.
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="footer muted">"console-sessions — server-side sessions you can see."</footer>

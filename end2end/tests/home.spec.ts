@@ -1,26 +1,29 @@
 import { test, expect } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 
+const normal = "All systems normal: the sqlite database answers.";
+
 test("home page renders on the server and its status check works", async ({ page }, info) => {
   await page.goto("/");
   await expect(page).toHaveTitle(/console-sessions/);
   await expect(page.getByRole("heading", { level: 1 })).toHaveText("Your sessions, under control");
-  await expect(page.getByTestId("status")).toHaveText("Not checked yet.");
+  await expect(page.getByTestId("status")).toHaveText(normal);
+  await expect(page.getByTestId("checks")).toHaveText("Checked once");
 
-  const javascript = info.project.name === "javascript";
-  if (javascript) {
-    // Wait until the page is hydrated, so the click runs in the browser, not as a form post.
+  if (info.project.name === "javascript") {
+    // Wait until the page is hydrated, so the click runs in the browser, not as a form submission.
     await page.locator("body[data-hydrated='true']").waitFor({ state: "attached" });
-  }
-  await page.getByTestId("check-status").click();
-  if (javascript) {
-    // Hydrated: the answer arrives in place, on the same page.
-    await expect(page.getByTestId("status")).toHaveText(/All systems normal: the sqlite database answers\./);
+    await page.getByTestId("check-status").click();
+    // Hydrated: the server is asked again in place, and the page changes without a reload.
+    await expect(page.getByTestId("checks")).toHaveText("Checked 2 times");
+    await expect(page.getByTestId("status")).toHaveText(normal);
     await expect(page).toHaveURL(/\/$/);
   } else {
-    // Without JavaScript the form posts to the server function, which sends the browser back home.
-    await expect(page).toHaveURL(/\/$/);
-    await expect(page.getByRole("heading", { level: 1 })).toHaveText("Your sessions, under control");
+    // Without JavaScript the form reloads the page, which the server renders with a fresh check.
+    await page.getByTestId("check-status").click();
+    await expect(page).toHaveURL(/\/\??$/);
+    await expect(page.getByTestId("status")).toHaveText(normal);
+    await expect(page.locator("body[data-hydrated]")).toHaveCount(0);
   }
 
   mkdirSync("screenshots", { recursive: true });
@@ -37,4 +40,14 @@ test("unknown paths get a 404 page", async ({ page }) => {
   const response = await page.goto("/no/such/page");
   expect(response?.status()).toBe(404);
   await expect(page.getByRole("heading", { name: "Page not found" })).toBeVisible();
+});
+
+test("the page reads well on a phone", async ({ page }, info) => {
+  await page.setViewportSize({ width: 375, height: 740 });
+  await page.goto("/");
+  await expect(page.getByTestId("status")).toHaveText(normal);
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  expect(overflow).toBe(false);
+  mkdirSync("screenshots", { recursive: true });
+  await page.screenshot({ path: `screenshots/home-phone-${info.project.name}.png`, fullPage: true });
 });
