@@ -14,7 +14,6 @@ use console_sessions::sessions::{
 use console_sessions::testing::TestDatabase;
 
 #[path = "support/geo_fixture.rs"]
-#[allow(dead_code)]
 mod geo_fixture;
 use console_sessions::{Backend, Session, SessionBackend, SessionConfig, SessionEngine};
 
