@@ -4,6 +4,7 @@
 //! This crate is the library. It has no web framework of its own beyond a tower layer, so any axum
 //! service can use it; the Leptos application in `app/` is built on top of it.
 
+pub mod accounts;
 pub mod db;
 pub mod device;
 pub mod geo;

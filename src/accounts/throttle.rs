@@ -1,0 +1,173 @@
+//! Throttling of failed sign-ins, kept in the database (`login_attempts`) so it holds across nodes.
+//!
+//! Failures are counted per account — the folded username, whether or not such a user exists, so
+//! throttling reveals nothing about which usernames are taken — and per client network (an IPv4
+//! address, or the /64 of an IPv6 address, since one IPv6 client owns a whole /64).
+//!
+//! The first [`ThrottleLimits::max_failures`] failures cost nothing. From then on every failure
+//! locks further attempts for a delay that starts at [`ThrottleLimits::base_delay`] and doubles with
+//! each further failure, up to [`ThrottleLimits::max_delay`]. Attempts made while locked are refused
+//! without being counted, so a lock always ends by itself, never later than `max_delay` after the
+//! last counted failure. The count is forgotten [`ThrottleLimits::window`] after the last failure or
+//! the end of its lock, whichever is later; a successful sign-in forgets the account's count at once.
+
+use std::net::{IpAddr, Ipv6Addr};
+use std::time::Duration;
+
+/// Limits for one kind of throttle (per account, or per client address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottleLimits {
+    /// Failures allowed before delays begin; `0` turns this throttle off.
+    pub max_failures: u32,
+    /// Failures are forgotten this long after the last one (or after its lock ended).
+    pub window: Duration,
+    /// The delay after failure number `max_failures`; each further failure doubles it.
+    pub base_delay: Duration,
+    /// The longest delay. No lock lasts longer.
+    pub max_delay: Duration,
+}
+
+impl ThrottleLimits {
+    /// Per account: 10 failures per 15 minutes, then delays from 30 seconds doubling up to 15 minutes.
+    pub fn per_account() -> Self {
+        Self {
+            max_failures: 10,
+            window: Duration::from_secs(15 * 60),
+            base_delay: Duration::from_secs(30),
+            max_delay: Duration::from_secs(15 * 60),
+        }
+    }
+
+    /// Per client address: 50 failures per 15 minutes (an office or a carrier NAT shares one
+    /// address), then delays from 30 seconds doubling up to 15 minutes.
+    pub fn per_ip() -> Self {
+        Self {
+            max_failures: 50,
+            ..Self::per_account()
+        }
+    }
+
+    /// No throttling (for example per address behind a proxy that is not in the trusted proxies, where
+    /// every client seems to come from the proxy).
+    pub fn disabled() -> Self {
+        Self {
+            max_failures: 0,
+            ..Self::per_account()
+        }
+    }
+
+    /// Whether this throttle counts anything.
+    pub fn is_enabled(&self) -> bool {
+        self.max_failures > 0
+    }
+
+    /// How long attempts are refused after the `failures`-th failure in a row (`None`: not at all).
+    pub fn delay_after(&self, failures: u64) -> Option<Duration> {
+        let max_failures = u64::from(self.max_failures);
+        if !self.is_enabled() || failures < max_failures {
+            return None;
+        }
+        // 2^31 times any delay is beyond every sensible cap; saturate rather than overflow.
+        let doublings = u32::try_from(failures - max_failures)
+            .unwrap_or(u32::MAX)
+            .min(31);
+        Some(
+            self.base_delay
+                .saturating_mul(1u32 << doublings)
+                .min(self.max_delay),
+        )
+    }
+}
+
+/// What a throttle counts by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The folded username.
+    Account,
+    /// The client network.
+    Ip,
+}
+
+impl Kind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Kind::Account => "account",
+            Kind::Ip => "ip",
+        }
+    }
+}
+
+/// The key a client address is counted by: an IPv4 address as such (also when mapped into IPv6), an
+/// IPv6 address by its /64.
+pub fn ip_subject(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{}/64", Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+pub(crate) fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Counts one failure (resetting a forgotten count); returns the new count.
+pub(crate) const COUNT_FAILURE: &str = "\
+    INSERT INTO login_attempts (kind, subject, failures, last_failure_at, locked_until, forget_at) \
+    VALUES ($1, $2, 1, $3, 0, $4) \
+    ON CONFLICT (kind, subject) DO UPDATE SET \
+        failures = CASE WHEN login_attempts.forget_at <= $3 THEN 1 \
+                        ELSE login_attempts.failures + 1 END, \
+        last_failure_at = $3 \
+    RETURNING failures";
+
+/// Sets the lock and the forgetting time that follow from the new count.
+pub(crate) const SET_LOCK: &str = "\
+    UPDATE login_attempts SET locked_until = $1, forget_at = $2 WHERE kind = $3 AND subject = $4";
+
+/// The locks in force at `$3` for an account key `$1` and an address subject `$2`.
+pub(crate) const LOCKS: &str = "\
+    SELECT kind, locked_until FROM login_attempts \
+    WHERE ((kind = 'account' AND subject = $1) OR (kind = 'ip' AND subject = $2)) \
+      AND locked_until > $3";
+
+/// Forgets one subject's count.
+pub(crate) const CLEAR: &str = "DELETE FROM login_attempts WHERE kind = $1 AND subject = $2";
+
+/// Deletes every forgotten count.
+pub(crate) const SWEEP: &str = "DELETE FROM login_attempts WHERE forget_at <= $1";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_start_at_the_limit_double_and_are_capped() {
+        let limits = ThrottleLimits::per_account();
+        assert_eq!(limits.delay_after(9), None);
+        assert_eq!(limits.delay_after(10), Some(Duration::from_secs(30)));
+        assert_eq!(limits.delay_after(11), Some(Duration::from_secs(60)));
+        assert_eq!(limits.delay_after(14), Some(Duration::from_secs(480)));
+        assert_eq!(limits.delay_after(15), Some(Duration::from_secs(900)));
+        assert_eq!(limits.delay_after(u64::MAX), Some(Duration::from_secs(900)));
+        assert_eq!(ThrottleLimits::disabled().delay_after(1000), None);
+    }
+
+    #[test]
+    fn addresses_are_counted_by_ipv4_address_or_ipv6_slash_64() {
+        let subject = |ip: &str| ip_subject(ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0])));
+        assert_eq!(subject("203.0.113.5"), "203.0.113.5");
+        assert_eq!(subject("::ffff:203.0.113.5"), "203.0.113.5");
+        assert_eq!(subject("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(
+            subject("2001:db8:1:2:ffff::9"),
+            subject("2001:db8:1:2:aaaa::1")
+        );
+        assert_ne!(subject("2001:db8:1:3::1"), subject("2001:db8:1:2::1"));
+    }
+}
