@@ -77,6 +77,21 @@ fn sessions(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { db_store.load(&hash, now()).await.unwrap().unwrap() })
     });
+    // The floor under every SQLite statement through the pool: for comparison with load_sqlite.
+    if let console_sessions::Database::Sqlite(pool) = &test_db.db {
+        group.bench_function("select_1_sqlite_pool", |b| {
+            b.to_async(&rt).iter(|| async {
+                sqlx::query("SELECT 1").execute(pool).await.unwrap();
+            })
+        });
+        let conn = tokio::sync::Mutex::new(rt.block_on(pool.acquire()).unwrap());
+        group.bench_function("select_1_sqlite_held", |b| {
+            b.to_async(&rt).iter(|| async {
+                let mut conn = conn.lock().await;
+                sqlx::query("SELECT 1").execute(&mut **conn).await.unwrap();
+            })
+        });
+    }
     group.bench_function("save_sqlite", |b| {
         b.to_async(&rt).iter(|| async {
             let mut changed = stored.clone();

@@ -132,6 +132,9 @@ impl Database {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(settings.max_connections)
                     .acquire_timeout(settings.acquire_timeout)
+                    // An embedded file cannot drop a connection; pinging it before every query
+                    // would double the cost of the session hot path.
+                    .test_before_acquire(false)
                     .connect_with(options)
                     .await
                     .map_err(|e| connect_error(Backend::Sqlite, url, &e))?;
