@@ -2,46 +2,23 @@
 //! load on a cache hit, load from SQLite, save, create, and a whole request's session work.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use console_sessions::sessions::{
-    now, CacheSettings, ClientInfo, Expiry, PublicId, SessionRecord, SessionStore, SessionToken,
+    now, CacheSettings, ClientInfo, SessionRecord, SessionStore, SessionToken,
 };
-use console_sessions::testing::TestDatabase;
+use console_sessions::testing::{sample_record, TestDatabase};
 use console_sessions::{SessionBackend, SessionConfig, SessionEngine};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 fn record() -> (SessionRecord, SessionToken) {
-    let token = SessionToken::generate();
-    let now = now();
-    let mut data = serde_json::Map::new();
-    data.insert(
+    let (mut record, token) = sample_record(None);
+    record.data.insert(
         "csrf".into(),
         serde_json::json!("0123456789abcdef0123456789abcdef"),
     );
-    data.insert("theme".into(), serde_json::json!("dark"));
-    (
-        SessionRecord {
-            public_id: PublicId::generate(),
-            token_hash: token.hash(),
-            user_id: None,
-            data,
-            ip: Some("203.0.113.7".parse().unwrap()),
-            user_agent: Some(
-                "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".into(),
-            ),
-            client_hints: None,
-            place: Default::default(),
-            first_ip: None,
-            first_place: Default::default(),
-            expiry: Expiry::Default,
-            created_at: now,
-            updated_at: now,
-            last_activity_at: now,
-            expires_at: now + Duration::from_secs(3600),
-        },
-        token,
-    )
+    record
+        .data
+        .insert("theme".into(), serde_json::json!("dark"));
+    (record, token)
 }
 
 fn sessions(c: &mut Criterion) {

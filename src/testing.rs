@@ -9,7 +9,34 @@ use std::path::PathBuf;
 use rand::RngCore;
 
 use crate::db::{Backend, Database, DbError};
-use crate::sessions::to_millis;
+use crate::sessions::{now, to_millis, Expiry, PublicId, SessionRecord, SessionToken};
+
+/// A stored-session record as a client at 192.0.2.1 with Firefox would leave it, valid for an hour,
+/// with its token — for tests and benches that go to a store directly.
+pub fn sample_record(user_id: Option<i64>) -> (SessionRecord, SessionToken) {
+    let token = SessionToken::generate();
+    let now = now();
+    let record = SessionRecord {
+        public_id: PublicId::generate(),
+        token_hash: token.hash(),
+        user_id,
+        data: serde_json::Map::new(),
+        ip: Some(std::net::IpAddr::from([192, 0, 2, 1])),
+        user_agent: Some(
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0".to_owned(),
+        ),
+        client_hints: None,
+        place: Default::default(),
+        first_ip: None,
+        first_place: Default::default(),
+        expiry: Expiry::Default,
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        expires_at: now + time::Duration::hours(1),
+    };
+    (record, token)
+}
 
 /// A migrated database that exists only for one test.
 #[derive(Debug)]
@@ -83,7 +110,7 @@ impl TestDatabase {
     /// Inserts a user directly (password hash is a placeholder that matches no password) and returns
     /// its id.
     pub async fn insert_user(&self, username: &str, is_staff: bool) -> Result<i64, DbError> {
-        let now = to_millis(crate::sessions::now());
+        let now = to_millis(now());
         let sql = "INSERT INTO users (username, username_key, email, password_hash, is_staff, created_at) \
                    VALUES ($1, $2, $3, '!', $4, $5) RETURNING id";
         let key = username.to_lowercase();

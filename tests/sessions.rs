@@ -114,28 +114,7 @@ impl Ctx {
 }
 
 fn record(user_id: Option<i64>) -> (SessionRecord, SessionToken) {
-    let token = SessionToken::generate();
-    let now = now();
-    (
-        SessionRecord {
-            public_id: PublicId::generate(),
-            token_hash: token.hash(),
-            user_id,
-            data: serde_json::Map::new(),
-            ip: Some("192.0.2.1".parse().unwrap()),
-            user_agent: Some(FIREFOX.to_owned()),
-            client_hints: None,
-            place: Default::default(),
-            first_ip: None,
-            first_place: Default::default(),
-            expiry: Expiry::Default,
-            created_at: now,
-            updated_at: now,
-            last_activity_at: now,
-            expires_at: now + Duration::from_secs(3600),
-        },
-        token,
-    )
+    console_sessions::testing::sample_record(user_id)
 }
 
 // ---- Django / qsessions cases ----
