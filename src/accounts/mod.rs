@@ -38,7 +38,7 @@ pub use validate::{
     username_key, validate_email, validate_username, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS,
 };
 
-use crate::db::Database;
+use crate::db::{escape_like, is_unique_violation, Database};
 use crate::sessions::{from_millis, now, to_millis, SessionEngine};
 use crate::with_pool;
 use throttle::{millis, Kind};
@@ -202,22 +202,6 @@ impl std::fmt::Debug for Accounts {
     }
 }
 
-fn unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
-}
-
-/// `text` with the LIKE wildcards escaped (with `\`).
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '\\' | '%' | '_') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
-
 impl Accounts {
     /// The service over this database, ending sessions through `engine`.
     pub fn new(db: Database, engine: SessionEngine, config: AccountsConfig) -> Self {
@@ -312,7 +296,7 @@ impl Accounts {
         });
         let (id,) = match inserted {
             Ok(row) => row,
-            Err(e) if unique_violation(&e) => return Err(AccountError::UsernameTaken),
+            Err(e) if is_unique_violation(&e) => return Err(AccountError::UsernameTaken),
             Err(e) => return Err(e.into()),
         };
         tracing::info!(user_id = id, is_staff = new.is_staff, "user created");

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::record::{from_millis, ip_key, to_millis, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
-use crate::db::Database;
+use crate::db::{escape_like, is_unique_violation, Database};
 use crate::geo::Place;
 use crate::with_pool;
 
@@ -146,12 +146,6 @@ impl RowValues {
             first_ip: record.first_ip.map(|ip| ip.to_string()),
         }
     }
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation())
 }
 
 impl DbStore {
@@ -476,16 +470,4 @@ impl SessionStore for DbStore {
             total: u64::try_from(total).unwrap_or(0),
         })
     }
-}
-
-/// Escapes `%`, `_` and `\` so user text matches literally inside a LIKE pattern.
-fn escape_like(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }
