@@ -261,6 +261,14 @@ impl SessionEngine {
         if let Some(flushed) = state.flushed.take() {
             store.delete(&flushed.token_hash).await?;
         }
+        let dirty = state.modified || state.activity_due || state.client_changed || state.cycle;
+        if state.record.is_some() && !dirty {
+            // The common read-only request: nothing to write, and no record to copy.
+            return Ok(Commit {
+                cookie: CookieAction::Keep,
+                accessed: state.accessed,
+            });
+        }
         let empty = state.data.is_empty() && state.user_id.is_none();
         let client = session.client();
         let cookie = match state.record.clone() {
@@ -273,7 +281,7 @@ impl SessionEngine {
             }
             None => {
                 let (record, token) = self.new_record(&state, client, now);
-                self.create_with_retry(record.clone(), token.clone())
+                self.create_with_retry(record, token)
                     .await
                     .map(|(record, token)| {
                         let action = self.set_cookie(record.expiry, token, record.expires_at, now);
@@ -286,9 +294,7 @@ impl SessionEngine {
                 state.record = None;
                 CookieAction::Remove
             }
-            Some(current)
-                if state.modified || state.activity_due || state.client_changed || state.cycle =>
-            {
+            Some(current) => {
                 let mut record = current.clone();
                 record.data = state.data.clone();
                 record.user_id = state.user_id;
@@ -347,7 +353,6 @@ impl SessionEngine {
                     CookieAction::Keep
                 }
             }
-            Some(_) => CookieAction::Keep,
         };
         state.modified = false;
         state.cycle = false;
