@@ -27,6 +27,9 @@ fn sessions(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
+    // Pool connections return themselves on drop through the runtime, so keep it entered until the
+    // end (the held connection below is dropped when this function returns).
+    let _runtime = rt.enter();
     let test_db = rt.block_on(TestDatabase::sqlite()).unwrap();
     let config = SessionConfig {
         backend: SessionBackend::CachedDb,
