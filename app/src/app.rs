@@ -5,7 +5,12 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
-use crate::pages::{home::HomePage, not_found::NotFound};
+use crate::components::auth::Auth;
+use crate::components::form::CsrfField;
+use crate::pages::{
+    change_password::ChangePasswordPage, devices::DevicesPage, home::HomePage, not_found::NotFound,
+    sign_in::SignInPage, sign_up::SignUpPage,
+};
 
 /// The document around the app, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -32,6 +37,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let auth = Auth::provide();
     // Effects run only in the browser: the mark tells tests (and curious people) the page is live.
     Effect::new(move |_| {
         if let Some(body) = document().body() {
@@ -48,15 +54,71 @@ pub fn App() -> impl IntoView {
                     <span class="brand-mark" aria-hidden="true">"◉"</span>
                     " console-sessions"
                 </A>
+                <UserMenu auth/>
             </header>
             <main class="container">
                 <Routes fallback=NotFound>
                     // Async: the whole page, data included, is in the HTML the server sends, so it
                     // reads the same with JavaScript off.
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
+                    <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async/>
+                    <Route path=path!("/account/sessions") view=DevicesPage ssr=SsrMode::Async/>
+                    <Route
+                        path=path!("/account/password")
+                        view=ChangePasswordPage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
             <footer class="footer muted">"console-sessions — server-side sessions you can see."</footer>
         </Router>
+    }
+}
+
+/// The right side of the top bar: the signed-in user with their links and "Sign out", or "Sign in".
+#[component]
+fn UserMenu(auth: Auth) -> impl IntoView {
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                auth.viewer
+                    .get()
+                    .map(|viewer| match viewer {
+                        Ok(viewer) => match viewer.user {
+                            Some(user) => {
+                                view! {
+                                    <nav class="user-menu" aria-label="Account">
+                                        <A href="/account/sessions">"Devices"</A>
+                                        <A href="/account/password">"Password"</A>
+                                        <span class="who" data-testid="signed-in-as">
+                                            <span class="avatar" aria-hidden="true">
+                                                {user.username.chars().next().map(|c| c.to_uppercase().to_string())}
+                                            </span>
+                                            <span class="username">{user.username.clone()}</span>
+                                        </span>
+                                        <ActionForm action=auth.sign_out>
+                                            <CsrfField token=viewer.csrf_token/>
+                                            <button type="submit" class="button secondary small" data-testid="sign-out">
+                                                "Sign out"
+                                            </button>
+                                        </ActionForm>
+                                    </nav>
+                                }
+                                    .into_any()
+                            }
+                            None => {
+                                view! {
+                                    <nav class="user-menu" aria-label="Account">
+                                        <A href="/sign-in" attr:class="button secondary small">"Sign in"</A>
+                                    </nav>
+                                }
+                                    .into_any()
+                            }
+                        },
+                        Err(_) => ().into_any(),
+                    })
+            }}
+        </Transition>
     }
 }

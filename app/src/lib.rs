@@ -1,9 +1,13 @@
 //! The console-sessions web application: Leptos pages and server functions (SSR + hydration), and, with
 //! the `ssr` feature, the axum server and the command line that ship as the `console-sessions` binary.
 
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
+pub mod components;
 pub mod error;
+pub mod format;
 pub mod pages;
 
 #[cfg(feature = "ssr")]

@@ -56,7 +56,7 @@ pub struct SessionService<S> {
 
 /// The value of the session cookie, if any: the first cookie of that name in the `Cookie` headers.
 /// Headers that are not text, and pairs that are not `name=value`, are skipped.
-pub(crate) fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()

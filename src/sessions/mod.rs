@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 pub use cached_db::{CacheSettings, CachedDbStore};
 pub use client::{user_agent, ClientInfo};
 pub use db_store::DbStore;
-pub use layer::{SessionLayer, SessionService};
+pub use layer::{cookie_value, SessionLayer, SessionService};
 pub use record::{
     from_millis, ip_key, now, to_millis, truncate_user_agent, Expiry, PublicId, SessionRecord,
     SessionToken, TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,

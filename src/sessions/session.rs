@@ -93,7 +93,8 @@ impl Session {
         }
     }
 
-    pub(crate) fn client(&self) -> &ClientInfo {
+    /// Who made the request: address, user agent, client hints, https.
+    pub fn client(&self) -> &ClientInfo {
         &self.shared.client
     }
 
@@ -312,6 +313,14 @@ impl Session {
     /// The stored record as loaded or last written.
     pub async fn record(&self) -> Result<Option<SessionRecord>, SessionError> {
         Ok(self.loaded().await?.record.clone())
+    }
+
+    /// Whether the request carried a session cookie that no live session matches: the session was
+    /// signed out elsewhere, revoked, or expired. Pages use it to say "your session has ended" rather
+    /// than treating the visitor as new.
+    pub async fn cookie_ended(&self) -> Result<bool, SessionError> {
+        let state = self.loaded().await?;
+        Ok(self.shared.cookie_present && state.record.is_none() && state.flushed.is_none())
     }
 
     /// Whether anything was changed in this request.

@@ -1,3 +1,5 @@
 //! Server functions, grouped by area. Each is a thin call into the `console_sessions` library.
 
+pub mod account;
+pub mod sessions;
 pub mod system;

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use console_sessions::accounts::{Accounts, NewUser};
 use console_sessions::{Database, SessionEngine};
 
 use super::config::{Cli, Command, LogFormat};
@@ -22,7 +23,10 @@ pub fn init_tracing(format: LogFormat) {
 
 /// Runs the command; the error is one line for the terminal.
 pub async fn run(cli: Cli) -> Result<(), StartupError> {
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command.clone().unwrap_or(Command::Serve) {
+        Command::Createsuperuser { username, email } => {
+            create_superuser(&cli, &username, email.as_deref()).await
+        }
         Command::Serve => {
             let app = Application::build(&cli.settings).await?;
             tracing::info!(
@@ -54,6 +58,64 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
             Ok(())
         }
     }
+}
+
+/// The environment variable `createsuperuser` reads the password from, as Django's
+/// `DJANGO_SUPERUSER_PASSWORD`.
+pub const SUPERUSER_PASSWORD_ENV: &str = "CONSOLE_SESSIONS_SUPERUSER_PASSWORD";
+
+async fn create_superuser(
+    cli: &Cli,
+    username: &str,
+    email: Option<&str>,
+) -> Result<(), StartupError> {
+    let password = superuser_password()?;
+    let db = Database::connect(&cli.settings.database_url).await?;
+    db.migrate().await?;
+    let engine = SessionEngine::new(db.clone(), cli.settings.session_config());
+    let accounts = Accounts::new(db.clone(), engine, cli.settings.accounts_config());
+    let created = accounts
+        .create_user(NewUser {
+            username: username.to_owned(),
+            email: email.map(str::to_owned),
+            password,
+            is_staff: true,
+        })
+        .await;
+    db.close().await;
+    match created {
+        Ok(user) => {
+            println!("Staff user {:?} created (id {}).", user.username, user.id);
+            Ok(())
+        }
+        Err(error) if error.is_internal() => {
+            Err(StartupError::Accounts(format!("{error} ({error:?})")))
+        }
+        Err(error) => Err(StartupError::Accounts(error.to_string())),
+    }
+}
+
+fn superuser_password() -> Result<String, StartupError> {
+    use std::io::IsTerminal;
+    if let Ok(password) = std::env::var(SUPERUSER_PASSWORD_ENV) {
+        return Ok(password);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(StartupError::Accounts(format!(
+            "no terminal to ask for the password: set {SUPERUSER_PASSWORD_ENV}"
+        )));
+    }
+    let read = |prompt: &str| {
+        rpassword::prompt_password(prompt)
+            .map_err(|e| StartupError::Accounts(format!("cannot read the password: {e}")))
+    };
+    let password = read("Password: ")?;
+    if read("Password (again): ")? != password {
+        return Err(StartupError::Accounts(
+            "the two passwords do not match".into(),
+        ));
+    }
+    Ok(password)
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

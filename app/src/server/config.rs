@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use console_sessions::accounts::AccountsConfig;
 use console_sessions::sessions::CacheSettings;
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
@@ -37,6 +38,16 @@ pub enum Command {
         /// Rows deleted per statement.
         #[arg(long, default_value_t = 1000)]
         batch: u32,
+    },
+    /// Create a staff user. The password is asked for on the terminal, or read from
+    /// CONSOLE_SESSIONS_SUPERUSER_PASSWORD (for scripts).
+    Createsuperuser {
+        /// The new user's username.
+        #[arg(long)]
+        username: String,
+        /// The new user's email address.
+        #[arg(long)]
+        email: Option<String>,
     },
 }
 
@@ -152,6 +163,16 @@ pub struct Settings {
     )]
     pub clear_expired_every: u64,
 
+    /// Whether anyone may create an account at /sign-up. While there are no users at all, the first
+    /// account (a staff account) can be created either way.
+    #[arg(long, env = "SIGNUP_OPEN", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub signup_open: bool,
+
+    /// The origin people reach the service at, such as https://sessions.example.com. Requests that
+    /// change state from any other origin are refused. Unset: the request's own Host.
+    #[arg(long, env = "PUBLIC_ORIGIN", value_parser = parse_origin, global = true)]
+    pub public_origin: Option<String>,
+
     /// Log format.
     #[arg(
         long,
@@ -182,6 +203,16 @@ impl Settings {
             trusted_proxies: Vec::new(),
             geoip_path: None,
             clear_expired_every: 0,
+            signup_open: true,
+            public_origin: None,
+        }
+    }
+
+    /// The account service's settings.
+    pub fn accounts_config(&self) -> AccountsConfig {
+        AccountsConfig {
+            signup_open: self.signup_open,
+            ..AccountsConfig::default()
         }
     }
 
@@ -201,6 +232,48 @@ impl Settings {
                 max_age: Duration::from_secs(self.session_cache_max_age),
             },
             trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+}
+
+/// `scheme://host[:port]`, lower-cased, without a trailing slash: the form browsers send in `Origin`.
+fn parse_origin(value: &str) -> Result<String, String> {
+    let value = value.trim().trim_end_matches('/').to_ascii_lowercase();
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or("must start with https:// or http://")?;
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+        return Err(
+            "must be scheme://host[:port] with no path, such as https://sessions.example.com"
+                .into(),
+        );
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_origin;
+
+    #[test]
+    fn origins_are_normalised_and_paths_refused() {
+        assert_eq!(
+            parse_origin("HTTPS://Sessions.Example.com/").as_deref(),
+            Ok("https://sessions.example.com")
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:3000").as_deref(),
+            Ok("http://127.0.0.1:3000")
+        );
+        for bad in [
+            "sessions.example.com",
+            "https://",
+            "https://a/b",
+            "ftp://a",
+            "https://u@a",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
         }
     }
 }

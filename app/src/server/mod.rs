@@ -2,5 +2,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod csrf;
+pub mod request;
 pub mod startup;
 pub mod state;

@@ -9,6 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use std::sync::Arc;
+
+use console_sessions::accounts::Accounts;
 use console_sessions::geo::{GeoIp, GeoIpError};
 use console_sessions::{Database, DbError, SessionEngine, SessionLayer};
 use leptos::prelude::*;
@@ -16,6 +19,7 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
 
 use super::config::Settings;
+use super::csrf::{self, CsrfSettings};
 use super::state::AppState;
 use crate::app::{shell, App};
 
@@ -36,6 +40,9 @@ pub enum StartupError {
     /// The GeoIP database could not be opened.
     #[error("GEOIP_PATH: {0}")]
     GeoIp(#[from] GeoIpError),
+    /// An account could not be created or changed.
+    #[error("{0}")]
+    Accounts(String),
     /// A session operation failed.
     #[error("sessions: {0}")]
     Sessions(String),
@@ -78,11 +85,16 @@ impl Application {
             Some(path) => GeoIp::open(path)?,
             None => GeoIp::disabled(),
         };
-        let sessions = SessionEngine::with_geoip(db.clone(), settings.session_config(), geoip);
+        let session_config = settings.session_config();
+        let csrf = CsrfSettings::new(settings.public_origin.clone(), session_config.secure);
+        let sessions = SessionEngine::with_geoip(db.clone(), session_config, geoip);
+        let accounts = Accounts::new(db.clone(), sessions.clone(), settings.accounts_config());
         let state = AppState {
             leptos_options,
             db,
             sessions,
+            accounts,
+            csrf: Arc::new(csrf),
         };
         let router = router(state.clone());
         Ok(Self {
@@ -110,11 +122,24 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
         clear_expired_every: Duration,
     ) -> Result<(), StartupError> {
-        let sweeper = (!clear_expired_every.is_zero()).then(|| {
-            self.state
-                .sessions
-                .spawn_expiry_sweeper(clear_expired_every)
-        });
+        let mut sweepers = Vec::new();
+        if !clear_expired_every.is_zero() {
+            sweepers.push(
+                self.state
+                    .sessions
+                    .spawn_expiry_sweeper(clear_expired_every),
+            );
+            let accounts = self.state.accounts.clone();
+            sweepers.push(tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(clear_expired_every);
+                loop {
+                    ticks.tick().await;
+                    if let Err(error) = accounts.clear_stale_attempts().await {
+                        tracing::warn!(%error, "could not clear old sign-in attempts");
+                    }
+                }
+            }));
+        }
         let result = axum::serve(
             self.listener,
             self.router
@@ -122,7 +147,7 @@ impl Application {
         )
         .with_graceful_shutdown(shutdown)
         .await;
-        if let Some(sweeper) = sweeper {
+        for sweeper in sweepers {
             sweeper.abort();
         }
         self.state.db.close().await;
@@ -148,6 +173,11 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Outermost first: the session layer gives the CSRF check the client's https flag.
+        .layer(axum::middleware::from_fn_with_state(
+            state.csrf.clone(),
+            csrf::protect,
+        ))
         .layer(SessionLayer::new(state.sessions.clone()))
         .with_state(state)
 }

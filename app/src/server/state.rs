@@ -1,9 +1,13 @@
 //! What every handler and server function can reach.
 
+use std::sync::Arc;
+
 use axum::extract::FromRef;
+use console_sessions::accounts::Accounts;
 use console_sessions::{Database, SessionEngine};
 use leptos::prelude::*;
 
+use super::csrf::CsrfSettings;
 use crate::error::AppError;
 
 /// Shared, cheaply cloned application state.
@@ -15,6 +19,10 @@ pub struct AppState {
     pub db: Database,
     /// The session engine.
     pub sessions: SessionEngine,
+    /// Users, passwords and sign-in throttling.
+    pub accounts: Accounts,
+    /// Cross-site request forgery protection.
+    pub csrf: Arc<CsrfSettings>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

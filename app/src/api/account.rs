@@ -1,0 +1,245 @@
+//! Who is signed in, and signing in, up and out, and changing the password.
+//!
+//! Every function that changes state takes the form's `csrf_token` and checks it first. Without
+//! JavaScript a failure sends the browser back to its form with `?error=` (see
+//! [`crate::error::AppError::code`]); with JavaScript the page gets the error and shows it in place.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// The signed-in user, as pages see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerUser {
+    /// Database id.
+    pub id: i64,
+    /// Username as chosen.
+    pub username: String,
+    /// Email address, if any.
+    pub email: Option<String>,
+    /// Whether the staff pages are open to them.
+    pub is_staff: bool,
+}
+
+/// What every page needs to know about the person looking at it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Viewer {
+    /// The signed-in user, if any.
+    pub user: Option<ViewerUser>,
+    /// The anti-forgery token every form carries.
+    pub csrf_token: String,
+    /// Whether the sign-up page accepts new accounts.
+    pub signup_open: bool,
+    /// No account exists yet: the sign-up page creates the first (staff) account.
+    pub first_run: bool,
+    /// The browser presented a session that has ended (signed out elsewhere, revoked or expired).
+    pub session_ended: bool,
+    /// Fewest characters of a new password.
+    pub min_password_chars: usize,
+}
+
+/// The person looking at the page, with the form token.
+#[server(prefix = "/api", endpoint = "account/viewer", input = GetUrl)]
+pub async fn get_viewer() -> Result<Viewer, AppError> {
+    use crate::server::request;
+    let state = request::state()?;
+    let session = request::session()?;
+    let csrf_token = request::csrf_token()?.value().to_owned();
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    let user = match session.user_id().await? {
+        Some(id) => match state.accounts.user(id).await? {
+            Some(user) if user.is_active => Some(ViewerUser {
+                id: user.id,
+                username: user.username,
+                email: user.email,
+                is_staff: user.is_staff,
+            }),
+            // Deactivation ends sessions; one that slipped through is ended here.
+            _ => {
+                session.flush().await?;
+                None
+            }
+        },
+        None => None,
+    };
+    let first_run = user.is_none() && !state.accounts.has_users().await?;
+    let session_ended = user.is_none() && session.cookie_ended().await?;
+    Ok(Viewer {
+        user,
+        csrf_token,
+        signup_open: state.accounts.config().signup_open,
+        first_run,
+        session_ended,
+        min_password_chars: state.accounts.config().min_password_chars,
+    })
+}
+
+/// Signs in with a username and password, then goes to `next` (a local path) or the devices page.
+#[server(prefix = "/api", endpoint = "account/sign-in")]
+pub async fn sign_in(
+    csrf_token: String,
+    username: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use crate::server::request;
+    let next_value = next.clone().unwrap_or_default();
+    let back = |error| {
+        request::back_with_error(
+            "/sign-in",
+            error,
+            &[("username", &username), ("next", &next_value)],
+        )
+    };
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let state = request::state().map_err(back)?;
+    let session = request::session().map_err(back)?;
+    let user = state
+        .accounts
+        .authenticate(&username, &password, session.client().ip)
+        .await
+        .map_err(|e| back(e.into()))?;
+    start_session(&session, user.id).await.map_err(back)?;
+    request::redirect(&request::safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Links the session to `user_id` under a new token, so a token planted before sign-in is worthless.
+#[cfg(feature = "ssr")]
+async fn start_session(session: &console_sessions::Session, user_id: i64) -> Result<(), AppError> {
+    match session.user_id().await? {
+        // Someone else's session in this browser: start from nothing rather than inherit its data.
+        Some(other) if other != user_id => session.flush().await?,
+        _ => session.cycle_key().await?,
+    }
+    session.set_user_id(Some(user_id)).await?;
+    Ok(())
+}
+
+/// Creates an account and signs it in. While no account exists, the first one is made staff.
+#[server(prefix = "/api", endpoint = "account/sign-up")]
+pub async fn sign_up(
+    csrf_token: String,
+    username: String,
+    email: Option<String>,
+    password: String,
+    password_confirm: String,
+) -> Result<(), AppError> {
+    use crate::server::request;
+    use console_sessions::accounts::NewUser;
+    let email_value = email.clone().unwrap_or_default();
+    let back = |error| {
+        request::back_with_error(
+            "/sign-up",
+            error,
+            &[("username", &username), ("email", &email_value)],
+        )
+    };
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let state = request::state().map_err(back)?;
+    let session = request::session().map_err(back)?;
+    if password != password_confirm {
+        return Err(back(AppError::PasswordsDoNotMatch));
+    }
+    let email = email.filter(|e| !e.trim().is_empty());
+    let first_run = !state
+        .accounts
+        .has_users()
+        .await
+        .map_err(|e| back(e.into()))?;
+    let user = if first_run {
+        state
+            .accounts
+            .create_user(NewUser {
+                username: username.clone(),
+                email,
+                password,
+                is_staff: true,
+            })
+            .await
+    } else {
+        state
+            .accounts
+            .sign_up(&username, email.as_deref(), &password)
+            .await
+    }
+    .map_err(|e| back(e.into()))?;
+    tracing::info!(user_id = user.id, first_run, "account created by sign-up");
+    start_session(&session, user.id).await.map_err(back)?;
+    request::redirect("/account/sessions");
+    Ok(())
+}
+
+/// Signs out: the session ends on the server and its cookie is removed.
+#[server(prefix = "/api", endpoint = "account/sign-out")]
+pub async fn sign_out(csrf_token: String) -> Result<(), AppError> {
+    use crate::server::request;
+    let back = |error| request::back_with_error("/", error, &[]);
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let session = request::session().map_err(back)?;
+    session.flush().await.map_err(|e| back(e.into()))?;
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+    request::redirect("/sign-in?signed_out=1");
+    Ok(())
+}
+
+/// What a password change did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChanged {
+    /// How many other sessions were signed out.
+    pub signed_out: u64,
+}
+
+/// Changes the password (the current one is required). With `sign_out_others` (the checkbox, on by
+/// default) every other session of the user ends; this one stays, under a new token.
+#[server(prefix = "/api", endpoint = "account/change-password")]
+pub async fn change_password(
+    csrf_token: String,
+    current_password: String,
+    password: String,
+    password_confirm: String,
+    sign_out_others: Option<String>,
+) -> Result<PasswordChanged, AppError> {
+    use crate::server::request;
+    let back = |error| request::back_with_error("/account/password", error, &[]);
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let state = request::state().map_err(back)?;
+    let session = request::session().map_err(back)?;
+    let user_id = request::require_user_id(&session).await.map_err(back)?;
+    if password != password_confirm {
+        return Err(back(AppError::PasswordsDoNotMatch));
+    }
+    state
+        .accounts
+        .change_password(user_id, &current_password, &password)
+        .await
+        .map_err(|e| back(e.into()))?;
+    session.cycle_key().await.map_err(|e| back(e.into()))?;
+    let mut signed_out = 0;
+    if sign_out_others.is_some() {
+        if let Some(keep) = session.public_id().await.map_err(|e| back(e.into()))? {
+            signed_out = state
+                .sessions
+                .revoke_others(user_id, &keep)
+                .await
+                .map_err(|e| back(e.into()))? as u64;
+        }
+    }
+    tracing::info!(user_id, signed_out, "password changed");
+    if request::is_plain_form_post() {
+        request::redirect(&format!("/account/password?changed={signed_out}"));
+    }
+    Ok(PasswordChanged { signed_out })
+}

@@ -1,0 +1,304 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::sign_in::ErrorCard;
+use crate::api::sessions::{
+    list_my_sessions, DeviceSession, MySessions, SignOutOtherSessions, SignOutSession,
+};
+use crate::components::auth::{Auth, RequireSignIn};
+use crate::components::form::{form_error, CsrfField, FormError, Notice};
+use crate::format;
+
+/// `/account/sessions`, "Your devices": every active session of the signed-in user, this one pinned
+/// on top, each with a confirmed "Sign out", and "Sign out all other devices".
+#[component]
+pub fn DevicesPage() -> impl IntoView {
+    let auth = Auth::get();
+    let sign_out_one = ServerAction::<SignOutSession>::new();
+    let sign_out_others = ServerAction::<SignOutOtherSessions>::new();
+    let sessions = Resource::new(
+        move || {
+            (
+                sign_out_one.version().get(),
+                sign_out_others.version().get(),
+            )
+        },
+        |_| list_my_sessions(),
+    );
+    let query = use_query_map();
+    let one_error = form_error(
+        move || sign_out_one.value().get().and_then(Result::err),
+        sign_out_one.version(),
+    );
+    let others_error = form_error(
+        move || sign_out_others.value().get().and_then(Result::err),
+        sign_out_others.version(),
+    );
+    let error = Signal::derive(move || others_error.get().or_else(|| one_error.get()));
+    // What the last sign-out did: from the action with JavaScript, from `?signed_out=N` without.
+    let notice = Signal::derive(move || {
+        if let Some(Ok(n)) = sign_out_others.value().get() {
+            return Some(ended_text(n));
+        }
+        if let Some(Ok(())) = sign_out_one.value().get() {
+            return Some("The session was signed out.".to_owned());
+        }
+        if sign_out_one.version().get() + sign_out_others.version().get() > 0 {
+            return None;
+        }
+        query.with(|q| {
+            q.get("signed_out").and_then(|n| match n.parse::<u64>() {
+                Ok(n) => Some(ended_text(n)),
+                Err(_) => None,
+            })
+        })
+    });
+
+    view! {
+        <Title text="Your devices"/>
+        <RequireSignIn next="/account/sessions">
+            <section class="page-head">
+                <h1>"Your devices"</h1>
+                <p class="lead">
+                    "These browsers and devices are signed in to your account. If you do not recognise one, "
+                    "sign it out and change your password."
+                </p>
+            </section>
+            {move || notice.get().map(|text| view! { <Notice text/> })}
+            <FormError error/>
+            <Transition fallback=|| view! { <p class="muted">"Loading your sessions…"</p> }>
+                {move || {
+                    let token = auth
+                        .viewer
+                        .get()
+                        .and_then(Result::ok)
+                        .map(|viewer| viewer.csrf_token)
+                        .unwrap_or_default();
+                    sessions
+                        .get()
+                        .map(|result| match result {
+                            Ok(data) => {
+                                view! {
+                                    <SessionList data token sign_out_one sign_out_others/>
+                                }
+                                    .into_any()
+                            }
+                            Err(error) => view! { <ErrorCard error/> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </RequireSignIn>
+    }
+}
+
+fn ended_text(n: u64) -> String {
+    match n {
+        0 => "There were no other sessions to sign out.".to_owned(),
+        1 => "1 session was signed out.".to_owned(),
+        n => format!("{n} sessions were signed out."),
+    }
+}
+
+#[component]
+fn SessionList(
+    data: MySessions,
+    token: String,
+    sign_out_one: ServerAction<SignOutSession>,
+    sign_out_others: ServerAction<SignOutOtherSessions>,
+) -> impl IntoView {
+    let total = data.sessions.len();
+    let others = data.sessions.iter().filter(|s| !s.current).count();
+    let now = data.now;
+    let sign_out_all = (others > 0).then(|| {
+        let token = token.clone();
+        view! {
+            <details class="confirm">
+                <summary class="button danger-outline" data-testid="sign-out-others">
+                    "Sign out all other devices"
+                </summary>
+                <div class="confirm-body">
+                    <p>
+                        {format!(
+                            "{} will be signed out. This device stays signed in.",
+                            format::count(others, "other session", "other sessions"),
+                        )}
+                    </p>
+                    <ActionForm action=sign_out_others>
+                        <CsrfField token/>
+                        <button type="submit" class="button danger" data-testid="confirm-sign-out-others">
+                            "Yes, sign them out"
+                        </button>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    });
+    view! {
+        <div class="toolbar">
+            <p class="count" data-testid="session-count">
+                {format::count(total, "active session", "active sessions")}
+            </p>
+            {sign_out_all}
+        </div>
+        <ul class="sessions" data-testid="sessions">
+            {data
+                .sessions
+                .into_iter()
+                .map(|session| {
+                    view! { <SessionCard session now token=token.clone() sign_out_one/> }
+                })
+                .collect_view()}
+        </ul>
+        {(others == 0)
+            .then(|| {
+                view! {
+                    <p class="muted only-one" data-testid="only-this-device">
+                        "This is the only device signed in to your account."
+                    </p>
+                }
+            })}
+    }
+}
+
+#[component]
+fn SessionCard(
+    session: DeviceSession,
+    now: i64,
+    token: String,
+    sign_out_one: ServerAction<SignOutSession>,
+) -> impl IntoView {
+    let flag = session
+        .country_code
+        .as_deref()
+        .map(format::flag)
+        .unwrap_or_default();
+    let category = format::category(&session.category);
+    let expires = if session.browser_session {
+        "When the browser closes".to_owned()
+    } else {
+        format::relative(now, session.expires_at)
+    };
+    let action = (!session.current).then(|| {
+        let summary = session.summary.clone();
+        view! {
+            <details class="confirm">
+                <summary class="button secondary small" data-testid="sign-out-session">
+                    "Sign out"
+                    <span class="visually-hidden">{format!(" {summary}")}</span>
+                </summary>
+                <div class="confirm-body">
+                    <p>{format!("Sign out {summary}? It will have to sign in again.")}</p>
+                    <ActionForm action=sign_out_one>
+                        <CsrfField token/>
+                        <input type="hidden" name="public_id" value=session.public_id.clone()/>
+                        <button type="submit" class="button danger small" data-testid="confirm-sign-out">
+                            "Sign out"
+                        </button>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    });
+    view! {
+        <li
+            class="session-card"
+            class:current=session.current
+            data-testid="session"
+            data-current=session.current.to_string()
+        >
+            <div class=format!("device-icon cat-{}", session.category) aria-hidden="true">
+                <DeviceIcon category=session.category.clone()/>
+            </div>
+            <div class="session-main">
+                <h2 class="session-title">
+                    <span data-testid="session-summary">{session.summary.clone()}</span>
+                    {session
+                        .current
+                        .then(|| view! { <span class="badge" data-testid="this-device">"This device"</span> })}
+                </h2>
+                <p class="session-meta">
+                    <span>{category}</span>
+                    <span class="dot" aria-hidden="true">"·"</span>
+                    <span data-testid="session-location">
+                        {(!flag.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{flag.clone()} " "</span> })}
+                        {session.location.clone()}
+                    </span>
+                    {session
+                        .ip
+                        .clone()
+                        .map(|ip| {
+                            view! {
+                                <span class="dot" aria-hidden="true">"·"</span>
+                                <span class="mono" data-testid="session-ip">{ip}</span>
+                            }
+                        })}
+                </p>
+                <dl class="session-times">
+                    <div>
+                        <dt>"Signed in"</dt>
+                        <dd>
+                            <time datetime=format::machine(session.created_at) title=format::absolute(session.created_at)>
+                                {format::relative(now, session.created_at)}
+                            </time>
+                            <span class="muted abs">{format::absolute(session.created_at)}</span>
+                        </dd>
+                    </div>
+                    <div>
+                        <dt>"Last active"</dt>
+                        <dd>
+                            <time datetime=format::machine(session.last_activity_at) title=format::absolute(session.last_activity_at)>
+                                {if session.current {
+                                    "Now".to_owned()
+                                } else {
+                                    format::relative(now, session.last_activity_at)
+                                }}
+                            </time>
+                        </dd>
+                    </div>
+                    <div>
+                        <dt>"Expires"</dt>
+                        <dd>
+                            <time datetime=format::machine(session.expires_at) title=format::absolute(session.expires_at)>
+                                {expires}
+                            </time>
+                        </dd>
+                    </div>
+                </dl>
+                {session
+                    .signed_in_from
+                    .clone()
+                    .map(|from| view! { <p class="muted small-print">"Signed in from " {from}</p> })}
+            </div>
+            <div class="session-actions">{action}</div>
+        </li>
+    }
+}
+
+/// A line drawing of the device kind (decorative: the category is also written out).
+#[component]
+fn DeviceIcon(category: String) -> impl IntoView {
+    let path = match category.as_str() {
+        "desktop" => "M3 5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2zM8 21h8M12 17v4",
+        "smartphone" | "mobilephone" => {
+            "M7 3a2 2 0 0 1 2-2h6a2 2 0 0 1 2 2v18a2 2 0 0 1-2 2H9a2 2 0 0 1-2-2zM11 19h2"
+        }
+        "appliance" => "M3 6a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2zM7 21h10",
+        "crawler" => "M6 9a2 2 0 0 1 2-2h8a2 2 0 0 1 2 2v8a2 2 0 0 1-2 2H8a2 2 0 0 1-2-2zM12 3v4M9 13h.01M15 13h.01",
+        _ => "M12 21a9 9 0 1 0 0-18 9 9 0 0 0 0 18zM9.5 9a2.5 2.5 0 1 1 3.5 2.3c-.6.3-1 .9-1 1.6V14M12 17h.01",
+    };
+    view! {
+        <svg
+            viewBox="0 0 24 24"
+            width="28"
+            height="28"
+            fill="none"
+            stroke="currentColor"
+            stroke-width="1.75"
+            stroke-linecap="round"
+            stroke-linejoin="round"
+        >
+            <path d=path></path>
+        </svg>
+    }
+}

@@ -1,0 +1,105 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::auth::Auth;
+use crate::components::form::{form_error, invalid, CsrfField, FormError, Notice};
+
+/// `/sign-in`: username and password. Already signed in: straight to the devices page.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let auth = Auth::get();
+    let query = use_query_map();
+    let error = form_error(
+        move || auth.sign_in.value().get().and_then(Result::err),
+        auth.sign_in.version(),
+    );
+    view! {
+        <Title text="Sign in"/>
+        <Transition fallback=|| ()>
+            {move || {
+                auth.viewer
+                    .get()
+                    .map(|viewer| match viewer {
+                        Ok(viewer) if viewer.user.is_some() => {
+                            view! { <Redirect path="/account/sessions"/> }.into_any()
+                        }
+                        Ok(viewer) => {
+                            let q = query.get_untracked();
+                            let next = q.get("next").unwrap_or_default();
+                            let username = q.get("username").unwrap_or_default();
+                            let notice = if q.get("signed_out").is_some() {
+                                Some("You have been signed out.")
+                            } else if q.get("ended").is_some() || viewer.session_ended {
+                                Some("Your session has ended. Please sign in again.")
+                            } else if !next.is_empty() {
+                                Some("Please sign in to continue.")
+                            } else {
+                                None
+                            };
+                            let sign_up_link = (viewer.signup_open || viewer.first_run)
+                                .then(|| {
+                                    view! {
+                                        <p class="muted form-footer">
+                                            "New here? " <a href="/sign-up">"Create an account"</a>
+                                        </p>
+                                    }
+                                });
+                            view! {
+                                <section class="card narrow auth">
+                                    <h1>"Sign in"</h1>
+                                    {notice.map(|text| view! { <Notice text=text.to_owned()/> })}
+                                    <FormError error/>
+                                    <ActionForm action=auth.sign_in>
+                                        <div class="form">
+                                            <CsrfField token=viewer.csrf_token/>
+                                            <input type="hidden" name="next" value=next/>
+                                            <label for="username">"Username"</label>
+                                            <input
+                                                id="username"
+                                                name="username"
+                                                autocomplete="username"
+                                                autocapitalize="none"
+                                                spellcheck="false"
+                                                required
+                                                maxlength="150"
+                                                value=username
+                                                aria-invalid=invalid(error, "username")
+                                            />
+                                            <label for="password">"Password"</label>
+                                            <input
+                                                id="password"
+                                                type="password"
+                                                name="password"
+                                                autocomplete="current-password"
+                                                required
+                                            />
+                                            <button type="submit" class="button wide" data-testid="sign-in">
+                                                "Sign in"
+                                            </button>
+                                        </div>
+                                    </ActionForm>
+                                    {sign_up_link}
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Err(error) => view! { <ErrorCard error/> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}
+
+/// A page-sized message for a failure to load the page's data.
+#[component]
+pub fn ErrorCard(error: crate::error::AppError) -> impl IntoView {
+    view! {
+        <section class="card narrow" role="alert" data-testid="page-error">
+            <h1>"Something is not working"</h1>
+            <p>{error.to_string()}</p>
+            <a class="button secondary" href="">"Try again"</a>
+        </section>
+    }
+}

@@ -1,0 +1,126 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::use_query_map;
+
+use super::sign_in::ErrorCard;
+use crate::components::auth::Auth;
+use crate::components::form::{form_error, invalid, CsrfField, FormError};
+
+/// `/sign-up`: a new account. While no account exists at all, this creates the first staff account,
+/// whether or not sign-up is open.
+#[component]
+pub fn SignUpPage() -> impl IntoView {
+    let auth = Auth::get();
+    let query = use_query_map();
+    let error = form_error(
+        move || auth.sign_up.value().get().and_then(Result::err),
+        auth.sign_up.version(),
+    );
+    view! {
+        <Title text="Create an account"/>
+        <Transition fallback=|| ()>
+            {move || {
+                auth.viewer
+                    .get()
+                    .map(|viewer| match viewer {
+                        Ok(viewer) if viewer.user.is_some() => {
+                            view! { <Redirect path="/account/sessions"/> }.into_any()
+                        }
+                        Ok(viewer) if !viewer.signup_open && !viewer.first_run => {
+                            view! {
+                                <section class="card narrow" data-testid="sign-up-closed">
+                                    <h1>"Sign-up is closed"</h1>
+                                    <p class="muted">
+                                        "New accounts are created by an administrator."
+                                    </p>
+                                    <a class="button" href="/sign-in">"Sign in"</a>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Ok(viewer) => {
+                            let q = query.get_untracked();
+                            let (title, lead) = if viewer.first_run {
+                                (
+                                    "Create the first staff account",
+                                    "No account exists yet. This one will be able to administer every session.",
+                                )
+                            } else {
+                                ("Create an account", "See and sign out every device you use.")
+                            };
+                            view! {
+                                <section class="card narrow auth">
+                                    <h1>{title}</h1>
+                                    <p class="muted">{lead}</p>
+                                    <FormError error/>
+                                    <ActionForm action=auth.sign_up>
+                                        <div class="form">
+                                            <CsrfField token=viewer.csrf_token/>
+                                            <label for="username">"Username"</label>
+                                            <input
+                                                id="username"
+                                                name="username"
+                                                autocomplete="username"
+                                                autocapitalize="none"
+                                                spellcheck="false"
+                                                required
+                                                maxlength="150"
+                                                value=q.get("username").unwrap_or_default()
+                                                aria-invalid=invalid(error, "username")
+                                            />
+                                            <label for="email">
+                                                "Email " <span class="muted">"(optional)"</span>
+                                            </label>
+                                            <input
+                                                id="email"
+                                                name="email"
+                                                type="email"
+                                                autocomplete="email"
+                                                maxlength="254"
+                                                value=q.get("email").unwrap_or_default()
+                                                aria-invalid=invalid(error, "email")
+                                            />
+                                            <label for="password">"Password"</label>
+                                            <input
+                                                id="password"
+                                                type="password"
+                                                name="password"
+                                                autocomplete="new-password"
+                                                required
+                                                aria-describedby="password-help"
+                                                aria-invalid=invalid(error, "password")
+                                            />
+                                            <p id="password-help" class="help muted">
+                                                {format!(
+                                                    "At least {} characters. A passphrase is easiest to remember.",
+                                                    viewer.min_password_chars,
+                                                )}
+                                            </p>
+                                            <label for="password_confirm">"Repeat the password"</label>
+                                            <input
+                                                id="password_confirm"
+                                                type="password"
+                                                name="password_confirm"
+                                                autocomplete="new-password"
+                                                required
+                                                aria-invalid=invalid(error, "password_confirm")
+                                            />
+                                            <button type="submit" class="button wide" data-testid="sign-up">
+                                                "Create account"
+                                            </button>
+                                        </div>
+                                    </ActionForm>
+                                    <p class="muted form-footer">
+                                        "Already have an account? " <a href="/sign-in">"Sign in"</a>
+                                    </p>
+                                </section>
+                            }
+                                .into_any()
+                        }
+                        Err(error) => view! { <ErrorCard error/> }.into_any(),
+                    })
+            }}
+        </Transition>
+    }
+}

@@ -1,0 +1,285 @@
+//! Protection against cross-site request forgery, in two independent layers:
+//!
+//! 1. **Origin.** Every request with an unsafe method (anything but GET, HEAD, OPTIONS, TRACE) is
+//!    refused with 403 when the browser says it comes from elsewhere: `Sec-Fetch-Site` other than
+//!    `same-origin`/`none`, or an `Origin` other than the configured public origin (or, when none is
+//!    configured, the request's own scheme and Host). Clients that send neither header are not
+//!    browsers, and meet the second layer.
+//! 2. **Token.** Every form carries a hidden `csrf_token` that must equal the `csrftoken` cookie
+//!    (double submit). The cookie is HttpOnly, so only our own server-rendered page can copy it into
+//!    a form; server functions that change state check it with [`CsrfToken::verify`]. Sign-in is
+//!    covered too, so nobody can sign a victim into an attacker's account (login CSRF).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use console_sessions::Session;
+use cookie::{Cookie, SameSite};
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+
+/// The form field that carries the token.
+pub const FIELD: &str = "csrf_token";
+
+/// Length of a token: 32 random bytes in unpadded base64url.
+const TOKEN_LENGTH: usize = 43;
+
+/// How the protection is configured.
+#[derive(Debug, Clone)]
+pub struct CsrfSettings {
+    /// `scheme://host[:port]` that state-changing requests must come from; `None`: the request's own.
+    pub public_origin: Option<String>,
+    /// Name of the token cookie (`__Host-csrftoken` when cookies are Secure).
+    pub cookie_name: String,
+    /// Whether the cookie is marked Secure.
+    pub secure: bool,
+}
+
+impl CsrfSettings {
+    /// Settings matching the session cookie's security.
+    pub fn new(public_origin: Option<String>, secure: bool) -> Self {
+        Self {
+            public_origin,
+            cookie_name: if secure {
+                "__Host-csrftoken".into()
+            } else {
+                "csrftoken".into()
+            },
+            secure,
+        }
+    }
+}
+
+/// The request's anti-forgery token, put in the request's extensions by [`protect`].
+#[derive(Clone)]
+pub struct CsrfToken {
+    value: String,
+    /// Whether the client already had it (a fresh one cannot have been copied into a form yet).
+    from_cookie: bool,
+}
+
+impl std::fmt::Debug for CsrfToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfToken")
+            .field("from_cookie", &self.from_cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CsrfToken {
+    fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self {
+            value: URL_SAFE_NO_PAD.encode(bytes),
+            from_cookie: false,
+        }
+    }
+
+    /// The value to put in a form's hidden field.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// Whether a submitted form token is the one in the client's cookie (compared in constant time).
+    pub fn verify(&self, submitted: &str) -> bool {
+        self.from_cookie
+            && submitted.len() == self.value.len()
+            && bool::from(submitted.as_bytes().ct_eq(self.value.as_bytes()))
+    }
+}
+
+/// The middleware: refuses cross-origin unsafe requests, and gives every client a token cookie.
+pub async fn protect(
+    State(settings): State<Arc<CsrfSettings>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let https = request
+        .extensions()
+        .get::<Session>()
+        .is_some_and(|session| session.client().https);
+    if !is_safe(request.method()) {
+        if let Err(reason) = check_origin(request.headers(), &settings, https) {
+            tracing::warn!(
+                method = %request.method(),
+                path = %request.uri().path(),
+                reason,
+                "cross-origin request refused"
+            );
+            return refused(request.uri().path());
+        }
+    }
+    let token = console_sessions::sessions::cookie_value(request.headers(), &settings.cookie_name)
+        .filter(|value| {
+            value.len() == TOKEN_LENGTH
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(|value| CsrfToken {
+            value,
+            from_cookie: true,
+        })
+        .unwrap_or_else(CsrfToken::generate);
+    let static_file =
+        request.uri().path().starts_with("/pkg/") || request.uri().path().starts_with("/favicon");
+    request.extensions_mut().insert(token.clone());
+    let mut response = next.run(request).await;
+    if !token.from_cookie && !static_file {
+        let cookie = Cookie::build((settings.cookie_name.clone(), token.value))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(settings.secure)
+            .max_age(time::Duration::days(365))
+            .build();
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            response.headers_mut().append(SET_COOKIE, value);
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+    }
+    response
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// `Ok` when the browser's own headers say the request comes from our origin, or when there are
+/// none (not a browser).
+fn check_origin(
+    headers: &HeaderMap,
+    settings: &CsrfSettings,
+    https: bool,
+) -> Result<(), &'static str> {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return match site.as_bytes() {
+            b"same-origin" | b"none" => Ok(()),
+            _ => Err("Sec-Fetch-Site is not same-origin"),
+        };
+    }
+    let Some(origin) = headers.get(ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().map_err(|_| "Origin is not text")?;
+    let matches = match &settings.public_origin {
+        Some(expected) => origin.eq_ignore_ascii_case(expected),
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .ok_or("no Host to compare Origin with")?;
+            let scheme = if https { "https" } else { "http" };
+            origin.split_once("://").is_some_and(|(s, h)| {
+                s.eq_ignore_ascii_case(scheme) && h.eq_ignore_ascii_case(host)
+            })
+        }
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err("Origin is not ours")
+    }
+}
+
+fn refused(path: &str) -> Response {
+    if path.starts_with("/api/v1/") {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": {"code": "cross_origin", "message": "Cross-origin request refused."}
+            })),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::FORBIDDEN,
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused</title></head>\
+         <body><h1>Request refused</h1><p>This request came from another site, so it was not carried out. \
+         Go back to <a href=\"/\">console-sessions</a> and try again from there.</p></body></html>",
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn same_origin_requests_pass_and_others_are_refused() {
+        let own = CsrfSettings::new(None, false);
+        let configured = CsrfSettings::new(Some("https://sessions.example.com".into()), true);
+        let pass = |h: &[(&'static str, &'static str)], s: &CsrfSettings, https| {
+            check_origin(&headers(h), s, https).is_ok()
+        };
+        assert!(pass(&[("sec-fetch-site", "same-origin")], &own, false));
+        assert!(pass(&[("sec-fetch-site", "none")], &own, false));
+        assert!(!pass(&[("sec-fetch-site", "cross-site")], &own, false));
+        assert!(!pass(&[("sec-fetch-site", "same-site")], &own, false));
+        assert!(pass(
+            &[("origin", "http://a:3000"), ("host", "a:3000")],
+            &own,
+            false
+        ));
+        assert!(!pass(
+            &[("origin", "http://a:3000"), ("host", "a:3000")],
+            &own,
+            true
+        ));
+        assert!(!pass(
+            &[("origin", "http://evil"), ("host", "a:3000")],
+            &own,
+            false
+        ));
+        assert!(!pass(&[("origin", "null"), ("host", "a")], &own, false));
+        assert!(pass(
+            &[("origin", "https://sessions.example.com")],
+            &configured,
+            false
+        ));
+        assert!(!pass(
+            &[("origin", "https://evil.example.com")],
+            &configured,
+            true
+        ));
+        assert!(pass(&[], &own, false));
+    }
+
+    #[test]
+    fn a_token_verifies_only_against_the_cookie_it_came_from() {
+        let fresh = CsrfToken::generate();
+        assert_eq!(fresh.value().len(), TOKEN_LENGTH);
+        assert!(
+            !fresh.verify(fresh.value()),
+            "not yet in the client's cookie"
+        );
+        let known = CsrfToken {
+            value: fresh.value.clone(),
+            from_cookie: true,
+        };
+        assert!(known.verify(fresh.value()));
+        assert!(!known.verify(""));
+        assert!(!known.verify(&CsrfToken::generate().value));
+    }
+}

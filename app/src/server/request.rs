@@ -1,0 +1,144 @@
+//! What server functions need from the request they serve: its session, its anti-forgery token,
+//! whether it is a plain form post, and where to send the browser afterwards.
+
+use axum::http::header::ACCEPT;
+use axum::http::request::Parts;
+use console_sessions::Session;
+use leptos::prelude::*;
+
+use super::csrf::CsrfToken;
+use super::state::AppState;
+use crate::error::AppError;
+
+fn parts() -> Result<Parts, AppError> {
+    use_context::<Parts>().ok_or_else(|| {
+        tracing::error!("request parts are missing from the Leptos context");
+        AppError::Internal
+    })
+}
+
+/// The request's session (the session layer put it there).
+pub fn session() -> Result<Session, AppError> {
+    parts()?
+        .extensions
+        .get::<Session>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("the session layer is not installed");
+            AppError::Internal
+        })
+}
+
+/// The request's anti-forgery token (the CSRF middleware put it there).
+pub fn csrf_token() -> Result<CsrfToken, AppError> {
+    parts()?
+        .extensions
+        .get::<CsrfToken>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("the CSRF middleware is not installed");
+            AppError::Internal
+        })
+}
+
+/// Refuses a form whose hidden token is not the client's cookie.
+pub fn check_csrf(submitted: &str) -> Result<(), AppError> {
+    if csrf_token()?.verify(submitted) {
+        Ok(())
+    } else {
+        tracing::warn!("form refused: anti-forgery token missing or wrong");
+        Err(AppError::CsrfFailed)
+    }
+}
+
+/// A form posted by the browser itself (JavaScript off), as opposed to a call from the hydrated page.
+pub fn is_plain_form_post() -> bool {
+    use_context::<Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// The signed-in user's id, or [`AppError::SignInRequired`].
+pub async fn require_user_id(session: &Session) -> Result<i64, AppError> {
+    session.user_id().await?.ok_or(AppError::SignInRequired)
+}
+
+/// Sends the browser to `path` (a local path we built).
+pub fn redirect(path: &str) {
+    leptos_axum::redirect(path);
+}
+
+/// For a plain form post, sends the browser back to `page` with the error's code and the given
+/// fields in the query, so the page can show the message and keep what was typed (never passwords).
+/// The hydrated page gets the error itself and shows it in place. Returns the error, for `Err(...)`.
+pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> AppError {
+    if is_plain_form_post() {
+        let mut url = format!("{page}?error={}", urlencoding::encode(&error.code()));
+        for (name, value) in keep {
+            if !value.is_empty() && value.len() <= 512 {
+                url.push('&');
+                url.push_str(name);
+                url.push('=');
+                url.push_str(&urlencoding::encode(value));
+            }
+        }
+        redirect(&url);
+    }
+    error
+}
+
+/// Where to go after signing in: `next` when it is a path on this site, else the devices page.
+pub fn safe_next(next: Option<&str>) -> String {
+    const HOME: &str = "/account/sessions";
+    let Some(next) = next.map(str::trim).filter(|n| !n.is_empty()) else {
+        return HOME.to_owned();
+    };
+    // One leading slash, then not a second one or a backslash (browsers read `/\evil` and `//evil`
+    // as another host), and nothing a header or a browser could reinterpret.
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2048
+        && next.chars().all(|c| c.is_ascii_graphic());
+    if local {
+        next.to_owned()
+    } else {
+        tracing::info!("off-site or malformed next URL ignored");
+        HOME.to_owned()
+    }
+}
+
+/// The application state, for server functions.
+pub fn state() -> Result<AppState, AppError> {
+    AppState::from_context()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_urls_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/account/password")), "/account/password");
+        assert_eq!(safe_next(Some("/a?b=c#d")), "/a?b=c#d");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "javascript:alert(1)",
+            "/ok\r\nSet-Cookie: x=y",
+            "/caf\u{e9}",
+            "evil",
+            "",
+            "   ",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/account/sessions", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/account/sessions");
+    }
+}
