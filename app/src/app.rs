@@ -37,7 +37,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let auth = Auth::provide();
     // Effects run only in the browser: the mark tells tests (and curious people) the page is live.
     Effect::new(move |_| {
         if let Some(body) = document().body() {
@@ -49,6 +48,16 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/console-sessions.css"/>
         <Title formatter=|page: String| format!("{page} · console-sessions")/>
         <Router>
+            <Layout/>
+        </Router>
+    }
+}
+
+/// Everything inside the router: the account context, the top bar, the pages, the footer.
+#[component]
+fn Layout() -> impl IntoView {
+    let auth = Auth::provide();
+    view! {
             <header class="topbar">
                 <A href="/" attr:class="brand">
                     <span class="brand-mark" aria-hidden="true">"◉"</span>
@@ -72,7 +81,6 @@ pub fn App() -> impl IntoView {
                 </Routes>
             </main>
             <footer class="footer muted">"console-sessions — server-side sessions you can see."</footer>
-        </Router>
     }
 }
 
@@ -97,12 +105,14 @@ fn UserMenu(auth: Auth) -> impl IntoView {
                                             </span>
                                             <span class="username">{user.username.clone()}</span>
                                         </span>
-                                        <ActionForm action=auth.sign_out>
+                                        // A plain form even with JavaScript: signing out loads a fresh
+                                        // page, so nothing of the session stays in this tab's memory.
+                                        <form method="post" action="/api/account/sign-out">
                                             <CsrfField token=viewer.csrf_token/>
                                             <button type="submit" class="button secondary small" data-testid="sign-out">
                                                 "Sign out"
                                             </button>
-                                        </ActionForm>
+                                        </form>
                                     </nav>
                                 }
                                     .into_any()

@@ -84,7 +84,7 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
 /// Signs in with a username and password, then goes to `next` (a local path) or the devices page.
 #[server(prefix = "/api", endpoint = "account/sign-in")]
 pub async fn sign_in(
-    csrf_token: String,
+    #[server(default)] csrf_token: String,
     username: String,
     password: String,
     next: Option<String>,
@@ -126,7 +126,7 @@ async fn start_session(session: &console_sessions::Session, user_id: i64) -> Res
 /// Creates an account and signs it in. While no account exists, the first one is made staff.
 #[server(prefix = "/api", endpoint = "account/sign-up")]
 pub async fn sign_up(
-    csrf_token: String,
+    #[server(default)] csrf_token: String,
     username: String,
     email: Option<String>,
     password: String,
@@ -179,7 +179,7 @@ pub async fn sign_up(
 
 /// Signs out: the session ends on the server and its cookie is removed.
 #[server(prefix = "/api", endpoint = "account/sign-out")]
-pub async fn sign_out(csrf_token: String) -> Result<(), AppError> {
+pub async fn sign_out(#[server(default)] csrf_token: String) -> Result<(), AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
@@ -206,7 +206,7 @@ pub struct PasswordChanged {
 /// default) every other session of the user ends; this one stays, under a new token.
 #[server(prefix = "/api", endpoint = "account/change-password")]
 pub async fn change_password(
-    csrf_token: String,
+    #[server(default)] csrf_token: String,
     current_password: String,
     password: String,
     password_confirm: String,

@@ -107,7 +107,10 @@ pub async fn list_my_sessions() -> Result<MySessions, AppError> {
 
 /// Signs out one of the user's sessions. Signing out the current one is signing out.
 #[server(prefix = "/api", endpoint = "sessions/sign-out")]
-pub async fn sign_out_session(csrf_token: String, public_id: String) -> Result<(), AppError> {
+pub async fn sign_out_session(
+    #[server(default)] csrf_token: String,
+    public_id: String,
+) -> Result<(), AppError> {
     use crate::server::request;
     use console_sessions::sessions::PublicId;
     let back = |error| request::back_with_error("/account/sessions", error, &[]);
@@ -131,14 +134,16 @@ pub async fn sign_out_session(csrf_token: String, public_id: String) -> Result<(
     }
     tracing::info!(user_id, public_id = %id, "session signed out by its owner");
     if request::is_plain_form_post() {
-        request::redirect("/account/sessions?signed_out=1");
+        request::redirect("/account/sessions?signed_out=session");
     }
     Ok(())
 }
 
 /// Signs out every session of the user but this one; answers how many ended.
 #[server(prefix = "/api", endpoint = "sessions/sign-out-others")]
-pub async fn sign_out_other_sessions(csrf_token: String) -> Result<u64, AppError> {
+pub async fn sign_out_other_sessions(
+    #[server(default)] csrf_token: String,
+) -> Result<u64, AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/sessions", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;

@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::account::{ChangePassword, SignIn, SignOut, SignUp, Viewer};
+use leptos_router::hooks::use_location;
+
+use crate::api::account::{ChangePassword, SignIn, SignUp, Viewer};
 use crate::error::AppError;
 
 /// The viewer resource and the account actions, provided by the [`crate::app::App`] to every page.
@@ -14,44 +16,29 @@ pub struct Auth {
     pub sign_in: ServerAction<SignIn>,
     /// Signing up.
     pub sign_up: ServerAction<SignUp>,
-    /// Signing out.
-    pub sign_out: ServerAction<SignOut>,
     /// Changing the password.
     pub change_password: ServerAction<ChangePassword>,
 }
 
 impl Auth {
-    /// Creates the actions and the viewer resource, and provides them to the tree below.
+    /// Creates the actions and the viewer resource, and provides them to the tree below. Call it
+    /// inside the `<Router>`.
     pub fn provide() -> Self {
         let sign_in = ServerAction::<SignIn>::new();
         let sign_up = ServerAction::<SignUp>::new();
-        let sign_out = ServerAction::<SignOut>::new();
         let change_password = ServerAction::<ChangePassword>::new();
-        // Who is signed in changes only when one of these succeeds; a failed attempt must not
-        // re-render the form (and wipe what was typed).
-        let (changes, set_changes) = signal(0u32);
-        let bump_on_success = move |succeeded: Signal<bool>| {
-            Effect::new(move |_| {
-                if succeeded.get() {
-                    set_changes.update(|n| *n += 1);
-                }
-            });
-        };
-        bump_on_success(Signal::derive(move || {
-            matches!(sign_in.value().get(), Some(Ok(())))
-        }));
-        bump_on_success(Signal::derive(move || {
-            matches!(sign_up.value().get(), Some(Ok(())))
-        }));
-        bump_on_success(Signal::derive(move || {
-            matches!(sign_out.value().get(), Some(Ok(())))
-        }));
-        let viewer = Resource::new(move || changes.get(), |_| crate::api::account::get_viewer());
+        // Who is signed in is asked again on every navigation: signing in, up or out ends with the
+        // server sending the browser to another page, and that page must see the new state (a
+        // refetch on the action itself would race the redirect).
+        let location = leptos_router::hooks::use_location();
+        let viewer = Resource::new(
+            move || location.pathname.get(),
+            |_| crate::api::account::get_viewer(),
+        );
         let auth = Self {
             viewer,
             sign_in,
             sign_up,
-            sign_out,
             change_password,
         };
         provide_context(auth);
@@ -78,6 +65,9 @@ pub fn RequireSignIn(next: &'static str, children: ChildrenFn) -> impl IntoView 
                     .get()
                     .map(|viewer| match viewer {
                         Ok(viewer) if viewer.user.is_none() => {
+                            if !still_at(next) {
+                                return ().into_any();
+                            }
                             let ended = if viewer.session_ended { "&ended=1" } else { "" };
                             let path = format!("/sign-in?next={}{ended}", urlencoding::encode(next));
                             view! { <Redirect path/> }.into_any()
@@ -86,5 +76,57 @@ pub fn RequireSignIn(next: &'static str, children: ChildrenFn) -> impl IntoView 
                     })
             }}
         </Transition>
+    }
+}
+
+/// Where to go after signing in: `next` when it is a path on this site, else the devices page.
+pub fn safe_next(next: Option<&str>) -> String {
+    const HOME: &str = "/account/sessions";
+    let Some(next) = next.map(str::trim).filter(|n| !n.is_empty()) else {
+        return HOME.to_owned();
+    };
+    // One leading slash, then not a second one or a backslash (browsers read `/\evil` and `//evil`
+    // as another host), and nothing a header or a browser could reinterpret.
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.len() <= 2048
+        && next.chars().all(|c| c.is_ascii_graphic());
+    if local {
+        next.to_owned()
+    } else {
+        HOME.to_owned()
+    }
+}
+
+/// Whether the browser is still at `path`. While the router moves to another page the old one stays
+/// on screen for a moment; it must not start redirects of its own then.
+pub fn still_at(path: &str) -> bool {
+    use_location().pathname.with_untracked(|p| p == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_urls_stay_on_this_site() {
+        assert_eq!(safe_next(Some("/account/password")), "/account/password");
+        assert_eq!(safe_next(Some("/a?b=c#d")), "/a?b=c#d");
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "javascript:alert(1)",
+            "/ok\r\nSet-Cookie: x=y",
+            "/caf\u{e9}",
+            "evil",
+            "",
+            "   ",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/account/sessions", "{bad:?}");
+        }
+        assert_eq!(safe_next(None), "/account/sessions");
     }
 }

@@ -42,15 +42,15 @@ pub fn DevicesPage() -> impl IntoView {
             return Some(ended_text(n));
         }
         if let Some(Ok(())) = sign_out_one.value().get() {
-            return Some("The session was signed out.".to_owned());
+            return Some(ONE_ENDED.to_owned());
         }
         if sign_out_one.version().get() + sign_out_others.version().get() > 0 {
             return None;
         }
         query.with(|q| {
-            q.get("signed_out").and_then(|n| match n.parse::<u64>() {
-                Ok(n) => Some(ended_text(n)),
-                Err(_) => None,
+            q.get("signed_out").and_then(|n| match n.as_str() {
+                "session" => Some(ONE_ENDED.to_owned()),
+                n => n.parse::<u64>().ok().map(ended_text),
             })
         })
     });
@@ -91,6 +91,8 @@ pub fn DevicesPage() -> impl IntoView {
         </RequireSignIn>
     }
 }
+
+const ONE_ENDED: &str = "The session was signed out.";
 
 fn ended_text(n: u64) -> String {
     match n {

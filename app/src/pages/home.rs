@@ -2,6 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::system::{system_status, ServiceStatus};
+use crate::components::auth::Auth;
 use crate::error::AppError;
 
 fn describe(result: &Result<ServiceStatus, AppError>) -> String {
@@ -25,6 +26,7 @@ fn describe(result: &Result<ServiceStatus, AppError>) -> String {
 pub fn HomePage() -> impl IntoView {
     let (checks, set_checks) = signal(1u32);
     let status = Resource::new(move || checks.get(), |_| system_status());
+    let auth = Auth::get();
 
     view! {
         <Title text="Home"/>
@@ -36,6 +38,52 @@ pub fn HomePage() -> impl IntoView {
                 "ones you do not recognise, and let administrators find and end any session at once."
             </p>
         </section>
+        <Transition fallback=|| ()>
+            {move || {
+                auth.viewer
+                    .get()
+                    .and_then(Result::ok)
+                    .map(|viewer| {
+                        if viewer.first_run {
+                            view! {
+                                <section class="card setup" data-testid="first-run">
+                                    <h2>"Welcome! Let's set up"</h2>
+                                    <p class="muted">
+                                        "There are no accounts yet. Create the first one: it will be a staff "
+                                        "account, able to find and end any session."
+                                    </p>
+                                    <a class="button" href="/sign-up">"Create the first staff account"</a>
+                                </section>
+                            }
+                                .into_any()
+                        } else if let Some(user) = viewer.user {
+                            view! {
+                                <section class="card">
+                                    <h2>{format!("Welcome back, {}", user.username)}</h2>
+                                    <a class="button" href="/account/sessions">"Review your devices"</a>
+                                </section>
+                            }
+                                .into_any()
+                        } else {
+                            view! {
+                                <section class="card cta">
+                                    <a class="button" href="/sign-in">"Sign in"</a>
+                                    {viewer
+                                        .signup_open
+                                        .then(|| {
+                                            view! {
+                                                <a class="button secondary" href="/sign-up">
+                                                    "Create an account"
+                                                </a>
+                                            }
+                                        })}
+                                </section>
+                            }
+                                .into_any()
+                        }
+                    })
+            }}
+        </Transition>
         <section class="card">
             <h2>"Service status"</h2>
             <Transition fallback=|| view! { <p class="status">"Checking…"</p> }>

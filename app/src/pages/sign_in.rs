@@ -3,7 +3,7 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::auth::Auth;
+use crate::components::auth::{safe_next, still_at, Auth};
 use crate::components::form::{form_error, invalid, CsrfField, FormError, Notice};
 
 /// `/sign-in`: username and password. Already signed in: straight to the devices page.
@@ -23,7 +23,11 @@ pub fn SignInPage() -> impl IntoView {
                     .get()
                     .map(|viewer| match viewer {
                         Ok(viewer) if viewer.user.is_some() => {
-                            view! { <Redirect path="/account/sessions"/> }.into_any()
+                            if !still_at("/sign-in") {
+                                return ().into_any();
+                            }
+                            let path = safe_next(query.get_untracked().get("next").as_deref());
+                            view! { <Redirect path/> }.into_any()
                         }
                         Ok(viewer) => {
                             let q = query.get_untracked();

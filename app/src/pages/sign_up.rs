@@ -4,7 +4,7 @@ use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
-use crate::components::auth::Auth;
+use crate::components::auth::{still_at, Auth};
 use crate::components::form::{form_error, invalid, CsrfField, FormError};
 
 /// `/sign-up`: a new account. While no account exists at all, this creates the first staff account,
@@ -25,6 +25,9 @@ pub fn SignUpPage() -> impl IntoView {
                     .get()
                     .map(|viewer| match viewer {
                         Ok(viewer) if viewer.user.is_some() => {
+                            if !still_at("/sign-up") {
+                                return ().into_any();
+                            }
                             view! { <Redirect path="/account/sessions"/> }.into_any()
                         }
                         Ok(viewer) if !viewer.signup_open && !viewer.first_run => {

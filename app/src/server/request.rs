@@ -91,54 +91,9 @@ pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> Ap
     error
 }
 
-/// Where to go after signing in: `next` when it is a path on this site, else the devices page.
-pub fn safe_next(next: Option<&str>) -> String {
-    const HOME: &str = "/account/sessions";
-    let Some(next) = next.map(str::trim).filter(|n| !n.is_empty()) else {
-        return HOME.to_owned();
-    };
-    // One leading slash, then not a second one or a backslash (browsers read `/\evil` and `//evil`
-    // as another host), and nothing a header or a browser could reinterpret.
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && next.len() <= 2048
-        && next.chars().all(|c| c.is_ascii_graphic());
-    if local {
-        next.to_owned()
-    } else {
-        tracing::info!("off-site or malformed next URL ignored");
-        HOME.to_owned()
-    }
-}
+pub use crate::components::auth::safe_next;
 
 /// The application state, for server functions.
 pub fn state() -> Result<AppState, AppError> {
     AppState::from_context()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn next_urls_stay_on_this_site() {
-        assert_eq!(safe_next(Some("/account/password")), "/account/password");
-        assert_eq!(safe_next(Some("/a?b=c#d")), "/a?b=c#d");
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "/\\evil.example",
-            "\\\\evil.example",
-            "javascript:alert(1)",
-            "/ok\r\nSet-Cookie: x=y",
-            "/caf\u{e9}",
-            "evil",
-            "",
-            "   ",
-        ] {
-            assert_eq!(safe_next(Some(bad)), "/account/sessions", "{bad:?}");
-        }
-        assert_eq!(safe_next(None), "/account/sessions");
-    }
 }
