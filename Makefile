@@ -59,8 +59,10 @@ node-tools:
 	  cd end2end && npm ci --no-audit --no-fund; \
 	fi
 
+# Debian's Chromium, and a colour emoji font so country flags show in screenshots as they do for users.
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) chromium; }
+	@test -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || { $(SUDO) apt-get update -qq && $(APT_INSTALL) fonts-noto-color-emoji; }
 
 postgres-server:
 	@command -v pg_ctlcluster >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql; }
