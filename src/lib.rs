@@ -5,6 +5,7 @@
 //! service can use it; the Leptos application in `app/` is built on top of it.
 
 pub mod accounts;
+pub mod admin;
 pub mod db;
 pub mod device;
 pub mod geo;
