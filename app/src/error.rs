@@ -195,11 +195,20 @@ impl FromServerFnError for AppError {
     }
 }
 
+/// The database failed: log it, answer 503 (a redirect set later for a plain form post wins).
+#[cfg(feature = "ssr")]
+fn unavailable() -> AppError {
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(axum::http::StatusCode::SERVICE_UNAVAILABLE);
+    }
+    AppError::DatabaseUnavailable
+}
+
 #[cfg(feature = "ssr")]
 impl From<console_sessions::DbError> for AppError {
     fn from(error: console_sessions::DbError) -> Self {
         tracing::error!(%error, "database error in a server function");
-        AppError::DatabaseUnavailable
+        unavailable()
     }
 }
 
@@ -210,7 +219,7 @@ impl From<console_sessions::sessions::SessionError> for AppError {
         match error {
             SessionError::Store(error) => {
                 tracing::error!(%error, "session store failed in a server function");
-                AppError::DatabaseUnavailable
+                unavailable()
             }
             SessionError::Value { key, source } => {
                 tracing::error!(%key, %source, "session value has an unexpected shape");
@@ -224,7 +233,7 @@ impl From<console_sessions::sessions::SessionError> for AppError {
 impl From<console_sessions::sessions::StoreError> for AppError {
     fn from(error: console_sessions::sessions::StoreError) -> Self {
         tracing::error!(%error, "session store failed in a server function");
-        AppError::DatabaseUnavailable
+        unavailable()
     }
 }
 
@@ -251,7 +260,7 @@ impl From<console_sessions::accounts::AccountError> for AppError {
             A::UserNotFound => Self::NotFound,
             error @ (A::Database(_) | A::Sessions(_)) => {
                 tracing::error!(error = ?error, "account storage failed");
-                Self::DatabaseUnavailable
+                unavailable()
             }
             error => {
                 tracing::error!(error = ?error, "account operation failed");
