@@ -195,7 +195,9 @@ fn admin_session(row: &console_sessions::admin::AdminRow, now: i64) -> AdminSess
 
 /// The sessions changelist.
 #[server(prefix = "/api", endpoint = "admin/sessions", input = GetUrl)]
-pub async fn list_admin_sessions(params: ChangelistParams) -> Result<Changelist, AppError> {
+pub async fn list_admin_sessions(
+    #[server(default)] params: ChangelistParams,
+) -> Result<Changelist, AppError> {
     use crate::server::request;
     use console_sessions::admin::{AdminQuery, SearchTerm, SortColumn, PAGE_SIZE};
     use console_sessions::device::DeviceCategory;
@@ -307,7 +309,9 @@ pub async fn get_admin_session(public_id: String) -> Result<AdminSessionDetail, 
 
 /// The sessions picked in the changelist (comma-separated public ids), for the confirmation page.
 #[server(prefix = "/api", endpoint = "admin/selected", input = GetUrl)]
-pub async fn list_selected_sessions(ids: String) -> Result<Vec<AdminSession>, AppError> {
+pub async fn list_selected_sessions(
+    #[server(default)] ids: String,
+) -> Result<Vec<AdminSession>, AppError> {
     use crate::server::request;
     use console_sessions::sessions::{now, to_millis, PublicId};
     let (state, _) = request::require_staff().await?;
