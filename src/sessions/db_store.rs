@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::record::{from_millis, ip_key, to_millis, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
-use crate::db::{escape_like, is_unique_violation, Database};
+use crate::db::{escape_like, is_unique_violation, Database, SqliteReaders};
 use crate::geo::Place;
 use crate::with_pool;
 
@@ -26,6 +26,8 @@ const COLUMNS: &str = "public_id, token_hash, user_id, data, ip, user_agent, exp
 #[derive(Debug, Clone)]
 pub struct DbStore {
     db: Database,
+    /// SQLite only: connections beside the pool for [`SessionStore::load`], the per-request read.
+    readers: Option<Arc<SqliteReaders>>,
     queries: Arc<AtomicU64>,
 }
 
@@ -151,8 +153,13 @@ impl RowValues {
 impl DbStore {
     /// A store over this database.
     pub fn new(db: Database) -> Self {
+        let readers = match &db {
+            Database::Sqlite(pool) => Some(SqliteReaders::new(pool.clone())),
+            Database::Postgres(_) => None,
+        };
         Self {
             db,
+            readers,
             queries: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -233,11 +240,22 @@ impl SessionStore for DbStore {
         let sql =
             format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2");
         self.count();
-        let row: Option<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
-            .bind(token_hash.as_bytes().as_slice())
-            .bind(to_millis(now))
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<SessionRow> = match &self.readers {
+            Some(readers) => {
+                readers
+                    .fetch_optional(
+                        sqlx::query_as(&sql)
+                            .bind(token_hash.as_bytes().as_slice())
+                            .bind(to_millis(now)),
+                    )
+                    .await?
+            }
+            None => with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+                .bind(token_hash.as_bytes().as_slice())
+                .bind(to_millis(now))
+                .fetch_optional(pool)
+                .await)?,
+        };
         row.map(SessionRow::into_record).transpose()
     }
 
