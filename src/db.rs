@@ -218,6 +218,14 @@ pub(crate) struct SqliteReaders {
     /// and opens the file, which requests should not pay for over and over while it keeps failing.
     open_paused_until: std::sync::Mutex<Option<Instant>>,
     watch_close: Once,
+    /// Tells the task waiting for the pool to close that there is nothing left to close.
+    dropped: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for SqliteReaders {
+    fn drop(&mut self) {
+        self.dropped.notify_one();
+    }
 }
 
 /// How long reads go through the pool alone after a reader failed to open.
@@ -242,6 +250,7 @@ impl SqliteReaders {
                 .collect(),
             open_paused_until: std::sync::Mutex::new(None),
             watch_close: Once::new(),
+            dropped: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -313,12 +322,17 @@ impl SqliteReaders {
     }
 
     /// Closes the readers once the pool is closed. The task holds the readers weakly, so dropping
-    /// every handle still drops them (and closes their connections) with an open pool.
+    /// every handle still drops them (and closes their connections) with an open pool, and ends
+    /// the task.
     fn close_with_pool(self: &Arc<Self>) {
         let closed = self.pool.close_event();
+        let dropped = Arc::clone(&self.dropped);
         let readers = Arc::downgrade(self);
         tokio::spawn(async move {
-            closed.await;
+            tokio::select! {
+                () = closed => {}
+                () = dropped.notified() => return,
+            }
             let Some(readers) = readers.upgrade() else {
                 return;
             };
