@@ -47,12 +47,7 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
     let state = request::state()?;
     let session = request::session()?;
     let csrf_token = request::csrf_token()?.value().to_owned();
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.insert_header(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        );
-    }
+    request::no_store();
     let user = match session.user_id().await? {
         Some(id) => match state.accounts.user(id).await? {
             Some(user) if user.is_active => Some(ViewerUser {
@@ -185,12 +180,7 @@ pub async fn sign_out(#[server(default)] csrf_token: String) -> Result<(), AppEr
     request::check_csrf(&csrf_token).map_err(back)?;
     let session = request::session().map_err(back)?;
     session.flush().await.map_err(|e| back(e.into()))?;
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.insert_header(
-            axum::http::header::CACHE_CONTROL,
-            axum::http::HeaderValue::from_static("no-store"),
-        );
-    }
+    request::no_store();
     request::redirect("/sign-in?signed_out=1");
     Ok(())
 }

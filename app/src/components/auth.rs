@@ -51,13 +51,20 @@ impl Auth {
     }
 }
 
-/// Shows its children to a signed-in user; sends anyone else to the sign-in page, back to `next`
-/// afterwards (saying so when their session has just ended).
+/// Shows its children to a signed-in user; sends anyone else to the sign-in page, back to this
+/// page (path and query) afterwards, saying so when their session has just ended.
 #[component]
-pub fn RequireSignIn(next: &'static str, children: ChildrenFn) -> impl IntoView {
+pub fn RequireSignIn(children: ChildrenFn) -> impl IntoView {
     use leptos_router::components::Redirect;
     let auth = Auth::get();
     let children = StoredValue::new(children);
+    // The page this guard was created for: once the router has moved on, it must not redirect.
+    let location = use_location();
+    let here = location.pathname.get_untracked();
+    let next = match location.search.get_untracked() {
+        search if search.is_empty() => here.clone(),
+        search => format!("{here}?{}", search.trim_start_matches('?')),
+    };
     view! {
         <Transition fallback=|| ()>
             {move || {
@@ -65,11 +72,11 @@ pub fn RequireSignIn(next: &'static str, children: ChildrenFn) -> impl IntoView 
                     .get()
                     .map(|viewer| match viewer {
                         Ok(viewer) if viewer.user.is_none() => {
-                            if !still_at(next) {
+                            if !still_at(&here) {
                                 return ().into_any();
                             }
                             let ended = if viewer.session_ended { "&ended=1" } else { "" };
-                            let path = format!("/sign-in?next={}{ended}", urlencoding::encode(next));
+                            let path = format!("/sign-in?next={}{ended}", urlencoding::encode(&next));
                             view! { <Redirect path/> }.into_any()
                         }
                         _ => children.read_value()().into_any(),

@@ -19,11 +19,11 @@ use crate::format;
 
 /// Staff pages: a signed-in user who is not staff sees "403".
 #[component]
-fn RequireStaff(next: &'static str, children: ChildrenFn) -> impl IntoView {
+fn RequireStaff(children: ChildrenFn) -> impl IntoView {
     let auth = Auth::get();
     let children = StoredValue::new(children);
     view! {
-        <RequireSignIn next>
+        <RequireSignIn>
             {move || {
                 auth.viewer
                     .get()
@@ -177,7 +177,7 @@ pub fn AdminSessionsPage() -> impl IntoView {
     });
     view! {
         <Title text="Sessions · Admin"/>
-        <RequireStaff next="/admin/sessions">
+        <RequireStaff>
             <AdminNav current="/admin/sessions"/>
             {move || notice.get().map(|text| view! { <Notice text/> })}
             <FormError error/>
@@ -464,7 +464,7 @@ pub fn AdminConfirmPage() -> impl IntoView {
     );
     view! {
         <Title text="Sign out sessions · Admin"/>
-        <RequireStaff next="/admin/sessions">
+        <RequireStaff>
             <AdminNav current="/admin/sessions"/>
             <FormError error/>
             <Transition fallback=|| ()>
@@ -543,7 +543,7 @@ pub fn AdminSessionPage() -> impl IntoView {
     );
     view! {
         <Title text="Session · Admin"/>
-        <RequireStaff next="/admin/sessions">
+        <RequireStaff>
             <AdminNav current=""/>
             <Transition fallback=|| ()>
                 {move || {
@@ -606,7 +606,7 @@ pub fn AdminUsersPage() -> impl IntoView {
     );
     view! {
         <Title text="Users · Admin"/>
-        <RequireStaff next="/admin/users">
+        <RequireStaff>
             <AdminNav current="/admin/users"/>
             <h1>"Users"</h1>
             <FormError error/>
@@ -685,7 +685,7 @@ pub fn AdminAuditPage() -> impl IntoView {
     let log = Resource::new(|| (), |_| list_audit_log(None));
     view! {
         <Title text="Audit log · Admin"/>
-        <RequireStaff next="/admin/audit">
+        <RequireStaff>
             <AdminNav current="/admin/audit"/>
             <h1>"Audit log"</h1>
             <Transition fallback=|| ()>

@@ -47,7 +47,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
     });
     view! {
         <Title text="Change password"/>
-        <RequireSignIn next="/account/password">
+        <RequireSignIn>
             {move || {
                 auth.viewer
                     .get()

@@ -57,7 +57,7 @@ pub fn DevicesPage() -> impl IntoView {
 
     view! {
         <Title text="Your devices"/>
-        <RequireSignIn next="/account/sessions">
+        <RequireSignIn>
             <section class="page-head">
                 <h1>"Your devices"</h1>
                 <p class="lead">
