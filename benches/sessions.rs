@@ -57,6 +57,20 @@ fn sessions(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { db_store.load(&hash, now()).await.unwrap().unwrap() })
     });
+    // Eight requests loading at once, more than there are SQLite readers (one per core, at most
+    // four): the rest go through the pool.
+    group.bench_function("load_sqlite_8_at_once", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut loads = tokio::task::JoinSet::new();
+            for _ in 0..8 {
+                let db_store = db_store.clone();
+                loads.spawn(async move { db_store.load(&hash, now()).await });
+            }
+            while let Some(loaded) = loads.join_next().await {
+                assert!(loaded.unwrap().unwrap().is_some());
+            }
+        })
+    });
     // The floor under every SQLite statement through the pool: for comparison with load_sqlite.
     if let console_sessions::Database::Sqlite(pool) = &test_db.db {
         group.bench_function("select_1_sqlite_pool", |b| {

@@ -5,14 +5,19 @@
 //! `migrations/postgres/`, and the same column types as far as sqlx sees them (`BIGINT` times in Unix
 //! milliseconds, `TEXT`, `BLOB`/`BYTEA`, `BOOLEAN`), so one query text serves both wherever the SQL agrees.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::query::QueryAs;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+use sqlx::{Connection, FromRow, Sqlite};
 
 /// Which database engine a [`Database`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +196,153 @@ impl Database {
     /// Connections currently open, and how many of them are idle.
     pub fn pool_usage(&self) -> (u32, usize) {
         with_pool!(self, |pool| (pool.size(), pool.num_idle()))
+    }
+}
+
+/// A few SQLite connections kept beside the pool, for the one read on every request's path: loading a
+/// session by its token.
+///
+/// A statement through a [`SqlitePool`] pays for the pool twice over: the acquire, and on release a
+/// spawned task that pings the connection's worker thread before the connection goes back to the idle
+/// queue — a second cross-thread round trip, costing about as much as the query itself. A reader held
+/// here skips both; it is still a real connection in WAL mode, so every statement is its own read
+/// transaction and sees whatever was committed before it, by this process or another.
+///
+/// Readers are taken with `try_lock`, never waited for: when all are busy the statement goes through
+/// the pool, so concurrent loads never queue behind one another. They open on first use, and close when
+/// the pool is closed ([`Database::close`]) or when the last handle is dropped.
+pub(crate) struct SqliteReaders {
+    pool: SqlitePool,
+    slots: Box<[tokio::sync::Mutex<Option<SqliteConnection>>]>,
+    /// After a reader failed to open, none is tried again before then: every attempt starts a thread
+    /// and opens the file, which requests should not pay for over and over while it keeps failing.
+    open_paused_until: std::sync::Mutex<Option<Instant>>,
+    watch_close: Once,
+    /// Tells the task waiting for the pool to close that there is nothing left to close.
+    dropped: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for SqliteReaders {
+    fn drop(&mut self) {
+        self.dropped.notify_one();
+    }
+}
+
+/// How long reads go through the pool alone after a reader failed to open.
+const READER_OPEN_PAUSE: Duration = Duration::from_secs(5);
+
+impl std::fmt::Debug for SqliteReaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteReaders")
+            .field("slots", &self.slots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteReaders {
+    /// Readers beside `pool`: one per core, at most four; none is opened yet.
+    pub(crate) fn new(pool: SqlitePool) -> Arc<Self> {
+        let count = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+        Arc::new(Self {
+            pool,
+            slots: (0..count.min(4))
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
+            open_paused_until: std::sync::Mutex::new(None),
+            watch_close: Once::new(),
+            dropped: Arc::new(tokio::sync::Notify::new()),
+        })
+    }
+
+    /// Runs a single-row read on a free reader, or through the pool when none is free (or the pool is
+    /// closed, which then gives the pool's error).
+    pub(crate) async fn fetch_optional<'q, O>(
+        self: &Arc<Self>,
+        query: QueryAs<'q, Sqlite, O, SqliteArguments<'q>>,
+    ) -> Result<Option<O>, sqlx::Error>
+    where
+        O: Send + Unpin + for<'r> FromRow<'r, SqliteRow>,
+    {
+        for slot in self.slots.iter() {
+            let Ok(mut reader) = slot.try_lock() else {
+                continue;
+            };
+            // Checked under the slot's lock, which the closing task also takes, so no reader is
+            // opened after the pool has closed.
+            if self.pool.is_closed() {
+                break;
+            }
+            if reader.is_none() {
+                *reader = self.open().await;
+            }
+            let Some(connection) = reader.as_mut() else {
+                break;
+            };
+            // If this future is dropped mid-statement, the worker thread still finishes and resets
+            // the statement before taking the next command, so the reader stays usable.
+            let result = query.fetch_optional(connection).await;
+            if result.is_err() {
+                // Not trusted again: a later read opens a fresh one.
+                *reader = None;
+            }
+            return result;
+        }
+        query.fetch_optional(&self.pool).await
+    }
+
+    async fn open(self: &Arc<Self>) -> Option<SqliteConnection> {
+        if self.open_paused() {
+            return None;
+        }
+        // Readers only ever run SELECTs; query_only makes a write sent to one by mistake fail loudly.
+        let options = (*self.pool.connect_options())
+            .clone()
+            .pragma("query_only", "ON");
+        match SqliteConnection::connect_with(&options).await {
+            Ok(connection) => {
+                self.watch_close.call_once(|| self.close_with_pool());
+                Some(connection)
+            }
+            Err(error) => {
+                // The pool takes the read, and reports the same trouble if it is real.
+                tracing::warn!(%error, "cannot open a SQLite reader; reading through the pool");
+                if let Ok(mut until) = self.open_paused_until.lock() {
+                    *until = Some(Instant::now() + READER_OPEN_PAUSE);
+                }
+                None
+            }
+        }
+    }
+
+    fn open_paused(&self) -> bool {
+        self.open_paused_until
+            .lock()
+            .map(|until| until.is_some_and(|until| Instant::now() < until))
+            .unwrap_or(false)
+    }
+
+    /// Closes the readers once the pool is closed. The task holds the readers weakly, so dropping
+    /// every handle still drops them (and closes their connections) with an open pool, and ends
+    /// the task.
+    fn close_with_pool(self: &Arc<Self>) {
+        let closed = self.pool.close_event();
+        let dropped = Arc::clone(&self.dropped);
+        let readers = Arc::downgrade(self);
+        tokio::spawn(async move {
+            tokio::select! {
+                () = closed => {}
+                () = dropped.notified() => return,
+            }
+            let Some(readers) = readers.upgrade() else {
+                return;
+            };
+            for slot in readers.slots.iter() {
+                if let Some(connection) = slot.lock().await.take() {
+                    // Nothing to do about a connection that fails to close while shutting down.
+                    let _ = connection.close().await;
+                }
+            }
+        });
     }
 }
 

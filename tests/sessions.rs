@@ -15,7 +15,9 @@ use console_sessions::testing::TestDatabase;
 
 #[path = "support/geo_fixture.rs"]
 mod geo_fixture;
-use console_sessions::{Backend, Session, SessionBackend, SessionConfig, SessionEngine};
+use console_sessions::{
+    Backend, Session, SessionBackend, SessionConfig, SessionEngine, SessionStore,
+};
 
 struct Ctx {
     engine: SessionEngine,
@@ -714,6 +716,80 @@ async fn a_cache_hit_does_not_touch_the_database(ctx: Ctx) {
     }
 }
 
+async fn a_load_sees_what_another_connection_wrote_at_once(ctx: Ctx) {
+    let store = ctx.engine.db_store();
+    // A first load opens whatever the store reads through before the other side writes.
+    let (record, token) = record(None);
+    assert!(store.load(&token.hash(), now()).await.unwrap().is_none());
+
+    let other_db = console_sessions::Database::connect(&ctx.test_db.url)
+        .await
+        .unwrap();
+    let other = console_sessions::sessions::DbStore::new(other_db.clone());
+    other.create(&record).await.unwrap();
+    let loaded = store.load(&token.hash(), now()).await.unwrap().unwrap();
+    assert_eq!(loaded.public_id, record.public_id);
+
+    let mut changed = record.clone();
+    changed.data.insert("seen".into(), serde_json::json!(true));
+    assert!(other.save(&changed, &token.hash()).await.unwrap());
+    let loaded = store.load(&token.hash(), now()).await.unwrap().unwrap();
+    assert_eq!(loaded.data.get("seen"), Some(&serde_json::json!(true)));
+
+    assert!(other.delete(&token.hash()).await.unwrap());
+    assert!(store.load(&token.hash(), now()).await.unwrap().is_none());
+    other_db.close().await;
+}
+
+async fn every_db_load_is_one_query_even_when_loads_overlap(ctx: Ctx) {
+    let (record, token) = record(None);
+    ctx.engine.db_store().create(&record).await.unwrap();
+    let store = ctx.engine.db_store().clone();
+    let before = store.query_count();
+    let mut loads = tokio::task::JoinSet::new();
+    for _ in 0..24 {
+        let store = store.clone();
+        let hash = token.hash();
+        loads.spawn(async move { store.load(&hash, now()).await });
+    }
+    while let Some(loaded) = loads.join_next().await {
+        assert_eq!(
+            loaded.unwrap().unwrap().unwrap().public_id,
+            record.public_id
+        );
+    }
+    assert_eq!(store.query_count() - before, 24);
+}
+
+async fn a_load_abandoned_midway_leaves_the_store_working(ctx: Ctx) {
+    let (record, token) = record(None);
+    let store = ctx.engine.db_store();
+    store.create(&record).await.unwrap();
+    for _ in 0..5 {
+        // Polled once, then dropped with its statement in flight.
+        let abandoned =
+            tokio::time::timeout(Duration::ZERO, store.load(&token.hash(), now())).await;
+        if let Ok(loaded) = abandoned {
+            assert!(loaded.unwrap().is_some());
+        }
+        let loaded = store.load(&token.hash(), now()).await.unwrap().unwrap();
+        assert_eq!(loaded.public_id, record.public_id);
+        let missing = SessionToken::generate().hash();
+        assert!(store.load(&missing, now()).await.unwrap().is_none());
+    }
+}
+
+async fn loads_fail_once_the_database_is_closed(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let store = ctx.engine.db_store();
+    assert!(store.load(&token.hash(), now()).await.unwrap().is_some());
+    ctx.test_db.db.close().await;
+    assert!(matches!(
+        store.load(&token.hash(), now()).await,
+        Err(StoreError::Database(_))
+    ));
+}
+
 async fn the_same_session_data_is_seen_through_every_type(ctx: Ctx) {
     #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
     struct Cart {
@@ -842,4 +918,39 @@ suite!(
     the_same_session_data_is_seen_through_every_type,
     location_is_recorded_at_sign_in_and_follows_the_address,
     client_hints_are_stored_and_make_reduced_user_agents_readable,
+    a_load_sees_what_another_connection_wrote_at_once,
+    every_db_load_is_one_query_even_when_loads_overlap,
+    a_load_abandoned_midway_leaves_the_store_working,
+    loads_fail_once_the_database_is_closed,
 );
+
+/// Closing the database releases the file: with every connection closed, SQLite checkpoints and
+/// removes the write-ahead log, so nothing is still open beside the pool.
+#[tokio::test]
+async fn closing_a_sqlite_database_closes_every_connection_to_it() {
+    let test_db = TestDatabase::sqlite().await.unwrap();
+    let engine = SessionEngine::new(
+        test_db.db.clone(),
+        SessionConfig {
+            backend: SessionBackend::Db,
+            ..SessionConfig::default()
+        },
+    );
+    let (record, token) = record(None);
+    engine.db_store().create(&record).await.unwrap();
+    assert!(engine
+        .db_store()
+        .load(&token.hash(), now())
+        .await
+        .unwrap()
+        .is_some());
+    let file = test_db.url.trim_start_matches("sqlite://").to_owned();
+    let wal = std::path::PathBuf::from(format!("{file}-wal"));
+    assert!(wal.exists());
+    test_db.db.close().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while wal.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!wal.exists(), "a connection to {file} is still open");
+}

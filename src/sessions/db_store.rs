@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use super::record::{from_millis, ip_key, to_millis, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
-use crate::db::{escape_like, is_unique_violation, Database};
+use crate::db::{escape_like, is_unique_violation, Database, SqliteReaders};
 use crate::geo::Place;
 use crate::with_pool;
 
@@ -27,6 +27,8 @@ pub(crate) const COLUMNS: &str =
 #[derive(Debug, Clone)]
 pub struct DbStore {
     db: Database,
+    /// SQLite only: connections beside the pool for [`SessionStore::load`], the per-request read.
+    readers: Option<Arc<SqliteReaders>>,
     queries: Arc<AtomicU64>,
 }
 
@@ -159,8 +161,13 @@ impl RowValues {
 impl DbStore {
     /// A store over this database.
     pub fn new(db: Database) -> Self {
+        let readers = match &db {
+            Database::Sqlite(pool) => Some(SqliteReaders::new(pool.clone())),
+            Database::Postgres(_) => None,
+        };
         Self {
             db,
+            readers,
             queries: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -242,11 +249,22 @@ impl SessionStore for DbStore {
         let sql =
             format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2");
         self.count();
-        let row: Option<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
-            .bind(token_hash.as_bytes().as_slice())
-            .bind(to_millis(now))
-            .fetch_optional(pool)
-            .await)?;
+        let row: Option<SessionRow> = match &self.readers {
+            Some(readers) => {
+                readers
+                    .fetch_optional(
+                        sqlx::query_as(&sql)
+                            .bind(token_hash.as_bytes().as_slice())
+                            .bind(to_millis(now)),
+                    )
+                    .await?
+            }
+            None => with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+                .bind(token_hash.as_bytes().as_slice())
+                .bind(to_millis(now))
+                .fetch_optional(pool)
+                .await)?,
+        };
         row.map(SessionRow::into_record).transpose()
     }
 
