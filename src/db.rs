@@ -78,7 +78,8 @@ pub enum DbError {
 /// Settings for the connection pool.
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
-    /// Most connections kept open at once.
+    /// Most connections kept open at once by the pool. With SQLite, a session store also keeps up
+    /// to four read connections of its own beside it (see [`crate::sessions::DbStore`]).
     pub max_connections: u32,
     /// How long a request waits for a connection before it gets an error (a 503 in the app).
     pub acquire_timeout: Duration,
@@ -188,7 +189,8 @@ impl Database {
         Ok(())
     }
 
-    /// Closes every connection of the pool, waiting for those in use to be returned.
+    /// Closes every connection of the pool, waiting for those in use to be returned. The SQLite read
+    /// connections of the session stores over this database close with it, just after.
     pub async fn close(&self) {
         with_pool!(self, |pool| pool.close().await)
     }

@@ -24,6 +24,11 @@ pub(crate) const COLUMNS: &str =
                        country_code, city, first_ip, first_country_code, first_city";
 
 /// Sessions stored in the database, with no cache.
+///
+/// On SQLite, [`SessionStore::load`] — the read every request with a cookie makes — runs on one of a
+/// few connections the store keeps beside the pool (one per core, at most four), and through the
+/// pool when they are all busy. Each load is still one statement in its own read transaction, so it
+/// sees every write committed before it, from any connection or process.
 #[derive(Debug, Clone)]
 pub struct DbStore {
     db: Database,
