@@ -112,6 +112,24 @@ fn queries() -> Vec<(&'static str, AdminQuery)> {
             },
         ),
         (
+            "expired_filter_and_broad_prefix_search",
+            AdminQuery {
+                state: StateFilter::Expired,
+                search: SearchTerm::parse("10."),
+                descending: true,
+                ..AdminQuery::default()
+            },
+        ),
+        (
+            "country_filter_and_user_agent_search",
+            AdminQuery {
+                country: Some("DE".into()),
+                search: SearchTerm::parse("ua:iphone"),
+                descending: true,
+                ..AdminQuery::default()
+            },
+        ),
+        (
             "one_user_sorted_by_last_activity",
             AdminQuery {
                 search: SearchTerm::parse("-4242"),

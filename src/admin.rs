@@ -28,6 +28,16 @@ pub const PAGE_SIZE: u32 = 100;
 /// rows.
 pub const COUNT_LIMIT: u64 = 10_000;
 
+/// Counting stops here instead when the search matches too many sessions to use its index: then
+/// every counted row costs a scan, and a thousand is what a person reads anyway.
+pub const BROAD_COUNT_LIMIT: u64 = 1_000;
+
+/// A search whose own index finds at most this many sessions drives the query through that index;
+/// a broader one is checked row by row while the order's index is walked, so a page still stops
+/// after [`PAGE_SIZE`] matches. (Neither planner knows how wide an address range or a username
+/// pattern is, and the wrong choice costs seconds at a million rows.)
+const SEARCH_INDEX_LIMIT: i64 = 20_000;
+
 /// The columns a changelist can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SortColumn {
@@ -270,6 +280,7 @@ impl AdminSqlRow {
 pub struct SessionAdmin {
     db: Database,
     engine: SessionEngine,
+    search_index_limit: i64,
 }
 
 impl SessionAdmin {
@@ -278,13 +289,29 @@ impl SessionAdmin {
         Self {
             db: engine.db_store().database().clone(),
             engine,
+            search_index_limit: SEARCH_INDEX_LIMIT,
         }
+    }
+
+    /// The same admin, letting a search's own index drive only while it finds at most `sessions`
+    /// (default 20,000). Both ways give the same rows; this exists so tests can take the other one.
+    pub fn with_search_index_limit(mut self, sessions: u32) -> Self {
+        self.search_index_limit = i64::from(sessions);
+        self
     }
 
     /// One page of the changelist.
     pub async fn search(&self, query: &AdminQuery) -> Result<AdminPage, StoreError> {
         let now = to_millis(now());
         let offset = i64::from(query.page) * i64::from(PAGE_SIZE);
+        let search = match &query.search {
+            Some(term) => Some(self.resolve(term).await?),
+            None => None,
+        };
+        let count_limit = match &search {
+            Some(resolved) if !resolved.uses_index() => BROAD_COUNT_LIMIT,
+            _ => COUNT_LIMIT,
+        };
         let (rows, counted): (Vec<AdminSqlRow>, i64) = with_pool!(&self.db, |pool| {
             let mut page = QueryBuilder::new(format!(
                 "SELECT {}, u.username, u.email, s.device_category FROM sessions s \
@@ -294,7 +321,7 @@ impl SessionAdmin {
             let mut count =
                 QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM sessions s WHERE 1 = 1");
             for builder in [&mut page, &mut count] {
-                push_filters(builder, query, now);
+                push_filters(builder, query, search.as_ref(), now);
             }
             let direction = if query.descending { "DESC" } else { "ASC" };
             page.push(" ORDER BY ");
@@ -307,7 +334,7 @@ impl SessionAdmin {
                 .push_bind(offset);
             count
                 .push(" LIMIT ")
-                .push_bind(i64::try_from(COUNT_LIMIT + 1).unwrap_or(i64::MAX))
+                .push_bind(i64::try_from(count_limit + 1).unwrap_or(i64::MAX))
                 .push(") AS bounded");
             let rows = page.build_query_as().fetch_all(pool).await?;
             let counted: (i64,) = count.build_query_as().fetch_one(pool).await?;
@@ -319,9 +346,61 @@ impl SessionAdmin {
                 .into_iter()
                 .map(AdminSqlRow::into_row)
                 .collect::<Result<_, _>>()?,
-            total: counted.min(COUNT_LIMIT),
-            total_exact: counted <= COUNT_LIMIT,
+            total: counted.min(count_limit),
+            total_exact: counted <= count_limit,
         })
+    }
+
+    /// Turns the search box into SQL conditions, and asks the search's own index how many sessions
+    /// it finds (stopping at [`SEARCH_INDEX_LIMIT`]) to know whether that index should drive.
+    async fn resolve(&self, term: &SearchTerm) -> Result<ResolvedSearch, StoreError> {
+        let resolved = match term {
+            SearchTerm::Network(net) => ResolvedSearch::Ranges {
+                ranges: vec![(
+                    ip_key(net.network()).to_vec(),
+                    ip_key(net.broadcast()).to_vec(),
+                )],
+                use_index: true,
+            },
+            SearchTerm::IpPrefix(prefix) => match prefix_ranges(prefix) {
+                Some(ranges) => ResolvedSearch::Ranges {
+                    ranges: ranges
+                        .into_iter()
+                        .map(|(first, last)| (ip_key(first).to_vec(), ip_key(last).to_vec()))
+                        .collect(),
+                    use_index: true,
+                },
+                None => ResolvedSearch::TextPrefix(format!("{}%", escape_like(prefix))),
+            },
+            SearchTerm::UserAgent(text) => {
+                return Ok(ResolvedSearch::UserAgent(format!(
+                    "%{}%",
+                    escape_like(text)
+                )));
+            }
+            SearchTerm::Person(text) => ResolvedSearch::People {
+                pattern: format!("%{}%", escape_like(text)),
+                use_index: true,
+            },
+        };
+        if !matches!(
+            resolved,
+            ResolvedSearch::Ranges { .. } | ResolvedSearch::People { .. }
+        ) {
+            return Ok(resolved);
+        }
+        let found: i64 = with_pool!(&self.db, |pool| {
+            let mut probe =
+                QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM sessions s WHERE 1 = 1");
+            push_search(&mut probe, &resolved);
+            probe
+                .push(" LIMIT ")
+                .push_bind(self.search_index_limit + 1)
+                .push(") AS probe");
+            let found: (i64,) = probe.build_query_as().fetch_one(pool).await?;
+            Ok::<_, sqlx::Error>(found.0)
+        })?;
+        Ok(resolved.with_index(found <= self.search_index_limit))
     }
 
     /// One session with its owner, active or not.
@@ -483,8 +562,12 @@ impl SessionAdmin {
     }
 }
 
-fn push_filters<'q, DB>(builder: &mut QueryBuilder<'q, DB>, query: &'q AdminQuery, now: i64)
-where
+fn push_filters<'q, DB>(
+    builder: &mut QueryBuilder<'q, DB>,
+    query: &'q AdminQuery,
+    search: Option<&'q ResolvedSearch>,
+    now: i64,
+) where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -518,37 +601,213 @@ where
             .push(" AND s.created_at >= ")
             .push_bind(to_millis(since));
     }
-    match &query.search {
-        None => {}
-        Some(SearchTerm::Network(net)) => {
-            builder
-                .push(" AND s.ip_key BETWEEN ")
-                .push_bind(ip_key(net.network()).to_vec())
-                .push(" AND ")
-                .push_bind(ip_key(net.broadcast()).to_vec());
+    if let Some(search) = search {
+        push_search(builder, search);
+    }
+}
+
+/// The search box as SQL, ready to bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ResolvedSearch {
+    /// Address ranges, as `ip_key` bounds.
+    Ranges {
+        ranges: Vec<(Vec<u8>, Vec<u8>)>,
+        use_index: bool,
+    },
+    /// A `LIKE` pattern on the written address, for prefixes that are not ranges (`2001:db8::`).
+    TextPrefix(String),
+    /// A `LIKE` pattern on the lower-cased user agent.
+    UserAgent(String),
+    /// A `LIKE` pattern on usernames and emails.
+    People { pattern: String, use_index: bool },
+}
+
+impl ResolvedSearch {
+    fn uses_index(&self) -> bool {
+        match self {
+            ResolvedSearch::Ranges { use_index, .. } | ResolvedSearch::People { use_index, .. } => {
+                *use_index
+            }
+            ResolvedSearch::TextPrefix(_) | ResolvedSearch::UserAgent(_) => false,
         }
-        Some(SearchTerm::IpPrefix(prefix)) => {
+    }
+
+    fn with_index(self, use_index: bool) -> Self {
+        match self {
+            ResolvedSearch::Ranges { ranges, .. } => ResolvedSearch::Ranges { ranges, use_index },
+            ResolvedSearch::People { pattern, .. } => ResolvedSearch::People { pattern, use_index },
+            other => other,
+        }
+    }
+}
+
+fn push_search<'q, DB>(builder: &mut QueryBuilder<'q, DB>, search: &'q ResolvedSearch)
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    match search {
+        ResolvedSearch::Ranges { ranges, use_index } => {
+            // The same value through an expression no index is built on, so neither planner can
+            // choose the address index for a range that covers much of the table.
+            let column = if *use_index {
+                "s.ip_key"
+            } else {
+                "COALESCE(s.ip_key, s.ip_key)"
+            };
+            builder.push(" AND (1 = 0");
+            for (first, last) in ranges {
+                builder
+                    .push(format!(" OR {column} BETWEEN "))
+                    .push_bind(first.clone())
+                    .push(" AND ")
+                    .push_bind(last.clone());
+            }
+            builder.push(")");
+        }
+        ResolvedSearch::TextPrefix(pattern) => {
             builder
                 .push(" AND s.ip LIKE ")
-                .push_bind(format!("{}%", escape_like(prefix)))
+                .push_bind(pattern.as_str())
                 .push(" ESCAPE '\\'");
         }
-        Some(SearchTerm::UserAgent(text)) => {
+        ResolvedSearch::UserAgent(pattern) => {
             builder
                 .push(" AND lower(s.user_agent) LIKE ")
-                .push_bind(format!("%{}%", escape_like(text)))
+                .push_bind(pattern.as_str())
                 .push(" ESCAPE '\\'");
         }
-        Some(SearchTerm::Person(text)) => {
-            let pattern = format!("%{}%", escape_like(text));
+        ResolvedSearch::People { pattern, use_index } => {
+            let column = if *use_index {
+                "s.user_id"
+            } else {
+                "(s.user_id + 0)"
+            };
             builder
-                .push(" AND s.user_id IN (SELECT id FROM users WHERE username_key LIKE ")
-                .push_bind(pattern.clone())
+                .push(format!(
+                    " AND {column} IN (SELECT id FROM users WHERE username_key LIKE "
+                ))
+                .push_bind(pattern.as_str())
                 .push(" ESCAPE '\\' OR lower(email) LIKE ")
-                .push_bind(pattern)
+                .push_bind(pattern.as_str())
                 .push(" ESCAPE '\\')");
         }
     }
+}
+
+/// The address ranges whose usual written form starts with `prefix`: `81.2.` is 81.2.0.0/16,
+/// `81.2` is also 81.20–29 and 81.200–255, `2001:db8:` is 2001:db8::/32. `None` when the prefix
+/// cannot be read that way (`::` in it, or an embedded IPv4 address); an impossible prefix such as
+/// `300.` gives no ranges.
+fn prefix_ranges(prefix: &str) -> Option<Vec<(IpAddr, IpAddr)>> {
+    if prefix.contains(':') {
+        if prefix.contains("::") || prefix.contains('.') {
+            return None;
+        }
+        let parts: Vec<&str> = prefix.split(':').collect();
+        let (partial, complete) = parts.split_last()?;
+        if parts.len() > 8 {
+            return Some(Vec::new());
+        }
+        let mut base: u128 = 0;
+        for (index, group) in complete.iter().enumerate() {
+            let Some(value) = (group.len() <= 4)
+                .then(|| u16::from_str_radix(group, 16).ok())
+                .flatten()
+            else {
+                return Some(Vec::new());
+            };
+            base |= u128::from(value) << (16 * (7 - index));
+        }
+        let position = complete.len();
+        let groups = digit_ranges(partial, 16, 0xffff)?;
+        return Some(
+            groups
+                .into_iter()
+                .map(|(low, high)| {
+                    let shift = 16 * (7 - position as u32);
+                    let rest = if shift == 0 { 0 } else { (1u128 << shift) - 1 };
+                    let first = base | (u128::from(low) << shift);
+                    let last = base | (u128::from(high) << shift) | rest;
+                    (
+                        IpAddr::from(std::net::Ipv6Addr::from(first)),
+                        IpAddr::from(std::net::Ipv6Addr::from(last)),
+                    )
+                })
+                .collect(),
+        );
+    }
+    let parts: Vec<&str> = prefix.split('.').collect();
+    let (partial, complete) = parts.split_last()?;
+    if parts.len() > 4 {
+        return Some(Vec::new());
+    }
+    let mut base: u32 = 0;
+    for (index, octet) in complete.iter().enumerate() {
+        let Some(value) = (octet.len() <= 3 && octet.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| octet.parse::<u8>().ok())
+            .flatten()
+        else {
+            return Some(Vec::new());
+        };
+        base |= u32::from(value) << (8 * (3 - index));
+    }
+    let shift = 8 * (3 - complete.len() as u32);
+    let rest = if shift == 0 { 0 } else { (1u32 << shift) - 1 };
+    let octets = digit_ranges(partial, 10, 0xff)?;
+    Some(
+        octets
+            .into_iter()
+            .map(|(low, high)| {
+                let first = base | (low << shift);
+                let last = base | (high << shift) | rest;
+                (
+                    IpAddr::from(std::net::Ipv4Addr::from(first)),
+                    IpAddr::from(std::net::Ipv4Addr::from(last)),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The values up to `max` whose digits in `radix` (no leading zeros) start with `digits`; all of
+/// them when `digits` is empty. A leading zero (`0d` in IPv6) is read as the padded form, `0d00`–
+/// `0dff`. `None` when `digits` is not a number in that radix.
+fn digit_ranges(digits: &str, radix: u32, max: u32) -> Option<Vec<(u32, u32)>> {
+    if digits.is_empty() {
+        return Some(vec![(0, max)]);
+    }
+    let width = if radix == 16 { 4 } else { 3 };
+    if digits.len() > width {
+        return Some(Vec::new());
+    }
+    let value = u32::from_str_radix(digits, radix).ok()?;
+    if digits.len() > 1 && digits.starts_with('0') {
+        let scale = radix.pow((width - digits.len()) as u32);
+        let low = value * scale;
+        return Some(if low > max {
+            Vec::new()
+        } else {
+            vec![(low, (low + scale - 1).min(max))]
+        });
+    }
+    if value == 0 {
+        return Some(vec![(0, 0)]);
+    }
+    let mut ranges = Vec::new();
+    let mut scale = 1;
+    for _ in digits.len()..=width {
+        let low = value * scale;
+        if low > max {
+            break;
+        }
+        ranges.push((low, (low + scale - 1).min(max)));
+        scale *= radix;
+    }
+    Some(ranges)
 }
 
 #[cfg(test)]
@@ -580,6 +839,70 @@ mod tests {
         );
         assert_eq!(SearchTerm::parse("  "), None);
         assert_eq!(SearchTerm::parse("ua:"), None);
+    }
+
+    fn v4(first: &str, last: &str) -> (IpAddr, IpAddr) {
+        (first.parse().unwrap(), last.parse().unwrap())
+    }
+
+    #[test]
+    fn address_prefixes_become_the_ranges_they_are_written_as() {
+        assert_eq!(
+            prefix_ranges("81.2."),
+            Some(vec![v4("81.2.0.0", "81.2.255.255")])
+        );
+        assert_eq!(
+            prefix_ranges("81.2"),
+            Some(vec![
+                v4("81.2.0.0", "81.2.255.255"),
+                v4("81.20.0.0", "81.29.255.255"),
+                v4("81.200.0.0", "81.255.255.255"),
+            ])
+        );
+        assert_eq!(
+            prefix_ranges("10.1.2.25"),
+            Some(vec![
+                v4("10.1.2.25", "10.1.2.25"),
+                v4("10.1.2.250", "10.1.2.255")
+            ])
+        );
+        assert_eq!(
+            prefix_ranges("10.0"),
+            Some(vec![v4("10.0.0.0", "10.0.255.255")])
+        );
+        assert_eq!(prefix_ranges("10.1.2.3."), Some(vec![]));
+        assert_eq!(prefix_ranges("300."), Some(vec![]));
+        assert_eq!(
+            prefix_ranges("10.3"),
+            Some(vec![
+                v4("10.3.0.0", "10.3.255.255"),
+                v4("10.30.0.0", "10.39.255.255"),
+            ])
+        );
+        assert_eq!(
+            prefix_ranges("2001:db8:"),
+            Some(vec![v4(
+                "2001:db8::",
+                "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"
+            )])
+        );
+        assert_eq!(
+            prefix_ranges("2001:db"),
+            Some(vec![
+                v4("2001:db::", "2001:db:ffff:ffff:ffff:ffff:ffff:ffff"),
+                v4("2001:db0::", "2001:dbf:ffff:ffff:ffff:ffff:ffff:ffff"),
+                v4("2001:db00::", "2001:dbff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            ])
+        );
+        assert_eq!(
+            prefix_ranges("fe80:0d"),
+            Some(vec![v4(
+                "fe80:d00::",
+                "fe80:dff:ffff:ffff:ffff:ffff:ffff:ffff"
+            )])
+        );
+        assert_eq!(prefix_ranges("2001:db8::"), None);
+        assert_eq!(prefix_ranges("::ffff:1.2"), None);
     }
 
     #[test]

@@ -114,6 +114,52 @@ async fn search_finds_addresses_by_cidr_prefix_and_exact_match(ctx: Ctx) {
     let d = ctx
         .seed(None, "2001:db8::5", FIREFOX, None, Duration::ZERO)
         .await;
+    let e = ctx
+        .seed(None, "10.15.0.1", FIREFOX, None, Duration::ZERO)
+        .await;
+    // The same rows whether the address index drives or every row is checked (broad searches).
+    for admin in [
+        ctx.admin.clone(),
+        ctx.admin.clone().with_search_index_limit(0),
+    ] {
+        let ids = |text: &str| {
+            let admin = admin.clone();
+            let query = search(text);
+            async move {
+                let page = admin.search(&query).await.unwrap();
+                assert!(page.total_exact);
+                assert_eq!(page.total as usize, page.rows.len());
+                sorted(page.rows.into_iter().map(|r| r.record.public_id).collect())
+            }
+        };
+        assert_eq!(
+            ids("10.1").await,
+            sorted(vec![
+                a.public_id.clone(),
+                b.public_id.clone(),
+                e.public_id.clone()
+            ])
+        );
+        assert_eq!(
+            ids("10.1.").await,
+            sorted(vec![a.public_id.clone(), b.public_id.clone()])
+        );
+        // As written: 10.1.2.x, 10.1.20–29.x and 10.1.200–255.x.
+        assert_eq!(
+            ids("10.1.2").await,
+            sorted(vec![a.public_id.clone(), b.public_id.clone()])
+        );
+        assert_eq!(ids("10.1.2.").await, sorted(vec![a.public_id.clone()]));
+        assert_eq!(ids("2001:db").await, sorted(vec![d.public_id.clone()]));
+        assert_eq!(ids("2001:db8::5").await, sorted(vec![d.public_id.clone()]));
+        // `::` in a prefix is matched as text.
+        assert_eq!(ids("2001:db8::5:").await, Vec::<String>::new());
+        assert_eq!(
+            ids("10.1.0.0/16").await,
+            sorted(vec![a.public_id.clone(), b.public_id.clone()])
+        );
+        assert!(ids("10.1.2.3.").await.is_empty());
+    }
     assert_eq!(
         sorted(ctx.ids(search("10.1.0.0/16")).await),
         sorted(vec![a.public_id.clone(), b.public_id.clone()])
@@ -121,7 +167,7 @@ async fn search_finds_addresses_by_cidr_prefix_and_exact_match(ctx: Ctx) {
     assert_eq!(ctx.ids(search("10.1.2.3")).await, vec![a.public_id.clone()]);
     assert_eq!(
         sorted(ctx.ids(search("10.")).await),
-        sorted(vec![a.public_id, b.public_id, c.public_id])
+        sorted(vec![a.public_id, b.public_id, c.public_id, e.public_id])
     );
     assert_eq!(ctx.ids(search("2001:db8::/32")).await, vec![d.public_id]);
     assert!(ctx.ids(search("192.168.0.0/16")).await.is_empty());
@@ -137,6 +183,15 @@ async fn search_finds_people_and_user_agents(ctx: Ctx) {
     ctx.seed(None, "10.0.0.3", "curl/8", None, Duration::ZERO)
         .await;
     assert_eq!(ctx.ids(search("ADA")).await, vec![a.public_id.clone()]);
+    let everyone_checked = ctx.admin.clone().with_search_index_limit(0);
+    let page = everyone_checked.search(&search("ADA")).await.unwrap();
+    assert_eq!(
+        page.rows
+            .into_iter()
+            .map(|r| r.record.public_id)
+            .collect::<Vec<_>>(),
+        vec![a.public_id.clone()]
+    );
     // insert_user gives each user `<name>@example.test`.
     assert_eq!(
         ctx.ids(search("bob@example")).await,
