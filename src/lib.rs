@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod db;
 pub mod device;
 pub mod geo;
+pub mod metrics;
 pub mod sessions;
 pub mod testing;
 
