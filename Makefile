@@ -102,8 +102,9 @@ clippy:
 	$(CARGO) clippy -p console-sessions-app --lib --target wasm32-unknown-unknown \
 	  --no-default-features --features hydrate -- -D warnings
 
+# Server-side rendering in unoptimised test builds nests deep futures: give test threads 8 MiB.
 cargo-test: postgres
-	$(CARGO) test --workspace --features console-sessions-app/ssr
+	RUST_MIN_STACK=8388608 $(CARGO) test --workspace --features console-sessions-app/ssr
 
 site: rust-tools
 	cargo leptos build

@@ -7,9 +7,14 @@ import { join, resolve } from "node:path";
 const chromium = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const port = Number(process.env.E2E_PORT ?? 3111);
 const root = resolve(__dirname, "..");
-const dataDir = mkdtempSync(join(tmpdir(), "console-sessions-e2e-"));
+// Workers load this file again: they must find the folder the runner made, not make another.
+const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "console-sessions-e2e-"));
+process.env.E2E_DATA_DIR = dataDir;
 
 export const baseURL = `http://127.0.0.1:${port}`;
+// Tests that use the command line (createsuperuser) reach the same database as the server.
+process.env.E2E_DATABASE_URL = `sqlite://${dataDir}/e2e.db`;
+process.env.E2E_BINARY = `${root}/target/debug/console-sessions`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -51,6 +56,8 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       LEPTOS_SITE_ROOT: `${root}/target/site`,
       DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
+      // Browsers in the admin test claim addresses with X-Forwarded-For, as if behind a proxy.
+      TRUSTED_PROXIES: "127.0.0.1/32",
       RUST_LOG: "warn",
     },
   },

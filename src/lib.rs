@@ -5,10 +5,12 @@
 //! service can use it; the Leptos application in `app/` is built on top of it.
 
 pub mod accounts;
+pub mod admin;
 pub mod db;
 pub mod device;
 pub mod geo;
 pub mod metrics;
+pub mod seed;
 pub mod sessions;
 pub mod testing;
 

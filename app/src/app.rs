@@ -7,6 +7,9 @@ use leptos_router::{path, SsrMode};
 
 use crate::components::auth::Auth;
 use crate::components::form::CsrfField;
+use crate::pages::admin::{
+    AdminAuditPage, AdminConfirmPage, AdminSessionPage, AdminSessionsPage, AdminUsersPage,
+};
 use crate::pages::{
     change_password::ChangePasswordPage, devices::DevicesPage, home::HomePage, not_found::NotFound,
     sign_in::SignInPage, sign_up::SignUpPage,
@@ -78,6 +81,19 @@ fn Layout() -> impl IntoView {
                         view=ChangePasswordPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=path!("/admin/sessions") view=AdminSessionsPage ssr=SsrMode::Async/>
+                    <Route
+                        path=path!("/admin/sessions/confirm")
+                        view=AdminConfirmPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/admin/sessions/:id")
+                        view=AdminSessionPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="footer muted">"console-sessions — server-side sessions you can see."</footer>
@@ -99,6 +115,7 @@ fn UserMenu(auth: Auth) -> impl IntoView {
                                     <nav class="user-menu" aria-label="Account">
                                         <A href="/account/sessions">"Devices"</A>
                                         <A href="/account/password">"Password"</A>
+                                        {user.is_staff.then(|| view! { <A href="/admin/sessions">"Admin"</A> })}
                                         <span class="who" data-testid="signed-in-as">
                                             <span class="avatar" aria-hidden="true">
                                                 {user.username.chars().next().map(|c| c.to_uppercase().to_string())}

@@ -5,8 +5,23 @@ use std::process::ExitCode;
 use clap::Parser;
 use console_sessions_app::server::{cli, config::Cli};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Server-side rendering of deep view trees nests many futures; unoptimised builds need more than
+    // tokio's default 2 MiB per worker.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(run()),
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> ExitCode {
     // A missing .env is the normal case; a malformed one is worth a warning.
     if let Err(error) = dotenvy::dotenv() {
         if !error.not_found() {

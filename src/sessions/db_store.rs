@@ -18,7 +18,8 @@ use crate::db::{escape_like, is_unique_violation, Database};
 use crate::geo::Place;
 use crate::with_pool;
 
-const COLUMNS: &str = "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
+pub(crate) const COLUMNS: &str =
+    "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
                        created_at, updated_at, last_activity_at, expires_at, client_hints, \
                        country_code, city, first_ip, first_country_code, first_city";
 
@@ -30,7 +31,7 @@ pub struct DbStore {
 }
 
 #[derive(sqlx::FromRow)]
-struct SessionRow {
+pub(crate) struct SessionRow {
     public_id: String,
     token_hash: Vec<u8>,
     user_id: Option<i64>,
@@ -57,7 +58,7 @@ struct DeletedRow {
 }
 
 impl SessionRow {
-    fn into_record(self) -> Result<SessionRecord, StoreError> {
+    pub(crate) fn into_record(self) -> Result<SessionRecord, StoreError> {
         let corrupt = |reason: &str| StoreError::Corrupt {
             public_id: self.public_id.clone(),
             reason: reason.to_owned(),
@@ -126,6 +127,7 @@ struct RowValues {
     expiry_policy: Option<String>,
     client_hints: Option<String>,
     first_ip: Option<String>,
+    device_category: &'static str,
 }
 
 impl RowValues {
@@ -144,6 +146,12 @@ impl RowValues {
                 .as_ref()
                 .and_then(|hints| serde_json::to_string(hints).ok()),
             first_ip: record.first_ip.map(|ip| ip.to_string()),
+            device_category: crate::device::DeviceSummary::from_request(
+                record.user_agent.as_deref(),
+                &record.client_hints.clone().unwrap_or_default(),
+            )
+            .category
+            .as_str(),
         }
     }
 }
@@ -192,8 +200,8 @@ impl SessionStore for DbStore {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let values = RowValues::of(record);
         let sql = format!(
-            "INSERT INTO sessions ({COLUMNS}, ip_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+            "INSERT INTO sessions ({COLUMNS}, ip_key, device_category) VALUES ($1, $2, $3, $4, $5, \
+             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
         );
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(&sql)
@@ -215,6 +223,7 @@ impl SessionStore for DbStore {
             .bind(&record.first_place.country_code)
             .bind(&record.first_place.city)
             .bind(&values.ip_key)
+            .bind(values.device_category)
             .execute(pool)
             .await
             .map(drop));
@@ -251,8 +260,8 @@ impl SessionStore for DbStore {
         let sql =
             "UPDATE sessions SET token_hash = $1, user_id = $2, data = $3, ip = $4, ip_key = $5, \
                    user_agent = $6, expiry_policy = $7, updated_at = $8, last_activity_at = $9, \
-                   expires_at = $10, client_hints = $11, country_code = $12, city = $13 \
-                   WHERE public_id = $14 AND token_hash = $15";
+                   expires_at = $10, client_hints = $11, country_code = $12, city = $13, \
+                   device_category = $14 WHERE public_id = $15 AND token_hash = $16";
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(sql)
             .bind(record.token_hash.as_bytes().as_slice())
@@ -268,6 +277,7 @@ impl SessionStore for DbStore {
             .bind(&values.client_hints)
             .bind(&record.place.country_code)
             .bind(&record.place.city)
+            .bind(values.device_category)
             .bind(record.public_id.as_str())
             .bind(current_hash.as_bytes().as_slice())
             .execute(pool)

@@ -8,7 +8,7 @@
 
 mod cached_db;
 mod client;
-mod db_store;
+pub(crate) mod db_store;
 mod layer;
 mod record;
 mod session;

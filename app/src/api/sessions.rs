@@ -55,6 +55,7 @@ pub async fn list_my_sessions() -> Result<MySessions, AppError> {
     use console_sessions::sessions::{now, to_millis};
     let state = request::state()?;
     let session = request::session()?;
+    request::no_store();
     let user_id = request::require_user_id(&session).await?;
     let current = session.public_id().await?;
     let geoip = state.sessions.geoip();

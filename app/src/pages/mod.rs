@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod admin;
 pub mod change_password;
 pub mod devices;
 pub mod home;

@@ -16,7 +16,7 @@ use super::startup::{Application, StartupError};
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sqlx::query=error,tower_http=warn"));
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -37,6 +37,28 @@ pub fn init_tracing(format: LogFormat) {
 /// Runs the command; the error is one line for the terminal.
 pub async fn run(cli: Cli) -> Result<(), StartupError> {
     match cli.command.clone().unwrap_or(Command::Serve) {
+        Command::Seed { sessions, users } => {
+            let db =
+                Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings())
+                    .await?;
+            db.migrate().await?;
+            let bar = indicatif::ProgressBar::new(sessions);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} seeding [{bar:40}] {pos}/{len} sessions ({per_sec}, {eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            let plan = console_sessions::seed::SeedPlan { users, sessions };
+            let written = console_sessions::seed::seed(&db, plan, |done| bar.set_position(done))
+                .await
+                .map_err(|e| StartupError::Sessions(e.to_string()))?;
+            bar.finish_and_clear();
+            println!("{users} users and {written} sessions seeded");
+            db.close().await;
+            Ok(())
+        }
         Command::Createsuperuser { username, email } => {
             create_superuser(&cli, &username, email.as_deref()).await
         }

@@ -40,6 +40,15 @@ pub enum Command {
         #[arg(long, default_value_t = 1000)]
         batch: u32,
     },
+    /// Fill the database with demo users and sessions, for benches and demos only.
+    Seed {
+        /// Sessions to create.
+        #[arg(long, default_value_t = 10_000)]
+        sessions: u64,
+        /// Users to create (the sessions are spread over them).
+        #[arg(long, default_value_t = 100)]
+        users: u64,
+    },
     /// Create a staff user. The password is asked for on the terminal, or read from
     /// CONSOLE_SESSIONS_SUPERUSER_PASSWORD (for scripts).
     Createsuperuser {

@@ -124,3 +124,40 @@ fn mark_status(error: &AppError) {
 pub fn state() -> Result<AppState, AppError> {
     AppState::from_context()
 }
+
+/// The application state and the signed-in user, when that user is active staff:
+/// [`AppError::SignInRequired`] for visitors, [`AppError::Forbidden`] (and a 403) for anyone else.
+pub async fn require_staff() -> Result<(AppState, console_sessions::accounts::User), AppError> {
+    let state = state()?;
+    let session = session()?;
+    let user_id = require_user_id(&session).await?;
+    match state.accounts.user(user_id).await? {
+        Some(user) if user.is_staff && user.is_active => Ok((state, user)),
+        _ => {
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(axum::http::StatusCode::FORBIDDEN);
+            }
+            tracing::warn!(user_id, "non-staff user refused an admin function");
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+/// The staff user acting, for the audit log.
+pub fn actor(user: &console_sessions::accounts::User) -> console_sessions::admin::Actor {
+    console_sessions::admin::Actor {
+        user_id: user.id,
+        username: user.username.clone(),
+        ip: session().ok().and_then(|s| s.client().ip),
+    }
+}
+
+/// Marks the response as never to be stored by any cache (it shows addresses, sessions, users).
+pub fn no_store() {
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.insert_header(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+    }
+}

@@ -120,7 +120,7 @@ impl Application {
             }
             (_, endpoint) => (None, endpoint),
         };
-        let app_router = router(state.clone(), cut_off, on_main);
+        let app_router = router_with(state.clone(), cut_off, on_main);
         Ok(Self {
             listener,
             local_addr,
@@ -268,10 +268,17 @@ fn metrics_router(endpoint: MetricsEndpoint, cut_off: watch::Receiver<bool>) -> 
         ))
 }
 
-/// The whole HTTP surface: pages, server functions, health check, static files, and `/metrics` when
-/// `metrics` is given. Requests still running when `cut_off` turns `true` (the shutdown deadline)
-/// are answered 503.
-pub fn router(
+/// The whole HTTP surface: pages, server functions, health check, static files; no `/metrics`, and
+/// no shutdown deadline.
+pub fn router(state: AppState) -> Router {
+    // A receiver whose sender is gone never sees the deadline.
+    let (_, never) = watch::channel(false);
+    router_with(state, never, None)
+}
+
+/// [`router`], with `/metrics` when `metrics` is given; requests still running when `cut_off`
+/// turns `true` (the shutdown deadline) are answered 503.
+pub fn router_with(
     state: AppState,
     cut_off: watch::Receiver<bool>,
     metrics: Option<MetricsEndpoint>,

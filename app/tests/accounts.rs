@@ -1,0 +1,883 @@
+//! Accounts through the real HTTP stack: signing in and out, changing the password, deactivation,
+//! throttling, forgery and open-redirect defences, bad input, and `createsuperuser`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use std::net::IpAddr;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{
+    error_code, location, spawn_app, spawn_app_on, spawn_app_with, spawn_app_with_accounts,
+    TestApp, DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI, PASSWORD,
+};
+use console_sessions::accounts::{Accounts, AccountsConfig, ThrottleLimits};
+use console_sessions::sessions::{ClientInfo, CookieAction};
+use console_sessions::{Backend, Database, SessionBackend, SessionConfig, SessionEngine};
+
+on_every_database!(
+    sign_in_cycles_the_session_token,
+    sign_out_deletes_the_session_row_and_clears_the_cookie,
+    password_change_ends_other_sessions_and_keeps_this_one,
+);
+
+const NEW_PASSWORD: &str = "a new and better passphrase";
+const NEWER_PASSWORD: &str = "an even newer passphrase";
+
+fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Whether the cache (if this app has one) holds the session.
+fn cached(app: &TestApp, token: &str) -> bool {
+    app.state.sessions.cache().is_some() && app.is_cached(token)
+}
+
+async fn sign_in_cycles_the_session_token(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    assert_eq!(
+        app.state
+            .accounts
+            .user(alice)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_login_at,
+        None
+    );
+
+    // Someone plants a valid session of their own in the browser (session fixation).
+    let planted = app.state.sessions.session(None, ClientInfo::default());
+    planted.insert("theme", "dark").await.unwrap();
+    let commit = app.state.sessions.commit(&planted).await.unwrap();
+    let CookieAction::Set { token, .. } = commit.cookie else {
+        panic!("a new session gets a cookie: {commit:?}");
+    };
+    let planted_token = token.expose().to_owned();
+    let browser = app.browser_with_session(&planted_token);
+    assert!(app.session_row(&planted_token).await.is_some());
+    assert_eq!(browser.signed_in_as().await, None);
+
+    browser.sign_in("alice", PASSWORD).await;
+    let token = browser.session_token().expect("a session cookie");
+    assert_ne!(token, planted_token, "signing in gives a new token");
+    assert_eq!(browser.signed_in_as().await.as_deref(), Some("alice"));
+    assert!(
+        app.session_row(&planted_token).await.is_none(),
+        "the planted token finds no row"
+    );
+    assert!(!cached(&app, &planted_token), "nor a cache entry");
+    assert_eq!(
+        app.browser_with_session(&planted_token)
+            .signed_in_as()
+            .await,
+        None,
+        "the planted token does not sign anyone in"
+    );
+    let row = app.session_row(&token).await.expect("the session row");
+    assert_eq!(row.user_id, Some(alice));
+    assert_eq!(row.ip, Some(IpAddr::from([127, 0, 0, 1])));
+    assert_eq!(row.user_agent.as_deref(), Some(FIREFOX));
+    let user = app.state.accounts.user(alice).await.unwrap().unwrap();
+    assert!(user.last_login_at.is_some(), "last_login_at is recorded");
+
+    // Signing in again as the same user also cycles the token, keeping one session.
+    let before = token.clone();
+    browser.sign_in("alice", PASSWORD).await;
+    let token = browser.session_token().expect("a session cookie");
+    assert_ne!(token, before);
+    assert!(app.session_row(&before).await.is_none());
+    assert_eq!(app.sessions_of(alice).await.len(), 1);
+
+    // A token the browser made up (well formed, matching nothing) is not adopted either.
+    let made_up = "A".repeat(43);
+    let other = app.browser_with_session(&made_up);
+    other.sign_in("alice", PASSWORD).await;
+    let issued = other.session_token().expect("a session cookie");
+    assert_ne!(issued, made_up);
+    assert!(app.session_row(&made_up).await.is_none());
+    assert_eq!(app.session_row(&issued).await.unwrap().user_id, Some(alice));
+
+    // Signing in as someone else in the same browser starts afresh and ends the first session.
+    browser.sign_in("bob", PASSWORD).await;
+    let bob_token = browser.session_token().expect("a session cookie");
+    assert_ne!(bob_token, token);
+    assert_eq!(browser.signed_in_as().await.as_deref(), Some("bob"));
+    assert!(app.session_row(&token).await.is_none());
+    assert!(!cached(&app, &token));
+    assert_eq!(app.browser_with_session(&token).signed_in_as().await, None);
+    let bob_row = app.session_row(&bob_token).await.unwrap();
+    assert_eq!(bob_row.user_id, Some(bob));
+    assert!(
+        bob_row.data.is_empty(),
+        "nothing of alice's session is inherited"
+    );
+    assert_eq!(
+        app.sessions_of(alice).await.len(),
+        1,
+        "only `other` is left"
+    );
+}
+
+async fn sign_out_deletes_the_session_row_and_clears_the_cookie(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let browser = app.signed_in("alice", FIREFOX).await;
+    let token = browser.session_token().unwrap();
+    assert_eq!(app.sessions_of(alice).await.len(), 1);
+
+    let response = browser.submit("/api/account/sign-out", &[]).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/sign-in?signed_out=1");
+    assert_eq!(
+        response.headers().get("cache-control").unwrap(),
+        "no-store",
+        "a sign-out is never cached"
+    );
+    let removal = set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("session="))
+        .expect("the session cookie is removed");
+    assert!(removal.starts_with("session=;"), "{removal}");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    assert_eq!(browser.session_token(), None, "the browser dropped it");
+
+    assert!(app.sessions_of(alice).await.is_empty());
+    assert_eq!(app.test_db.session_rows().await.unwrap(), 0);
+    assert!(!cached(&app, &token));
+    assert_eq!(browser.signed_in_as().await, None);
+    assert_eq!(
+        app.browser_with_session(&token).signed_in_as().await,
+        None,
+        "the old cookie, replayed, signs nobody in"
+    );
+}
+
+async fn password_change_ends_other_sessions_and_keeps_this_one(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let a = app.signed_in("alice", DESKTOP_CHROME).await;
+    let b = app.signed_in("alice", IPHONE_SAFARI).await;
+    let change = |current: &'static str, new: &'static str, others: bool| {
+        let mut fields = vec![
+            ("current_password", current),
+            ("password", new),
+            ("password_confirm", new),
+        ];
+        if others {
+            fields.push(("sign_out_others", "on"));
+        }
+        fields
+    };
+
+    // A wrong current password changes nothing.
+    let response = a
+        .submit(
+            "/api/account/change-password",
+            &change("not my password", NEW_PASSWORD, true),
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert!(location(&response).starts_with("/account/password?"));
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("wrong_current_password")
+    );
+    assert_eq!(a.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(b.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(app.sessions_of(alice).await.len(), 2);
+    app.state
+        .accounts
+        .authenticate("alice", PASSWORD, None)
+        .await
+        .expect("the password is unchanged");
+
+    // Confirmation that does not match.
+    let response = a
+        .submit(
+            "/api/account/change-password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", NEW_PASSWORD),
+                ("password_confirm", NEWER_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("passwords_do_not_match")
+    );
+
+    // With "sign out everywhere else": B ends, A continues under a new token.
+    let a_token = a.session_token().unwrap();
+    let b_token = b.session_token().unwrap();
+    let response = a
+        .submit(
+            "/api/account/change-password",
+            &change(PASSWORD, NEW_PASSWORD, true),
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/account/password?changed=1");
+    assert_ne!(a.session_token().unwrap(), a_token, "a new token");
+    assert_eq!(a.signed_in_as().await.as_deref(), Some("alice"));
+    assert!(!cached(&app, &a_token));
+    assert_eq!(
+        app.browser_with_session(&a_token).signed_in_as().await,
+        None,
+        "the token from before the change is dead"
+    );
+    assert_eq!(b.signed_in_as().await, None);
+    assert!(app.session_row(&b_token).await.is_none());
+    assert!(!cached(&app, &b_token));
+    assert_eq!(app.sessions_of(alice).await.len(), 1);
+
+    let c = app.browser();
+    let response = c.try_sign_in("alice", PASSWORD).await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("invalid_credentials"),
+        "the old password no longer works"
+    );
+    c.sign_in("alice", NEW_PASSWORD).await;
+
+    // Without the box ticked the other sessions stay; the hydrated page gets the count as JSON.
+    let response = a
+        .call(
+            "/api/account/change-password",
+            &change(NEW_PASSWORD, NEWER_PASSWORD, false),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"signed_out": 0}));
+    assert_eq!(c.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(a.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(app.sessions_of(alice).await.len(), 2);
+    app.browser().sign_in("alice", NEWER_PASSWORD).await;
+
+    // Nobody signed in: asked to sign in.
+    let response = app
+        .browser()
+        .submit(
+            "/api/account/change-password",
+            &change(NEWER_PASSWORD, NEW_PASSWORD, true),
+        )
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("sign_in_required"));
+}
+
+async fn deactivating_a_user_ends_all_their_sessions(session_backend: SessionBackend) {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.session_backend = session_backend;
+    })
+    .await;
+    assert_eq!(
+        app.state.sessions.cache().is_some(),
+        session_backend == SessionBackend::CachedDb
+    );
+    let alice = app.create_user("alice").await;
+    app.create_user("bob").await;
+    let phone = app.signed_in("alice", IPHONE_SAFARI).await;
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+    let bob = app.signed_in("bob", FIREFOX).await;
+    let tokens = [
+        phone.session_token().unwrap(),
+        laptop.session_token().unwrap(),
+    ];
+    for browser in [&phone, &laptop] {
+        assert_eq!(browser.signed_in_as().await.as_deref(), Some("alice"));
+    }
+    if session_backend == SessionBackend::CachedDb {
+        for token in &tokens {
+            assert!(app.is_cached(token), "read once, so cached");
+        }
+    }
+
+    let ended = app.state.accounts.set_active(alice, false).await.unwrap();
+    assert_eq!(ended, 2);
+    for token in &tokens {
+        assert!(app.session_row(token).await.is_none());
+        assert!(!cached(&app, token));
+    }
+    assert_eq!(phone.signed_in_as().await, None);
+    let response = laptop.get_page("/account/sessions").await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        "/sign-in?next=%2Faccount%2Fsessions&ended=1"
+    );
+    assert_eq!(bob.signed_in_as().await.as_deref(), Some("bob"));
+
+    // Nor can they sign in again, until reactivated.
+    let response = app.browser().try_sign_in("alice", PASSWORD).await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("invalid_credentials")
+    );
+    app.state.accounts.set_active(alice, true).await.unwrap();
+    app.browser().sign_in("alice", PASSWORD).await;
+}
+
+mod deactivating_a_user_ends_all_their_sessions {
+    use console_sessions::SessionBackend;
+
+    #[tokio::test]
+    async fn with_db_sessions() {
+        super::deactivating_a_user_ends_all_their_sessions(SessionBackend::Db).await;
+    }
+
+    #[tokio::test]
+    async fn with_cached_db_sessions() {
+        super::deactivating_a_user_ends_all_their_sessions(SessionBackend::CachedDb).await;
+    }
+}
+
+#[tokio::test]
+async fn throttling_kicks_in_and_lifts() {
+    // Two failures allowed, then a one-second lock.
+    let app = spawn_app_with_accounts(Backend::Sqlite, |config: &mut AccountsConfig| {
+        config.account_throttle = ThrottleLimits {
+            max_failures: 2,
+            window: Duration::from_secs(5),
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(1),
+        };
+    })
+    .await;
+    app.create_user("alice").await;
+    app.create_user("bob").await;
+    let browser = app.browser();
+    for _ in 0..2 {
+        let response = browser.try_sign_in("alice", "wrong password").await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("invalid_credentials")
+        );
+    }
+    let response = browser.try_sign_in("alice", PASSWORD).await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("throttled.1"),
+        "locked, even with the right password"
+    );
+    assert!(location(&response).starts_with("/sign-in?"));
+    let response = browser
+        .call(
+            "/api/account/sign-in",
+            &[("username", "alice"), ("password", PASSWORD)],
+        )
+        .await;
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"Throttled": {"retry_after_secs": 1}})
+    );
+    assert_eq!(browser.signed_in_as().await, None);
+    assert_eq!(app.test_db.session_rows().await.unwrap(), 0);
+
+    // The lock is the account's, not the address's.
+    app.browser().sign_in("bob", PASSWORD).await;
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    browser.sign_in("alice", PASSWORD).await;
+    assert_eq!(browser.signed_in_as().await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn cross_origin_post_is_refused() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let browser = app.browser();
+    let token = browser.csrf_token().await;
+    let sign_in = |token: &str| {
+        vec![
+            ("csrf_token", token.to_owned()),
+            ("username", "alice".to_owned()),
+            ("password", PASSWORD.to_owned()),
+        ]
+    };
+    let fields = sign_in(&token);
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+
+    for headers in [
+        [("origin", "https://evil.example")],
+        [("sec-fetch-site", "cross-site")],
+        [("sec-fetch-site", "same-site")],
+        [("origin", "null")],
+        [("origin", "http://127.0.0.1.evil.example")],
+    ] {
+        let response = browser
+            .post_raw("/api/account/sign-in", &fields, &headers)
+            .await;
+        assert_eq!(response.status(), 403, "{headers:?}");
+        assert!(response.text().await.unwrap().contains("Request refused"));
+    }
+    assert_eq!(browser.signed_in_as().await, None);
+    assert_eq!(app.test_db.session_rows().await.unwrap(), 0);
+
+    // Same origin, but no token, an empty one, or another browser's: refused as a stale form.
+    let other = app.browser().csrf_token().await;
+    let no_token: Vec<(&str, &str)> = fields[1..].to_vec();
+    let empty = sign_in("");
+    let foreign = sign_in(&other);
+    for form in [
+        no_token,
+        empty.iter().map(|(n, v)| (*n, v.as_str())).collect(),
+        foreign.iter().map(|(n, v)| (*n, v.as_str())).collect(),
+    ] {
+        let response = browser.post_raw("/api/account/sign-in", &form, &[]).await;
+        let (status, code) = (response.status(), error_code(&response));
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 302, "{form:?}: {body}");
+        assert_eq!(code.as_deref(), Some("csrf"), "{form:?}: {body}");
+    }
+    // A token without its cookie (a browser that never loaded our page) is refused too.
+    let response = app
+        .browser()
+        .post_raw("/api/account/sign-in", &fields, &[])
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("csrf"));
+    assert_eq!(browser.signed_in_as().await, None);
+    assert_eq!(app.test_db.session_rows().await.unwrap(), 0);
+
+    // The real thing works, by Origin or by Sec-Fetch-Site.
+    let response = browser.post_raw("/api/account/sign-in", &fields, &[]).await;
+    assert_eq!(location(&response), "/account/sessions");
+    let second = app.browser();
+    let second_token = second.csrf_token().await;
+    let second_fields = sign_in(&second_token);
+    let second_fields: Vec<(&str, &str)> = second_fields
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    let response = second
+        .post_raw(
+            "/api/account/sign-in",
+            &second_fields,
+            &[("sec-fetch-site", "same-origin")],
+        )
+        .await;
+    assert_eq!(location(&response), "/account/sessions");
+
+    // Signing out from another site is refused as well.
+    let response = browser
+        .post_raw(
+            "/api/account/sign-out",
+            &[("csrf_token", &token)],
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(browser.signed_in_as().await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn sign_up_also_cycles_the_session_token() {
+    let app = spawn_app().await;
+    let planted = app.state.sessions.session(None, ClientInfo::default());
+    planted.insert("planted", true).await.unwrap();
+    let CookieAction::Set { token, .. } = app.state.sessions.commit(&planted).await.unwrap().cookie
+    else {
+        panic!("a new session gets a cookie");
+    };
+    let planted_token = token.expose().to_owned();
+    let browser = app.browser_with_session(&planted_token);
+    let response = browser
+        .submit(
+            "/api/account/sign-up",
+            &[
+                ("username", "alice"),
+                ("email", ""),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/account/sessions");
+    let token = browser.session_token().unwrap();
+    assert_ne!(token, planted_token);
+    assert!(app.session_row(&planted_token).await.is_none());
+    assert_eq!(
+        app.browser_with_session(&planted_token)
+            .signed_in_as()
+            .await,
+        None
+    );
+    assert_eq!(browser.signed_in_as().await.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn open_redirects_are_refused() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let browser = app.browser();
+    for (next, expected) in [
+        ("https://evil.example", "/account/sessions"),
+        ("//evil.example", "/account/sessions"),
+        ("/\\evil.example", "/account/sessions"),
+        ("\\\\evil.example", "/account/sessions"),
+        ("javascript:alert(1)", "/account/sessions"),
+        ("/ok\r\nSet-Cookie: x=y", "/account/sessions"),
+        ("", "/account/sessions"),
+        ("/account/password", "/account/password"),
+        ("/account/sessions?x=1", "/account/sessions?x=1"),
+    ] {
+        let response = browser
+            .submit(
+                "/api/account/sign-in",
+                &[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 302, "{next:?}");
+        assert_eq!(location(&response), expected, "{next:?}");
+    }
+}
+
+#[tokio::test]
+async fn empty_and_huge_fields_get_a_clear_error() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let browser = app.browser();
+    let huge = "a".repeat(1 << 20);
+    // Sign-up carries the password twice, and a body is at most 2 MiB.
+    let big = "a".repeat(900 * 1024);
+    for (username, password, code) in [
+        ("", PASSWORD, "username_required"),
+        ("   ", PASSWORD, "username_required"),
+        ("alice", "", "password_required"),
+        (huge.as_str(), PASSWORD, "username_too_long.150"),
+        ("alice", huge.as_str(), "password_too_long.1024"),
+        ("al\u{0}ice", PASSWORD, "username_invalid_characters"),
+    ] {
+        let response = browser.try_sign_in(username, password).await;
+        assert_eq!(response.status(), 302, "{code}");
+        assert_eq!(error_code(&response).as_deref(), Some(code));
+        assert!(
+            location(&response).len() < 1024,
+            "what was typed is kept only when short"
+        );
+    }
+    for (username, password, code) in [
+        ("", PASSWORD, "username_required"),
+        ("bob", "", "password_required"),
+        ("bob", "short", "password_too_short.8"),
+        (huge.as_str(), PASSWORD, "username_too_long.150"),
+        ("bob", big.as_str(), "password_too_long.1024"),
+    ] {
+        let response = browser
+            .submit(
+                "/api/account/sign-up",
+                &[
+                    ("username", username),
+                    ("email", ""),
+                    ("password", password),
+                    ("password_confirm", password),
+                ],
+            )
+            .await;
+        let (status, location, got) = (
+            response.status(),
+            location(&response),
+            error_code(&response),
+        );
+        let body = response.text().await.unwrap();
+        assert_eq!(status, 302, "{code}: {body}");
+        assert_eq!(got.as_deref(), Some(code), "{body}");
+        assert!(location.starts_with("/sign-up?"));
+    }
+    // A body over the limit never reaches the server function: refused, without a 500.
+    let response = browser
+        .submit(
+            "/api/account/sign-up",
+            &[
+                ("username", "bob"),
+                ("password", &huge),
+                ("password_confirm", &huge),
+            ],
+        )
+        .await;
+    assert_ne!(response.status(), 500);
+    assert!(response.status().is_redirection() || response.status().is_client_error());
+
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 1);
+    assert_eq!(browser.signed_in_as().await, None);
+}
+
+#[tokio::test]
+async fn usernames_differing_only_by_case_collide() {
+    let app = spawn_app().await;
+    let sign_up = |username: &'static str| {
+        [
+            ("username", username),
+            ("email", ""),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ]
+    };
+    let first = app.browser();
+    let response = first
+        .submit("/api/account/sign-up", &sign_up("alice"))
+        .await;
+    assert_eq!(location(&response), "/account/sessions");
+    assert_eq!(first.signed_in_as().await.as_deref(), Some("alice"));
+    for taken in ["Alice", " ALICE ", "ａｌｉｃｅ"] {
+        let response = app
+            .browser()
+            .submit("/api/account/sign-up", &sign_up(taken))
+            .await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("username_taken"),
+            "{taken:?}"
+        );
+    }
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 1);
+    // And signing in ignores case the same way.
+    app.browser().sign_in("ALICE", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn sign_up_needs_matching_passwords() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let response = browser
+        .submit(
+            "/api/account/sign-up",
+            &[
+                ("username", "alice"),
+                ("email", "alice@example.test"),
+                ("password", PASSWORD),
+                ("password_confirm", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("passwords_do_not_match")
+    );
+    let location = location(&response);
+    assert!(location.contains("username=alice"), "{location}");
+    assert!(!location.contains("horse"), "passwords are never echoed");
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn closed_sign_up_still_creates_the_first_staff_account() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| settings.signup_open = false).await;
+    let sign_up = |username: &'static str| {
+        [
+            ("username", username),
+            ("email", ""),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ]
+    };
+    let viewer = app.browser().viewer().await;
+    assert_eq!(viewer["signup_open"], false);
+    assert_eq!(viewer["first_run"], true);
+
+    let first = app.browser();
+    let response = first
+        .submit("/api/account/sign-up", &sign_up("admin"))
+        .await;
+    assert_eq!(location(&response), "/account/sessions");
+    let viewer = first.viewer().await;
+    assert_eq!(viewer["user"]["username"], "admin");
+    assert_eq!(
+        viewer["user"]["is_staff"], true,
+        "the first account is staff"
+    );
+
+    let response = app
+        .browser()
+        .submit("/api/account/sign-up", &sign_up("mallory"))
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("sign_up_closed"));
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 1);
+
+    // With sign-up open, later accounts are not staff.
+    let open = spawn_app().await;
+    open.create_user("admin").await;
+    let browser = open.browser();
+    browser
+        .submit("/api/account/sign-up", &sign_up("carol"))
+        .await;
+    assert_eq!(browser.viewer().await["user"]["is_staff"], false);
+}
+
+#[tokio::test]
+async fn a_database_failure_during_sign_in_is_reported_not_a_panic() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let browser = app.browser();
+    let token = browser.csrf_token().await;
+    app.state.db.close().await;
+
+    let fields = [
+        ("csrf_token", token.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let response = browser.post_raw("/api/account/sign-in", &fields, &[]).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("database_unavailable")
+    );
+    assert_eq!(browser.session_token(), None);
+
+    let response = browser
+        .post_raw(
+            "/api/account/sign-in",
+            &fields,
+            &[("accept", "application/json")],
+        )
+        .await;
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(body.contains("DatabaseUnavailable"), "{status}: {body}");
+
+    // The sign-in page itself still answers, with words rather than a stack trace.
+    let response = browser.get_page("/sign-in").await;
+    let status = response.status();
+    let html = response.text().await.unwrap();
+    assert_ne!(status, 500, "{html}");
+    assert!(!html.contains("panicked"), "{html}");
+    assert!(html.contains("database is unavailable"), "{status}: {html}");
+}
+
+// `createsuperuser`, through the built binary.
+
+fn run_cli(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_console-sessions"));
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("CONSOLE_SESSIONS_SUPERUSER_PASSWORD")
+        .env("RUST_LOG", "error");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().expect("the binary runs")
+}
+
+async fn accounts_at(url: &str) -> (Accounts, Database) {
+    let db = Database::connect(url).await.unwrap();
+    let engine = SessionEngine::new(db.clone(), SessionConfig::default());
+    (
+        Accounts::new(db.clone(), engine, AccountsConfig::default()),
+        db,
+    )
+}
+
+#[tokio::test]
+async fn createsuperuser_makes_a_staff_user_from_the_environment() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cli.db", folder.path().display());
+    let output = run_cli(
+        &[
+            "createsuperuser",
+            "--username",
+            "root",
+            "--email",
+            "root@example.test",
+            "--database-url",
+            &url,
+        ],
+        &[("CONSOLE_SESSIONS_SUPERUSER_PASSWORD", PASSWORD)],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Staff user \"root\" created"), "{stdout}");
+    assert!(!stdout.contains(PASSWORD));
+
+    let (accounts, db) = accounts_at(&url).await;
+    let user = accounts.user_by_username("root").await.unwrap().unwrap();
+    assert!(user.is_staff);
+    assert!(user.is_active);
+    assert_eq!(user.email.as_deref(), Some("root@example.test"));
+    accounts
+        .authenticate("root", PASSWORD, None)
+        .await
+        .expect("the password from the environment works");
+    db.close().await;
+
+    // The same username again is a clear refusal.
+    let output = run_cli(
+        &[
+            "createsuperuser",
+            "--username",
+            "ROOT",
+            "--database-url",
+            &url,
+        ],
+        &[("CONSOLE_SESSIONS_SUPERUSER_PASSWORD", PASSWORD)],
+    );
+    assert_clear_failure(&output, "This username is already taken.");
+}
+
+#[test]
+fn createsuperuser_without_a_password_or_terminal_fails_clearly() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cli.db", folder.path().display());
+    let output = run_cli(
+        &[
+            "createsuperuser",
+            "--username",
+            "root",
+            "--database-url",
+            &url,
+        ],
+        &[],
+    );
+    assert_clear_failure(
+        &output,
+        "no terminal to ask for the password: set CONSOLE_SESSIONS_SUPERUSER_PASSWORD",
+    );
+}
+
+#[tokio::test]
+async fn createsuperuser_refuses_a_short_password() {
+    let folder = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/cli.db", folder.path().display());
+    let output = run_cli(
+        &[
+            "createsuperuser",
+            "--username",
+            "root",
+            "--database-url",
+            &url,
+        ],
+        &[("CONSOLE_SESSIONS_SUPERUSER_PASSWORD", "short")],
+    );
+    assert_clear_failure(&output, "The password must have at least 8 characters.");
+    let (accounts, db) = accounts_at(&url).await;
+    assert_eq!(accounts.count_users().await.unwrap(), 0);
+    db.close().await;
+}
+
+fn assert_clear_failure(output: &Output, expected: &str) {
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains(expected), "expected {expected:?} in {text:?}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+}

@@ -1,0 +1,328 @@
+//! The devices page through the real HTTP stack: every session of the user, this device first;
+//! signing one out, or all the others; never another user's; and a page that survives the database.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use common::{
+    error_code, location, spawn_app, spawn_app_on, spawn_app_with, Browser, TestApp,
+    DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI, PASSWORD,
+};
+use console_sessions::{Backend, SessionBackend};
+use serde_json::Value;
+
+on_every_database!(
+    signing_out_another_session_ends_it,
+    another_users_session_id_is_not_found,
+);
+
+/// The sessions `/api/sessions/mine` lists for this browser.
+async fn my_sessions(browser: &Browser) -> Vec<Value> {
+    let response = browser.get_json("/api/sessions/mine").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["sessions"].as_array().unwrap().clone()
+}
+
+/// The public id of this browser's own session.
+async fn own_public_id(browser: &Browser) -> String {
+    let sessions = my_sessions(browser).await;
+    let current = sessions
+        .iter()
+        .find(|s| s["current"] == true)
+        .expect("the current session is listed");
+    current["public_id"].as_str().unwrap().to_owned()
+}
+
+fn cached(app: &TestApp, token: &str) -> bool {
+    app.state.sessions.cache().is_some() && app.is_cached(token)
+}
+
+#[tokio::test]
+async fn the_devices_page_lists_every_session_with_this_device_first() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+    let phone = app.signed_in("alice", IPHONE_SAFARI).await;
+
+    // The phone signed in last, so it is the most recent: the laptop still sees itself first.
+    let response = laptop.get_json("/api/sessions/mine").await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    for browser in [&laptop, &phone] {
+        assert!(
+            !text.contains(&browser.session_token().unwrap()),
+            "tokens never leave the server"
+        );
+    }
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let sessions = body["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{body}");
+    assert!(body["now"].as_i64().unwrap() > 0);
+    let (first, second) = (&sessions[0], &sessions[1]);
+    assert_eq!(first["current"], true);
+    assert_eq!(first["summary"], "Chrome 131 on macOS");
+    assert_eq!(first["category"], "desktop");
+    assert_eq!(second["current"], false);
+    assert_eq!(second["summary"], "Safari 18 on iPhone");
+    assert_eq!(second["category"], "smartphone");
+    for session in sessions {
+        assert_eq!(session["ip"], "127.0.0.1");
+        assert_eq!(session["public_id"].as_str().unwrap().len(), 22);
+        assert!(!session["location"].as_str().unwrap().is_empty());
+        assert!(session["expires_at"].as_i64() > session["created_at"].as_i64());
+    }
+    assert_ne!(first["public_id"], second["public_id"]);
+
+    // From the phone, the phone comes first.
+    let from_phone = my_sessions(&phone).await;
+    assert_eq!(from_phone[0]["current"], true);
+    assert_eq!(from_phone[0]["summary"], "Safari 18 on iPhone");
+    assert_eq!(from_phone[1]["summary"], "Chrome 131 on macOS");
+
+    // The page itself, rendered on the server.
+    let response = laptop.get_page("/account/sessions").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("This device"), "{html}");
+    assert_eq!(html.matches("data-testid=\"this-device\"").count(), 1);
+    let chrome = html
+        .find("Chrome 131 on macOS")
+        .expect("the laptop is listed");
+    let safari = html
+        .find("Safari 18 on iPhone")
+        .expect("the phone is listed");
+    assert!(chrome < safari, "this device first");
+    assert!(!html.contains(&laptop.session_token().unwrap()));
+}
+
+async fn signing_out_another_session_ends_it(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+    let phone = app.signed_in("alice", IPHONE_SAFARI).await;
+    let phone_token = phone.session_token().unwrap();
+    assert_eq!(phone.signed_in_as().await.as_deref(), Some("alice"));
+    if app.state.sessions.cache().is_some() {
+        assert!(app.is_cached(&phone_token), "in use, so cached");
+    }
+    let phone_id = own_public_id(&phone).await;
+
+    let response = laptop
+        .submit("/api/sessions/sign-out", &[("public_id", &phone_id)])
+        .await;
+    assert_eq!(response.status(), 302);
+    let back = location(&response);
+    assert!(back.starts_with("/account/sessions?"), "{back}");
+    assert!(common::query_value(&back, "signed_out").is_some(), "{back}");
+    assert_eq!(error_code(&response), None);
+    assert!(
+        app.session_row(&phone_token).await.is_none(),
+        "the row is gone"
+    );
+    assert!(!cached(&app, &phone_token), "and so is the cache entry");
+
+    let response = phone.get_page("/account/sessions").await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location(&response),
+        "/sign-in?next=%2Faccount%2Fsessions&ended=1"
+    );
+    assert_eq!(phone.signed_in_as().await, None);
+
+    assert_eq!(laptop.signed_in_as().await.as_deref(), Some("alice"));
+    let remaining = my_sessions(&laptop).await;
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(remaining[0]["current"], true);
+
+    // Twice is "not found"; with JavaScript the page gets the error as JSON.
+    let response = laptop
+        .submit("/api/sessions/sign-out", &[("public_id", &phone_id)])
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("not_found"));
+    let response = laptop
+        .call("/api/sessions/sign-out", &[("public_id", &phone_id)])
+        .await;
+    assert_eq!(response.json::<Value>().await.unwrap(), "NotFound");
+
+    // Signing out this very session is signing out.
+    let laptop_id = own_public_id(&laptop).await;
+    let response = laptop
+        .submit("/api/sessions/sign-out", &[("public_id", &laptop_id)])
+        .await;
+    assert_eq!(location(&response), "/sign-in?signed_out=1");
+    assert_eq!(laptop.session_token(), None);
+    assert_eq!(laptop.signed_in_as().await, None);
+    assert!(app.sessions_of(alice).await.is_empty());
+}
+
+async fn another_users_session_id_is_not_found(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    app.create_user("carol").await;
+    let alice_browser = app.signed_in("alice", FIREFOX).await;
+    let carol = app.signed_in("carol", DESKTOP_CHROME).await;
+    let alice_id = own_public_id(&alice_browser).await;
+    let alice_token = alice_browser.session_token().unwrap();
+
+    let response = carol
+        .submit("/api/sessions/sign-out", &[("public_id", &alice_id)])
+        .await;
+    assert_eq!(response.status(), 302);
+    assert!(location(&response).starts_with("/account/sessions?"));
+    assert_eq!(error_code(&response).as_deref(), Some("not_found"));
+    let response = carol
+        .call("/api/sessions/sign-out", &[("public_id", &alice_id)])
+        .await;
+    assert_eq!(response.json::<Value>().await.unwrap(), "NotFound");
+
+    let malformed = [
+        String::new(),
+        "x".to_owned(),
+        "../../../etc/passwd".to_owned(),
+        "!".repeat(22),
+        format!("{alice_id}x"),
+        alice_id[..21].to_owned(),
+        alice_token.clone(),
+        "' OR 1=1 --".to_owned(),
+        "A".repeat(100_000),
+        "A".repeat(22),
+    ];
+    for id in &malformed {
+        let response = carol
+            .submit("/api/sessions/sign-out", &[("public_id", id)])
+            .await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("not_found"),
+            "{}",
+            &id[..id.len().min(40)]
+        );
+    }
+    // Nobody signed in: asked to sign in, nothing else.
+    let response = app
+        .browser()
+        .submit("/api/sessions/sign-out", &[("public_id", &alice_id)])
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("sign_in_required"));
+
+    assert_eq!(alice_browser.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(app.sessions_of(alice).await.len(), 1);
+    assert!(app.session_row(&alice_token).await.is_some());
+    assert_eq!(carol.signed_in_as().await.as_deref(), Some("carol"));
+}
+
+#[tokio::test]
+async fn sign_out_all_other_devices_keeps_this_one() {
+    let app = spawn_app().await;
+    let alice = app.create_user("alice").await;
+    app.create_user("bob").await;
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+    let phone = app.signed_in("alice", IPHONE_SAFARI).await;
+    let tablet = app.signed_in("alice", FIREFOX).await;
+    let bob = app.signed_in("bob", FIREFOX).await;
+    let laptop_id = own_public_id(&laptop).await;
+
+    let response = laptop.submit("/api/sessions/sign-out-others", &[]).await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/account/sessions?signed_out=2");
+    assert_eq!(laptop.signed_in_as().await.as_deref(), Some("alice"));
+    for other in [&phone, &tablet] {
+        assert_eq!(other.signed_in_as().await, None);
+    }
+    let left = app.sessions_of(alice).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].public_id.as_str(), laptop_id);
+    assert_eq!(
+        bob.signed_in_as().await.as_deref(),
+        Some("bob"),
+        "other users are untouched"
+    );
+
+    // Again, with JavaScript: nothing left to end.
+    let response = laptop.call("/api/sessions/sign-out-others", &[]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap(), 0);
+    let html = laptop
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("This device"));
+}
+
+#[tokio::test]
+async fn the_devices_page_requires_sign_in() {
+    let app = spawn_app().await;
+    let browser = app.browser();
+    let response = browser.get_page("/account/sessions").await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/sign-in?next=%2Faccount%2Fsessions");
+
+    let response = browser.get_json("/api/sessions/mine").await;
+    assert_eq!(response.json::<Value>().await.unwrap(), "SignInRequired");
+    let response = browser.submit("/api/sessions/sign-out-others", &[]).await;
+    assert_eq!(error_code(&response).as_deref(), Some("sign_in_required"));
+    assert_eq!(app.test_db.session_rows().await.unwrap(), 0);
+
+    // After signing in from there, back to the page.
+    app.create_user("alice").await;
+    let response = browser
+        .submit(
+            "/api/account/sign-in",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", "/account/sessions"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/account/sessions");
+    assert_eq!(browser.get_page("/account/sessions").await.status(), 200);
+}
+
+async fn the_devices_page_survives_an_unavailable_database(session_backend: SessionBackend) {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.session_backend = session_backend;
+    })
+    .await;
+    app.create_user("alice").await;
+    let browser = app.signed_in("alice", DESKTOP_CHROME).await;
+    assert_eq!(browser.get_page("/account/sessions").await.status(), 200);
+    app.state.db.close().await;
+
+    let response = browser.get_page("/account/sessions").await;
+    let status = response.status();
+    let html = response.text().await.unwrap();
+    assert_ne!(status, 500, "{html}");
+    assert!(!html.contains("panicked"), "{html}");
+    assert!(!html.contains("sqlx"), "no internals: {html}");
+    assert!(
+        html.contains("The database is unavailable right now"),
+        "{status}: {html}"
+    );
+
+    let response = browser.get_json("/api/sessions/mine").await;
+    let body = response.text().await.unwrap();
+    assert!(body.contains("DatabaseUnavailable"), "{body}");
+    assert!(
+        browser.session_token().is_some(),
+        "a failure does not cost the browser its session"
+    );
+}
+
+mod the_devices_page_survives_an_unavailable_database {
+    use console_sessions::SessionBackend;
+
+    #[tokio::test]
+    async fn with_db_sessions() {
+        super::the_devices_page_survives_an_unavailable_database(SessionBackend::Db).await;
+    }
+
+    #[tokio::test]
+    async fn with_cached_db_sessions() {
+        super::the_devices_page_survives_an_unavailable_database(SessionBackend::CachedDb).await;
+    }
+}
