@@ -33,6 +33,7 @@ async fn assert_healthz(app: &TestApp, status: u16) {
     let (response, took) = timed(app.client.get(app.url("/healthz"))).await;
     assert_eq!(response.status(), status);
     assert!(took < BOUND, "/healthz took {took:?}");
+    println!("/healthz: {status} in {took:?}");
     let body: serde_json::Value = response.json().await.unwrap();
     let expected = if status == 200 { "ok" } else { "unavailable" };
     assert_eq!(body["database"], expected);
@@ -100,6 +101,7 @@ async fn a_locked_sqlite_database_gives_503_then_recovers() {
     .await;
     assert_eq!(response.status(), 503);
     assert!(took < BOUND, "sign-up took {took:?}");
+    println!("sign-up on a locked SQLite: 503 in {took:?}");
     assert_eq!(response.headers()["retry-after"], "5");
     assert_eq!(
         response.json::<serde_json::Value>().await.unwrap(),
@@ -175,6 +177,7 @@ async fn a_postgres_outage_gives_503_then_the_app_recovers_with_every_session() 
     .await;
     assert_eq!(page.status(), 503, "{cookie_user}'s devices page");
     assert!(took < BOUND, "the page took {took:?}");
+    println!("devices page with PostgreSQL down: 503 in {took:?}");
     let html = page.text().await.unwrap();
     assert!(
         html.contains("The database is unavailable right now"),
@@ -190,6 +193,7 @@ async fn a_postgres_outage_gives_503_then_the_app_recovers_with_every_session() 
     .await;
     assert_eq!(api.status(), 503);
     assert!(took < BOUND, "the API took {took:?}");
+    println!("viewer API with PostgreSQL down: 503 in {took:?}");
     assert_eq!(
         api.json::<serde_json::Value>().await.unwrap(),
         "DatabaseUnavailable"
@@ -208,6 +212,7 @@ async fn a_postgres_outage_gives_503_then_the_app_recovers_with_every_session() 
     .await;
     assert_eq!(sign_in.status(), 503);
     assert!(took < BOUND, "sign-in took {took:?}");
+    println!("sign-in with PostgreSQL down: 503 in {took:?}");
 
     // PostgreSQL comes back: the app recovers without a restart, every session is there.
     server.start_server();
@@ -223,6 +228,10 @@ async fn a_postgres_outage_gives_503_then_the_app_recovers_with_every_session() 
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    println!(
+        "healthy again {:?} after PostgreSQL started",
+        started.elapsed()
+    );
     assert_sessions_present(&app, &before).await;
     let after = sign_up_many(&app, "after", 1).await;
     assert_sessions_present(&app, &after).await;

@@ -117,6 +117,12 @@ fn mark_status(error: &AppError) {
         if let Ok(status) = StatusCode::from_u16(error.status_code()) {
             response.set_status(status);
         }
+        if let AppError::Throttled { retry_after_secs } = error {
+            response.insert_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
     }
 }
 
