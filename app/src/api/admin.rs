@@ -362,7 +362,9 @@ pub async fn admin_sign_out_user(
 ) -> Result<u64, AppError> {
     use crate::server::request;
     let page = format!("/admin/sessions?user={user_id}");
-    let back = |error| request::back_with_error(&page, error, &[]);
+    // `back_with_error` starts the query itself: the user goes after the error code.
+    let user_param = user_id.to_string();
+    let back = |error| request::back_with_error("/admin/sessions", error, &[("user", &user_param)]);
     request::check_csrf(&csrf_token).map_err(back)?;
     let (state, staff) = request::require_staff().await.map_err(back)?;
     let user = state
@@ -434,6 +436,9 @@ pub async fn admin_set_active(
     request::check_csrf(&csrf_token).map_err(back)?;
     let (state, staff) = request::require_staff().await.map_err(back)?;
     if user_id == staff.id && !active {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(axum::http::StatusCode::FORBIDDEN);
+        }
         return Err(back(AppError::Forbidden));
     }
     let user = state

@@ -32,7 +32,7 @@ macro_rules! on_every_database {
 }
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use console_sessions::accounts::{AccountsConfig, NewUser};
 use console_sessions::sessions::{now, SessionRecord, SessionToken};
@@ -57,6 +57,13 @@ pub const IPHONE_SAFARI: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Ma
     AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.2 Mobile/15E148 Safari/604.1";
 /// What a browser sends as `Accept` for a page or a plain form post.
 const ACCEPT_HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// Leptos marks "generating the route list" with one flag for the whole process, and a resource
+/// first polled while it is set never loads (leptos-rs/leptos#4773). Tests run in parallel, so one
+/// test building its application could leave another test's page hanging for ever: building takes
+/// this lock exclusively, and a page request takes it shared.
+static ROUTE_GENERATION: LazyLock<tokio::sync::RwLock<()>> =
+    LazyLock::new(|| tokio::sync::RwLock::new(()));
 
 pub struct TestApp {
     pub address: String,
@@ -85,9 +92,11 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 
 /// The application with these settings, on `test_db` (kept alive with the app).
 pub async fn spawn_app_for(test_db: TestDatabase, settings: &Settings) -> TestApp {
+    let building = ROUTE_GENERATION.write().await;
     let app = Application::build(settings)
         .await
         .expect("the application builds");
+    drop(building);
     let address = format!("http://{}", app.local_addr());
     let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state().clone();
@@ -106,6 +115,7 @@ pub async fn spawn_app_with_accounts(
 ) -> TestApp {
     let test_db = new_database(backend).await;
     let settings = Settings::for_tests(test_db.url.clone());
+    let building = ROUTE_GENERATION.write().await;
     let app = Application::build(&settings)
         .await
         .expect("the application builds");
@@ -121,6 +131,7 @@ pub async fn spawn_app_with_accounts(
     let local_addr = listener.local_addr().unwrap();
     state.leptos_options.site_addr = local_addr;
     let service = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    drop(building);
     tokio::spawn(async move { axum::serve(listener, service).await });
     TestApp::new(format!("http://{local_addr}"), state, test_db)
 }
@@ -158,10 +169,25 @@ impl TestApp {
 
     /// A new browser with this user agent and no cookies.
     pub fn browser_with_agent(&self, user_agent: &str) -> Browser {
+        self.browser_with_headers(user_agent, &[])
+    }
+
+    /// A new browser with this user agent and no cookies, whose every request carries these
+    /// headers (such as the `X-Forwarded-For` a trusted proxy adds in front of it).
+    pub fn browser_with_headers(
+        &self,
+        user_agent: &str,
+        headers: &[(&'static str, &str)],
+    ) -> Browser {
         let jar = Arc::new(Jar::default());
+        let mut defaults = HeaderMap::new();
+        for (name, value) in headers {
+            defaults.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
         let client = reqwest::Client::builder()
             .cookie_provider(jar.clone())
             .user_agent(user_agent)
+            .default_headers(defaults)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
@@ -270,6 +296,7 @@ impl Browser {
 
     /// `GET` as a browser asks for a page.
     pub async fn get_page(&self, path: &str) -> Response {
+        let _rendering = ROUTE_GENERATION.read().await;
         self.client
             .get(self.url(path))
             .header(ACCEPT, ACCEPT_HTML)
