@@ -470,14 +470,9 @@ impl SessionAdmin {
         user_id: i64,
         username: &str,
     ) -> Result<Vec<PublicId>, StoreError> {
-        let ended: Vec<PublicId> = self
-            .engine
-            .store()
-            .delete_for_user(user_id, None)
-            .await?
-            .into_iter()
-            .map(|d| d.public_id)
-            .collect();
+        let deleted = self.engine.store().delete_for_user(user_id, None).await?;
+        crate::metrics::sessions_ended_list(crate::metrics::EndReason::Revoked, &deleted);
+        let ended: Vec<PublicId> = deleted.into_iter().map(|d| d.public_id).collect();
         self.record(
             actor,
             "user.sign_out_all",

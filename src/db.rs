@@ -81,7 +81,9 @@ pub struct PoolSettings {
     /// Most connections kept open at once by the pool. With SQLite, a session store also keeps up
     /// to four read connections of its own beside it (see [`crate::sessions::DbStore`]).
     pub max_connections: u32,
-    /// How long a request waits for a connection before it gets an error (a 503 in the app).
+    /// How long a statement waits for the database before it fails (a 503 in the app): for a
+    /// connection from the pool (PostgreSQL down: the pool retries connecting until then), and, on
+    /// SQLite, for a lock another process holds (the busy timeout).
     pub acquire_timeout: Duration,
 }
 
@@ -131,7 +133,7 @@ impl Database {
     pub async fn connect_with(url: &str, settings: &PoolSettings) -> Result<Self, DbError> {
         match backend_of(url)? {
             Backend::Sqlite => {
-                let options = sqlite_options(url)?;
+                let options = sqlite_options(url)?.busy_timeout(settings.acquire_timeout);
                 if let Some(folder) = options.get_filename().parent() {
                     create_folder(folder)?;
                 }
@@ -189,6 +191,21 @@ impl Database {
         Ok(())
     }
 
+    /// Whether the database can serve requests now. PostgreSQL must answer a query; SQLite must also
+    /// grant its write lock, since a file locked by another process still answers reads while every
+    /// write waits out the busy timeout and fails.
+    pub async fn check(&self) -> Result<(), DbError> {
+        match self {
+            Database::Sqlite(pool) => {
+                // Dropped unfinished, the transaction is rolled back: nothing is written.
+                let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
+                transaction.rollback().await?;
+                Ok(())
+            }
+            Database::Postgres(_) => self.ping().await,
+        }
+    }
+
     /// Closes every connection of the pool, waiting for those in use to be returned. The SQLite read
     /// connections of the session stores over this database close with it, just after.
     pub async fn close(&self) {
@@ -198,6 +215,11 @@ impl Database {
     /// Connections currently open, and how many of them are idle.
     pub fn pool_usage(&self) -> (u32, usize) {
         with_pool!(self, |pool| (pool.size(), pool.num_idle()))
+    }
+
+    /// The most connections the pool opens.
+    pub fn max_connections(&self) -> u32 {
+        with_pool!(self, |pool| pool.options().get_max_connections())
     }
 }
 
@@ -373,7 +395,6 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
         // In WAL mode NORMAL loses nothing a process crash can reach: a commit is in the WAL before
         // it is acknowledged, and only a power cut can drop the last transactions.
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true))
 }
 

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod db;
 pub mod device;
 pub mod geo;
+pub mod metrics;
 pub mod seed;
 pub mod sessions;
 pub mod testing;

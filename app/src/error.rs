@@ -168,6 +168,31 @@ impl AppError {
         })
     }
 
+    /// The HTTP status a server function answers with this error: 503 for the database, 401/403
+    /// for who may do what, 429 when throttled, 400 for input to fix, 500 for our own failures. Load
+    /// balancers and metrics then tell a wrong password from a bug.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Self::DatabaseUnavailable => 503,
+            Self::Internal | Self::Transport(_) => 500,
+            Self::SignInRequired | Self::InvalidCredentials => 401,
+            Self::CsrfFailed | Self::Forbidden | Self::SignUpClosed => 403,
+            Self::NotFound => 404,
+            Self::Throttled { .. } => 429,
+            Self::WrongCurrentPassword
+            | Self::PasswordsDoNotMatch
+            | Self::UsernameRequired
+            | Self::UsernameTooLong { .. }
+            | Self::UsernameInvalidCharacters
+            | Self::UsernameTaken
+            | Self::EmailInvalid
+            | Self::PasswordRequired
+            | Self::PasswordTooShort { .. }
+            | Self::PasswordTooLong { .. }
+            | Self::PasswordEqualsUsername => 400,
+        }
+    }
+
     /// The form field the error is about, so the page can mark it.
     pub fn field(&self) -> Option<&'static str> {
         match self {
@@ -195,12 +220,12 @@ impl FromServerFnError for AppError {
     }
 }
 
-/// The database failed: log it, answer 503 (a redirect set later for a plain form post wins).
+/// [`AppError::DatabaseUnavailable`], with the response being built marked 503 (a page rendered on
+/// the server, or a server function's answer), so that neither a person nor a load balancer reads
+/// the failure as a success or as a bug.
 #[cfg(feature = "ssr")]
-fn unavailable() -> AppError {
-    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(axum::http::StatusCode::SERVICE_UNAVAILABLE);
-    }
+fn database_unavailable() -> AppError {
+    crate::server::request::mark_unavailable();
     AppError::DatabaseUnavailable
 }
 
@@ -208,7 +233,7 @@ fn unavailable() -> AppError {
 impl From<console_sessions::DbError> for AppError {
     fn from(error: console_sessions::DbError) -> Self {
         tracing::error!(%error, "database error in a server function");
-        unavailable()
+        database_unavailable()
     }
 }
 
@@ -219,7 +244,7 @@ impl From<console_sessions::sessions::SessionError> for AppError {
         match error {
             SessionError::Store(error) => {
                 tracing::error!(%error, "session store failed in a server function");
-                unavailable()
+                database_unavailable()
             }
             SessionError::Value { key, source } => {
                 tracing::error!(%key, %source, "session value has an unexpected shape");
@@ -233,7 +258,7 @@ impl From<console_sessions::sessions::SessionError> for AppError {
 impl From<console_sessions::sessions::StoreError> for AppError {
     fn from(error: console_sessions::sessions::StoreError) -> Self {
         tracing::error!(%error, "session store failed in a server function");
-        unavailable()
+        database_unavailable()
     }
 }
 
@@ -260,7 +285,7 @@ impl From<console_sessions::accounts::AccountError> for AppError {
             A::UserNotFound => Self::NotFound,
             error @ (A::Database(_) | A::Sessions(_)) => {
                 tracing::error!(error = ?error, "account storage failed");
-                unavailable()
+                database_unavailable()
             }
             error => {
                 tracing::error!(error = ?error, "account operation failed");

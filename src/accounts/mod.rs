@@ -344,6 +344,17 @@ impl Accounts {
         password: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<User, AccountError> {
+        let result = self.check_credentials(username, password, client_ip).await;
+        crate::metrics::sign_in(&result);
+        result
+    }
+
+    async fn check_credentials(
+        &self,
+        username: &str,
+        password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<User, AccountError> {
         let username = validate_username(username)?;
         if password.is_empty() {
             return Err(AccountError::PasswordRequired);

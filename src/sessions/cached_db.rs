@@ -118,12 +118,14 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         if let Some(record) = self.cache.get(token_hash).await {
             if record.is_active_at(now) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::cache_hit();
                 return Ok(Some((*record).clone()));
             }
             self.cache.invalidate(token_hash).await;
             return Ok(None);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::cache_miss();
         let record = self.inner.load(token_hash, now).await?;
         if let Some(record) = &record {
             self.cache

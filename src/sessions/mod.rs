@@ -34,6 +34,7 @@ pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, S
 
 use crate::db::Database;
 use crate::geo::GeoIp;
+use crate::metrics::{self as counters, EndReason};
 
 /// Which backend keeps sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -259,7 +260,9 @@ impl SessionEngine {
         }
         let now = now();
         if let Some(flushed) = state.flushed.take() {
-            store.delete(&flushed.token_hash).await?;
+            if store.delete(&flushed.token_hash).await? {
+                counters::sessions_ended(EndReason::SignedOut, 1);
+            }
         }
         let dirty = state.modified || state.activity_due || state.client_changed || state.cycle;
         if state.record.is_some() && !dirty {
@@ -290,7 +293,9 @@ impl SessionEngine {
                     })?
             }
             Some(current) if empty && state.modified => {
-                store.delete(&current.token_hash).await?;
+                if store.delete(&current.token_hash).await? {
+                    counters::sessions_ended(EndReason::SignedOut, 1);
+                }
                 state.record = None;
                 CookieAction::Remove
             }
@@ -403,7 +408,10 @@ impl SessionEngine {
     ) -> Result<(SessionRecord, SessionToken), StoreError> {
         for _ in 0..3 {
             match self.store().create(&record).await {
-                Ok(()) => return Ok((record, token)),
+                Ok(()) => {
+                    counters::session_created();
+                    return Ok((record, token));
+                }
                 Err(StoreError::Duplicate) => {
                     token = SessionToken::generate();
                     record.token_hash = token.hash();
@@ -441,31 +449,36 @@ impl SessionEngine {
             .store()
             .delete_by_public_ids(std::slice::from_ref(public_id), Some(user_id))
             .await?;
+        counters::sessions_ended_list(EndReason::Revoked, &deleted);
         Ok(!deleted.is_empty())
     }
 
     /// Signs out every session of a user except `keep`; returns how many ended.
     pub async fn revoke_others(&self, user_id: i64, keep: &PublicId) -> Result<usize, StoreError> {
-        Ok(self
-            .store()
-            .delete_for_user(user_id, Some(keep))
-            .await?
-            .len())
+        let deleted = self.store().delete_for_user(user_id, Some(keep)).await?;
+        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        Ok(deleted.len())
     }
 
     /// Signs out every session of a user; returns how many ended.
     pub async fn revoke_all(&self, user_id: i64) -> Result<usize, StoreError> {
-        Ok(self.store().delete_for_user(user_id, None).await?.len())
+        let deleted = self.store().delete_for_user(user_id, None).await?;
+        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        Ok(deleted.len())
     }
 
     /// Staff: deletes these sessions, whoever owns them.
     pub async fn delete_many(&self, public_ids: &[PublicId]) -> Result<Vec<Deleted>, StoreError> {
-        self.store().delete_by_public_ids(public_ids, None).await
+        let deleted = self.store().delete_by_public_ids(public_ids, None).await?;
+        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        Ok(deleted)
     }
 
     /// Deletes a user and every session of theirs (cache included).
     pub async fn delete_user(&self, user_id: i64) -> Result<usize, StoreError> {
-        Ok(self.store().delete_user(user_id).await?.len())
+        let deleted = self.store().delete_user(user_id).await?;
+        counters::sessions_ended_list(EndReason::UserDeleted, &deleted);
+        Ok(deleted.len())
     }
 
     /// One session by public id, for staff.
@@ -485,6 +498,7 @@ impl SessionEngine {
         let mut total = 0u64;
         loop {
             let deleted = self.store().delete_expired(now(), batch).await?;
+            counters::sessions_expired(deleted.len());
             total += deleted.len() as u64;
             if deleted.len() < batch as usize {
                 return Ok(total);

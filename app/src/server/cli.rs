@@ -9,15 +9,28 @@ use super::config::{Cli, Command, LogFormat};
 use super::startup::{Application, StartupError};
 
 /// Sets up logging: human-readable or JSON lines, filtered by `RUST_LOG` (default `info`).
+///
+/// Lines written while a request is served carry its `request` span (request id, method, route,
+/// path): in text, as a `request{…}:` prefix; in JSON, as a `span` object beside the event's own
+/// fields.
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sqlx::query=error,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never into a file or a journal.
+        .with_ansi(std::io::stdout().is_terminal());
     // A second initialisation (as in tests) is harmless, so its error is ignored.
     let _ = match format {
         LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
     };
 }
 
@@ -25,7 +38,9 @@ pub fn init_tracing(format: LogFormat) {
 pub async fn run(cli: Cli) -> Result<(), StartupError> {
     match cli.command.clone().unwrap_or(Command::Serve) {
         Command::Seed { sessions, users } => {
-            let db = Database::connect(&cli.settings.database_url).await?;
+            let db =
+                Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings())
+                    .await?;
             db.migrate().await?;
             let bar = indicatif::ProgressBar::new(sessions);
             bar.set_style(
@@ -49,6 +64,9 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
         }
         Command::Serve => {
             let app = Application::build(&cli.settings).await?;
+            if let Some(metrics) = app.metrics_addr() {
+                tracing::info!(address = %metrics, "metrics on http://{metrics}/metrics");
+            }
             tracing::info!(
                 address = %app.local_addr(),
                 backend = %app.state().db.backend(),
@@ -56,17 +74,23 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
                 app.local_addr()
             );
             let every = Duration::from_secs(cli.settings.clear_expired_every);
-            app.run_until_stopped(shutdown_signal(), every).await
+            app.run_until_stopped(shutdown_signal(), every).await?;
+            tracing::info!("stopped");
+            Ok(())
         }
         Command::Migrate => {
-            let db = Database::connect(&cli.settings.database_url).await?;
+            let db =
+                Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings())
+                    .await?;
             db.migrate().await?;
             tracing::info!(backend = %db.backend(), "migrations applied");
             db.close().await;
             Ok(())
         }
         Command::Clearsessions { batch } => {
-            let db = Database::connect(&cli.settings.database_url).await?;
+            let db =
+                Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings())
+                    .await?;
             db.migrate().await?;
             let engine = SessionEngine::new(db.clone(), cli.settings.session_config());
             let cleared = engine
@@ -90,7 +114,8 @@ async fn create_superuser(
     email: Option<&str>,
 ) -> Result<(), StartupError> {
     let password = superuser_password()?;
-    let db = Database::connect(&cli.settings.database_url).await?;
+    let db =
+        Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings()).await?;
     db.migrate().await?;
     let engine = SessionEngine::new(db.clone(), cli.settings.session_config());
     let accounts = Accounts::new(db.clone(), engine, cli.settings.accounts_config());

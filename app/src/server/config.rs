@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use console_sessions::accounts::AccountsConfig;
+use console_sessions::db::PoolSettings;
 use console_sessions::sessions::CacheSettings;
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
@@ -191,6 +192,26 @@ pub struct Settings {
         global = true
     )]
     pub log_format: LogFormat,
+
+    /// Seconds a request waits for the database (a pooled connection; on SQLite, a lock held by
+    /// another process) before it gets a 503.
+    #[arg(long, env = "DATABASE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub database_timeout: u64,
+
+    /// Seconds the requests in flight get to finish after SIGTERM or SIGINT; those still running
+    /// then are answered 503 and their connections closed.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30, global = true)]
+    pub shutdown_timeout: u64,
+
+    /// Bearer token that opens GET /metrics (Prometheus text). Without it and without
+    /// --metrics-addr, /metrics does not exist.
+    #[arg(long, env = "METRICS_TOKEN", hide_env_values = true, value_parser = parse_token, global = true)]
+    pub metrics_token: Option<String>,
+
+    /// Serve GET /metrics on this separate address (such as 127.0.0.1:9100) instead of the main
+    /// one; with METRICS_TOKEN set, the token is required there too.
+    #[arg(long, env = "METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -214,6 +235,18 @@ impl Settings {
             clear_expired_every: 0,
             signup_open: true,
             public_origin: None,
+            database_timeout: 5,
+            shutdown_timeout: 30,
+            metrics_token: None,
+            metrics_addr: None,
+        }
+    }
+
+    /// The database pool's settings.
+    pub fn pool_settings(&self) -> PoolSettings {
+        PoolSettings {
+            acquire_timeout: Duration::from_secs(self.database_timeout),
+            ..PoolSettings::default()
         }
     }
 
@@ -245,6 +278,17 @@ impl Settings {
     }
 }
 
+/// A metrics token: long enough not to be guessed, and sendable in an `Authorization` header.
+fn parse_token(value: &str) -> Result<String, String> {
+    if value.len() < 16 {
+        return Err("must have at least 16 characters".into());
+    }
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be printable ASCII without spaces".into());
+    }
+    Ok(value.to_owned())
+}
+
 /// `scheme://host[:port]`, lower-cased, without a trailing slash: the form browsers send in `Origin`.
 fn parse_origin(value: &str) -> Result<String, String> {
     let value = value.trim().trim_end_matches('/').to_ascii_lowercase();
@@ -263,7 +307,15 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_origin;
+    use super::{parse_origin, parse_token};
+
+    #[test]
+    fn metrics_tokens_must_be_long_and_plain() {
+        assert!(parse_token("0123456789abcdef").is_ok());
+        assert!(parse_token("short").is_err());
+        assert!(parse_token("0123456789 abcdef").is_err());
+        assert!(parse_token("0123456789abcdé").is_err());
+    }
 
     #[test]
     fn origins_are_normalised_and_paths_refused() {

@@ -1,8 +1,11 @@
-//! The server side of the application: settings, command line, router and shared state.
+//! The server side of the application: settings, command line, router, shared state, metrics and
+//! logs.
 
 pub mod cli;
 pub mod config;
 pub mod csrf;
+pub mod metrics;
 pub mod request;
 pub mod startup;
 pub mod state;
+pub mod telemetry;

@@ -76,6 +76,7 @@ pub fn redirect(path: &str) {
 /// fields in the query, so the page can show the message and keep what was typed (never passwords).
 /// The hydrated page gets the error itself and shows it in place. Returns the error, for `Err(...)`.
 pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> AppError {
+    mark_status(&error);
     if is_plain_form_post() {
         let mut url = format!("{page}?error={}", urlencoding::encode(&error.code()));
         for (name, value) in keep {
@@ -92,6 +93,38 @@ pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> Ap
 }
 
 pub use crate::components::auth::safe_next;
+
+/// Marks the response being built (a page rendered on the server, or a server function's answer) as
+/// 503 Service Unavailable, to be retried shortly and never cached. A redirect set afterwards (a
+/// plain form sent back to its page with `?error=`) still wins.
+pub fn mark_unavailable() {
+    use axum::http::header::{CACHE_CONTROL, RETRY_AFTER};
+    use axum::http::{HeaderValue, StatusCode};
+    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(StatusCode::SERVICE_UNAVAILABLE);
+        response.insert_header(RETRY_AFTER, HeaderValue::from_static("5"));
+        response.insert_header(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+}
+
+/// Gives a server function's failed answer the status of its error ([`AppError::status_code`])
+/// rather than a blanket 500.
+fn mark_status(error: &AppError) {
+    use axum::http::StatusCode;
+    if *error == AppError::DatabaseUnavailable {
+        mark_unavailable();
+    } else if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+        if let Ok(status) = StatusCode::from_u16(error.status_code()) {
+            response.set_status(status);
+        }
+        if let AppError::Throttled { retry_after_secs } = error {
+            response.insert_header(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after_secs),
+            );
+        }
+    }
+}
 
 /// The application state, for server functions.
 pub fn state() -> Result<AppState, AppError> {

@@ -1,11 +1,13 @@
 //! Building the application on a listener. Tests build it on port 0 with a fresh database.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Request, State};
+use axum::http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -17,11 +19,20 @@ use console_sessions::{Database, DbError, SessionEngine, SessionLayer};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use super::config::Settings;
 use super::csrf::{self, CsrfSettings};
+use super::metrics::{self as metrics_endpoint, MetricsEndpoint};
 use super::state::AppState;
+use super::telemetry::{self, REQUEST_ID};
 use crate::app::{shell, App};
+
+/// How long closing the database pool may take at shutdown. Connections still held then (by
+/// requests cut off at the shutdown deadline, whose statements the driver is still finishing) are
+/// left to the process exit.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why the server could not start; printed as one line before a non-zero exit.
 #[derive(Debug, thiserror::Error)]
@@ -51,30 +62,27 @@ pub enum StartupError {
     Serve(std::io::Error),
 }
 
-/// A built application: database open and migrated, listener bound, router ready.
+/// A built application: database open and migrated, listeners bound, router ready.
 pub struct Application {
     listener: TcpListener,
     local_addr: SocketAddr,
+    /// The separate `/metrics` listener (`METRICS_ADDR`), with its router.
+    metrics: Option<(TcpListener, SocketAddr, Router)>,
     state: AppState,
     router: Router,
+    shutdown_timeout: Duration,
+    /// Set to `true` when the shutdown deadline passes: requests still running are then cut off.
+    deadline: watch::Sender<bool>,
 }
 
 impl Application {
     /// Opens and migrates the database, binds the listener and builds the router.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        let db = Database::connect(&settings.database_url).await?;
+        // Before Leptos spawns its first task, so that page data loaders keep the request's span.
+        telemetry::init_executor();
+        let db = Database::connect_with(&settings.database_url, &settings.pool_settings()).await?;
         db.migrate().await?;
-        let listener =
-            TcpListener::bind(settings.addr)
-                .await
-                .map_err(|source| StartupError::Bind {
-                    addr: settings.addr,
-                    source,
-                })?;
-        let local_addr = listener.local_addr().map_err(|source| StartupError::Bind {
-            addr: settings.addr,
-            source,
-        })?;
+        let (listener, local_addr) = bind(settings.addr).await?;
         let leptos_options = LeptosOptions::builder()
             .output_name("console-sessions")
             .site_root(settings.site_root.as_str())
@@ -96,12 +104,31 @@ impl Application {
             accounts,
             csrf: Arc::new(csrf),
         };
-        let router = router(state.clone());
+        // Metrics are recorded only where someone may read them.
+        let exposed = settings.metrics_token.is_some() || settings.metrics_addr.is_some();
+        let endpoint = if exposed {
+            MetricsEndpoint::new(settings.metrics_token.as_deref(), state.db.clone())
+        } else {
+            None
+        };
+        let (deadline, cut_off) = watch::channel(false);
+        let (metrics, on_main) = match (settings.metrics_addr, endpoint) {
+            (Some(addr), Some(endpoint)) => {
+                let (listener, local) = bind(addr).await?;
+                let router = metrics_router(endpoint, cut_off.clone());
+                (Some((listener, local, router)), None)
+            }
+            (_, endpoint) => (None, endpoint),
+        };
+        let app_router = router_with(state.clone(), cut_off, on_main);
         Ok(Self {
             listener,
             local_addr,
+            metrics,
             state,
-            router,
+            router: app_router,
+            shutdown_timeout: Duration::from_secs(settings.shutdown_timeout),
+            deadline,
         })
     }
 
@@ -110,13 +137,23 @@ impl Application {
         self.local_addr
     }
 
+    /// The address of the separate `/metrics` listener, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr, _)| *addr)
+    }
+
     /// The shared state.
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests in flight and closes the pool.
-    /// Expired sessions are swept every `clear_expired_every` (none when zero).
+    /// Serves until `shutdown` resolves, then stops accepting connections, gives the requests in
+    /// flight the shutdown timeout to finish (those still running then are answered 503), and closes
+    /// the pool. Expired sessions are swept every `clear_expired_every` (none when zero).
+    ///
+    /// Nothing else is pending at shutdown: a session's last activity is written while its request
+    /// is answered (the session layer commits before the response leaves), and the `cached_db`
+    /// cache holds nothing the database does not.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -140,26 +177,121 @@ impl Application {
                 }
             }));
         }
-        let result = axum::serve(
+        // Every listener stops accepting when the signal comes.
+        let (stopping, stop) = watch::channel(false);
+        let signalled = tokio::spawn(async move {
+            shutdown.await;
+            stopping.send_replace(true);
+        });
+        let main = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(stopped(stop.clone()))
+        .into_future();
+        let metrics = {
+            let stop = stop.clone();
+            async move {
+                match self.metrics {
+                    Some((listener, _, router)) => {
+                        axum::serve(listener, router)
+                            .with_graceful_shutdown(stopped(stop))
+                            .await
+                    }
+                    None => Ok(()),
+                }
+            }
+        };
+        let served = async { tokio::try_join!(main, metrics).map(drop) };
+        let deadline = self.deadline;
+        let timeout = self.shutdown_timeout;
+        let bounded = async move {
+            stopped(stop).await;
+            tracing::info!(
+                timeout_secs = timeout.as_secs(),
+                "no longer accepting connections; finishing the requests in flight"
+            );
+            tokio::time::sleep(timeout).await;
+            tracing::warn!(
+                "shutdown timeout reached: answering the requests still running with 503"
+            );
+            deadline.send_replace(true);
+            // Their responses need a moment to be written; then the connections are dropped.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let result = tokio::select! {
+            result = served => result,
+            () = bounded => Ok(()),
+        };
+        signalled.abort();
         for sweeper in sweepers {
             sweeper.abort();
         }
-        self.state.db.close().await;
+        if tokio::time::timeout(CLOSE_TIMEOUT, self.state.db.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "database connections still busy at exit; closing them with the process"
+            );
+        } else {
+            tracing::info!("database pool closed");
+        }
         result.map_err(StartupError::Serve)
     }
 }
 
-/// The whole HTTP surface: pages, server functions, health check, static files.
-pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+/// Resolves once `stop` says `true` (or its sender is gone, which also means stop).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartupError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// The separate metrics listener: `/metrics` only.
+fn metrics_router(endpoint: MetricsEndpoint, cut_off: watch::Receiver<bool>) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_endpoint::scrape))
+        .with_state(endpoint)
+        .layer(axum::middleware::from_fn_with_state(
+            cut_off,
+            cut_off_at_deadline,
+        ))
+}
+
+/// The whole HTTP surface: pages, server functions, health check, static files; no `/metrics`, and
+/// no shutdown deadline.
+pub fn router(state: AppState) -> Router {
+    // A receiver whose sender is gone never sees the deadline.
+    let (_, never) = watch::channel(false);
+    router_with(state, never, None)
+}
+
+/// [`router`], with `/metrics` when `metrics` is given; requests still running when `cut_off`
+/// turns `true` (the shutdown deadline) are answered 503.
+pub fn router_with(
+    state: AppState,
+    cut_off: watch::Receiver<bool>,
+    metrics: Option<MetricsEndpoint>,
+) -> Router {
+    let routes = generate_route_list(App);
+    let mut router = Router::new().route("/healthz", get(healthz));
+    if let Some(endpoint) = metrics {
+        router = router.route(
+            "/metrics",
+            get(metrics_endpoint::scrape).with_state(endpoint),
+        );
+    }
+    router
         .leptos_routes_with_context(
             &state,
             routes,
@@ -173,18 +305,63 @@ pub fn router(state: AppState) -> Router {
             },
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        // Outermost first: the session layer gives the CSRF check the client's https flag.
+        // Each layer wraps those above it. The session layer gives the CSRF check the client's
+        // https flag; the deadline cut-off drops the whole request, session commit included; the
+        // metrics see every answer, the trace span covers everything, and the request id exists
+        // before the span is made.
         .layer(axum::middleware::from_fn_with_state(
             state.csrf.clone(),
             csrf::protect,
         ))
         .layer(SessionLayer::new(state.sessions.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            cut_off,
+            cut_off_at_deadline,
+        ))
+        .layer(axum::middleware::from_fn(metrics_endpoint::track))
+        .layer(telemetry::trace_layer())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::from_fn(telemetry::drop_unsafe_request_id))
         .with_state(state)
 }
 
-/// `GET /healthz`: 200 `{"status":"ok","database":"ok"}`, or 503 with `"database":"unavailable"`.
+/// Middleware: runs the request unless the shutdown deadline passes first; then the request is
+/// dropped (whatever it was doing, its session commit included, is abandoned) and answered 503.
+async fn cut_off_at_deadline(
+    State(mut cut_off): State<watch::Receiver<bool>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let deadline = async move {
+        if cut_off.wait_for(|passed| *passed).await.is_err() {
+            // The application was dropped without a shutdown: no deadline will ever come.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        response = next.run(request) => response,
+        () = deadline => {
+            tracing::warn!("request cut off by the shutdown deadline");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [
+                    (CONTENT_TYPE, "text/plain; charset=utf-8"),
+                    (RETRY_AFTER, "5"),
+                    (CONNECTION, "close"),
+                ],
+                "The server is restarting and could not finish this request. Please try again.\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// `GET /healthz`: 200 `{"status":"ok","database":"ok"}`, or 503 with `"database":"unavailable"`
+/// when the database does not answer (or, on SQLite, will not take a write) within the database
+/// timeout.
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.ping().await {
+    match state.db.check().await {
         Ok(()) => Json(serde_json::json!({"status": "ok", "database": "ok"})).into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check: database unavailable");

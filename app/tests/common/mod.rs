@@ -3,7 +3,13 @@
 //! [`Browser`] is a client that behaves like one browser: its own cookie jar (readable, so tests can
 //! see the session token), its own `User-Agent`, and forms posted the way a browser without
 //! JavaScript posts them (`Accept: text/html`, `Origin`, the page's anti-forgery token).
+//!
+//! Also: the real binary as a child process ([`server`]), a throwaway PostgreSQL server ([`pg`]), and
+//! plain-client helpers for load and outage tests (sign up, read a session cookie).
 #![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod pg;
+pub mod server;
 
 /// Runs each named `async fn(Backend)` once on SQLite and once on PostgreSQL, as the tests
 /// `<name>::on_sqlite` and `<name>::on_postgres` (use `#[macro_use] mod common;`).
@@ -61,6 +67,8 @@ static ROUTE_GENERATION: LazyLock<tokio::sync::RwLock<()>> =
 
 pub struct TestApp {
     pub address: String,
+    /// The separate metrics listener, when the settings asked for one.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub state: AppState,
     pub test_db: TestDatabase,
@@ -79,15 +87,23 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     let test_db = new_database(backend).await;
     let mut settings = Settings::for_tests(test_db.url.clone());
     configure(&mut settings);
+    spawn_app_for(test_db, &settings).await
+}
+
+/// The application with these settings, on `test_db` (kept alive with the app).
+pub async fn spawn_app_for(test_db: TestDatabase, settings: &Settings) -> TestApp {
     let building = ROUTE_GENERATION.write().await;
-    let app = Application::build(&settings)
+    let app = Application::build(settings)
         .await
         .expect("the application builds");
     drop(building);
     let address = format!("http://{}", app.local_addr());
+    let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending(), std::time::Duration::ZERO));
-    TestApp::new(address, state, test_db)
+    let mut test_app = TestApp::new(address, state, test_db);
+    test_app.metrics_address = metrics_address;
+    test_app
 }
 
 /// The application with the account service's settings changed by `configure` (throttling, password
@@ -135,6 +151,7 @@ impl TestApp {
             .unwrap();
         Self {
             address,
+            metrics_address: None,
             client,
             state,
             test_db,
@@ -424,4 +441,110 @@ pub fn query_value(local_url: &str, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(n, _)| n == name)
         .map(|(_, value)| value.into_owned())
+}
+
+/// A client that keeps cookies and does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The form token for `client` (the viewer call also gives it the token cookie).
+pub async fn csrf_token(client: &reqwest::Client, base: &str) -> reqwest::Result<String> {
+    let viewer: serde_json::Value = client
+        .get(format!("{base}/api/account/viewer"))
+        .header("accept", "application/json")
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(viewer["csrf_token"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Posts a form to a server function as the hydrated page does (JSON answer, no redirect).
+pub async fn post_form(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Result<reqwest::Response> {
+    client
+        .post(format!("{base}{path}"))
+        .header("accept", "application/json")
+        .form(fields)
+        .send()
+        .await
+}
+
+/// Creates an account with [`PASSWORD`] through `/api/account/sign-up` (which signs it in).
+pub async fn sign_up(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let token = csrf_token(client, base).await?;
+    post_form(
+        client,
+        base,
+        "/api/account/sign-up",
+        &[
+            ("csrf_token", &token),
+            ("username", username),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ],
+    )
+    .await
+}
+
+/// Signs in through `/api/account/sign-in`.
+pub async fn sign_in(
+    client: &reqwest::Client,
+    base: &str,
+    username: &str,
+    password: &str,
+) -> reqwest::Result<reqwest::Response> {
+    let token = csrf_token(client, base).await?;
+    post_form(
+        client,
+        base,
+        "/api/account/sign-in",
+        &[
+            ("csrf_token", &token),
+            ("username", username),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+/// The value the response sets the `session` cookie to, if it sets one.
+pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.strip_prefix("session="))
+        .map(|rest| rest.split(';').next().unwrap_or_default().to_owned())
+        .find(|value| !value.is_empty())
+}
+
+/// Who the server says holds this session cookie: the username, or `None` when signed out.
+/// Sent without a cookie store, so only this cookie counts.
+pub async fn username_for(base: &str, cookie: &str) -> reqwest::Result<Option<String>> {
+    let viewer: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/account/viewer"))
+        .header("accept", "application/json")
+        .header("cookie", format!("session={cookie}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    Ok(viewer["user"]["username"].as_str().map(str::to_owned))
 }

@@ -1,0 +1,120 @@
+//! What the library counts, through the [`metrics`] facade.
+//!
+//! The counters are bumped where the events happen (the engine, the cache, sign-in). Without a
+//! recorder installed — library users who do not want metrics, the library's own tests — every call
+//! is a no-op. An application that wants them installs a recorder (the console-sessions app installs
+//! a Prometheus one) and may call [`describe`] for the help texts.
+
+use crate::accounts::AccountError;
+use crate::sessions::Deleted;
+
+/// Counter: sessions stored for the first time.
+pub const SESSIONS_CREATED: &str = "console_sessions_sessions_created_total";
+/// Counter, label `reason`: sessions ended before their time — `signed_out` (the session itself was
+/// flushed or emptied), `revoked` (ended from another session, by its user or by staff),
+/// `user_deleted`.
+pub const SESSIONS_REVOKED: &str = "console_sessions_sessions_revoked_total";
+/// Counter: expired sessions deleted by a sweep.
+pub const SESSIONS_EXPIRED: &str = "console_sessions_sessions_expired_total";
+/// Counter: `cached_db` loads answered from memory.
+pub const CACHE_HITS: &str = "console_sessions_session_cache_hits_total";
+/// Counter: `cached_db` loads that went to the database.
+pub const CACHE_MISSES: &str = "console_sessions_session_cache_misses_total";
+/// Counter, label `result`: sign-in attempts — `success`, `failure` (wrong username or password,
+/// inactive account) or `throttled` (refused without checking, after too many failures). Malformed
+/// input and database failures are not attempts and are not counted.
+pub const SIGN_INS: &str = "console_sessions_sign_ins_total";
+
+/// Why sessions were ended early, the `reason` label of [`SESSIONS_REVOKED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The session ended itself: sign-out, or emptied.
+    SignedOut,
+    /// Ended from elsewhere: another session of its user, or staff.
+    Revoked,
+    /// Its user was deleted.
+    UserDeleted,
+}
+
+impl EndReason {
+    fn label(self) -> &'static str {
+        match self {
+            Self::SignedOut => "signed_out",
+            Self::Revoked => "revoked",
+            Self::UserDeleted => "user_deleted",
+        }
+    }
+}
+
+/// Registers the help text of every metric above with the installed recorder.
+pub fn describe() {
+    use ::metrics::{describe_counter, Unit};
+    describe_counter!(
+        SESSIONS_CREATED,
+        Unit::Count,
+        "Sessions stored for the first time."
+    );
+    describe_counter!(
+        SESSIONS_REVOKED,
+        Unit::Count,
+        "Sessions ended before their expiry, by reason (signed_out, revoked, user_deleted)."
+    );
+    describe_counter!(
+        SESSIONS_EXPIRED,
+        Unit::Count,
+        "Expired sessions deleted by a sweep."
+    );
+    describe_counter!(
+        CACHE_HITS,
+        Unit::Count,
+        "Session loads answered by the cached_db cache."
+    );
+    describe_counter!(
+        CACHE_MISSES,
+        Unit::Count,
+        "Session loads the cached_db cache passed to the database."
+    );
+    describe_counter!(
+        SIGN_INS,
+        Unit::Count,
+        "Sign-in attempts by result (success, failure, throttled)."
+    );
+}
+
+pub(crate) fn session_created() {
+    ::metrics::counter!(SESSIONS_CREATED).increment(1);
+}
+
+pub(crate) fn sessions_ended(reason: EndReason, count: usize) {
+    if count > 0 {
+        ::metrics::counter!(SESSIONS_REVOKED, "reason" => reason.label()).increment(count as u64);
+    }
+}
+
+pub(crate) fn sessions_ended_list(reason: EndReason, deleted: &[Deleted]) {
+    sessions_ended(reason, deleted.len());
+}
+
+pub(crate) fn sessions_expired(count: usize) {
+    if count > 0 {
+        ::metrics::counter!(SESSIONS_EXPIRED).increment(count as u64);
+    }
+}
+
+pub(crate) fn cache_hit() {
+    ::metrics::counter!(CACHE_HITS).increment(1);
+}
+
+pub(crate) fn cache_miss() {
+    ::metrics::counter!(CACHE_MISSES).increment(1);
+}
+
+pub(crate) fn sign_in<T>(result: &Result<T, AccountError>) {
+    let label = match result {
+        Ok(_) => "success",
+        Err(AccountError::InvalidCredentials) => "failure",
+        Err(AccountError::Throttled { .. }) => "throttled",
+        Err(_) => return,
+    };
+    ::metrics::counter!(SIGN_INS, "result" => label).increment(1);
+}
