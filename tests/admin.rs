@@ -471,6 +471,14 @@ async fn details_show_the_owner_and_never_need_the_token(ctx: Ctx) {
         .unwrap()
         .is_none());
     assert_eq!(ctx.admin.countries().await.unwrap(), ["SE"]);
+    for (ip, country) in [
+        ("10.0.0.2", Some("GB")),
+        ("10.0.0.3", None),
+        ("10.0.0.4", Some("SE")),
+    ] {
+        ctx.seed(None, ip, FIREFOX, country, Duration::ZERO).await;
+    }
+    assert_eq!(ctx.admin.countries().await.unwrap(), ["GB", "SE"]);
 }
 
 macro_rules! suite {

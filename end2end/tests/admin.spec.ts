@@ -51,6 +51,14 @@ test("staff search by address, sign out two sessions, and their browsers are sig
   await expect(rows.filter({ hasText: `${net}.11` })).toHaveCount(1);
   await expect(rows.filter({ hasText: `${net}.12` })).toHaveCount(1);
   await screenshot(staff, `admin-search-${js}`);
+  // On a phone the table scrolls inside its frame; the page itself never scrolls sideways.
+  await staff.setViewportSize({ width: 375, height: 812 });
+  await staff.emulateMedia({ colorScheme: "dark" });
+  await screenshot(staff, `admin-search-phone-dark-${js}`);
+  const overflow = await staff.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
+  expect(overflow).toBe(false);
+  await staff.emulateMedia({ colorScheme: "light" });
+  await staff.setViewportSize({ width: 1280, height: 720 });
 
   await rows.nth(0).getByRole("checkbox").check();
   await rows.nth(1).getByRole("checkbox").check();
