@@ -23,6 +23,7 @@ use super::record::TokenHash;
 
 /// The PostgreSQL channel the database publishes ended sessions on. Payload: token hashes in
 /// lowercase hex, comma separated (at most 100 per notification), or `*` for "forget everything".
+/// Listeners also send `ping:<random>` to themselves there as a heartbeat; others ignore it.
 pub const EVICTION_CHANNEL: &str = "console_sessions_evict";
 
 /// The first wait before connecting again after the listening connection failed; it doubles on each
@@ -30,6 +31,13 @@ pub const EVICTION_CHANNEL: &str = "console_sessions_evict";
 const RECONNECT_MIN: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts to connect again.
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// How often a listener sends itself a ping through the channel (from the pool, not its own
+/// connection). A connection that dies silently (a half-open TCP connection, a failover that keeps
+/// the address) never reports an error; one that has not heard its own ping for
+/// [`HEARTBEAT_LOST_AFTER`] is treated as lost.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// See [`HEARTBEAT`].
+const HEARTBEAT_LOST_AFTER: Duration = Duration::from_secs(30);
 
 /// What a notification asks of the cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +101,7 @@ impl EvictionListener {
             .acquire_timeout(RECONNECT_MAX)
             .connect_lazy_with((*pool.connect_options()).clone());
         cache.pause_caching();
-        let task = tokio::spawn(listen(cache, own));
+        let task = tokio::spawn(listen(cache, own, pool.clone()));
         Self { task }
     }
 
@@ -114,7 +122,8 @@ impl Drop for EvictionListener {
     }
 }
 
-async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool) {
+async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool, shared: PgPool) {
+    let ping = format!("ping:{:016x}", rand::random::<u64>());
     let mut wait = RECONNECT_MIN;
     let mut first = true;
     loop {
@@ -145,11 +154,36 @@ async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool) {
             );
         }
         first = false;
+        let mut heard = tokio::time::Instant::now();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let reason = loop {
-            match listener.try_recv().await {
-                Ok(Some(notification)) => apply(&cache, notification.payload()).await,
-                Ok(None) => break "the connection was lost".to_owned(),
-                Err(error) => break error.to_string(),
+            tokio::select! {
+                received = listener.try_recv() => match received {
+                    Ok(Some(notification)) if notification.payload() == ping => {
+                        heard = tokio::time::Instant::now();
+                    }
+                    Ok(Some(notification)) => apply(&cache, notification.payload()).await,
+                    Ok(None) => break "the connection was lost".to_owned(),
+                    Err(error) => break error.to_string(),
+                },
+                _ = heartbeat.tick() => {
+                    if heard.elapsed() > HEARTBEAT_LOST_AFTER {
+                        // The listener is dropped below, so abandoning its receive is harmless.
+                        break format!(
+                            "no heartbeat heard for {} s",
+                            HEARTBEAT_LOST_AFTER.as_secs()
+                        );
+                    }
+                    let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                        .bind(EVICTION_CHANNEL)
+                        .bind(&ping)
+                        .execute(&shared)
+                        .await;
+                    if let Err(error) = sent {
+                        tracing::debug!(%error, "session cache: cannot send the listener's heartbeat");
+                    }
+                },
             }
         };
         // Evictions may be missed from now on: serve nothing from memory until listening again.
@@ -177,6 +211,8 @@ async fn apply(cache: &CachedDbStore<DbStore>, payload: &str) {
             tracing::info!("session cache: every session ended elsewhere; cache cleared");
             cache.evict_all();
         }
+        // A heartbeat of another node, or nothing this node could hold.
+        Eviction::Sessions(hashes) if hashes.is_empty() => {}
         Eviction::Sessions(hashes) => {
             if tracing::enabled!(tracing::Level::DEBUG) {
                 for hash in &hashes {
@@ -205,6 +241,11 @@ mod tests {
             Eviction::parse("00,zz,"),
             Eviction::Sessions(Vec::new()),
             "malformed entries are skipped"
+        );
+        assert_eq!(
+            Eviction::parse("ping:00112233aabbccdd"),
+            Eviction::Sessions(Vec::new()),
+            "another node's heartbeat evicts nothing"
         );
     }
 }
