@@ -124,9 +124,10 @@ impl<S: SessionStore> CachedDbStore<S> {
         self.evict_all();
     }
 
-    /// Serves and keeps entries again (after [`CachedDbStore::pause_caching`]).
+    /// Serves and keeps entries again (after [`CachedDbStore::pause_caching`]), starting empty.
     pub fn resume_caching(&self) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        // Anything a write racing with the pause managed to put in is dropped too.
+        self.evict_all();
         self.caching.store(true, Ordering::SeqCst);
     }
 
@@ -135,12 +136,23 @@ impl<S: SessionStore> CachedDbStore<S> {
         self.caching.load(Ordering::SeqCst)
     }
 
-    /// Keeps `record` unless caching is paused.
-    async fn keep(&self, record: &SessionRecord) {
-        if self.is_caching() {
-            self.cache
-                .insert(record.token_hash, Arc::new(record.clone()))
-                .await;
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `record`, read or written when the generation was `generation`, unless caching is
+    /// paused or an eviction (or pause) has happened since: the record may be what it removed.
+    async fn keep(&self, record: &SessionRecord, generation: u64) {
+        if !self.is_caching() || self.generation() != generation {
+            return;
+        }
+        self.cache
+            .insert(record.token_hash, Arc::new(record.clone()))
+            .await;
+        // An eviction that began after the check above either has dropped this entry already or
+        // will (it bumps the generation before it evicts); one that began before it is caught here.
+        if self.generation() != generation || !self.is_caching() {
+            self.cache.invalidate(&record.token_hash).await;
         }
     }
 
@@ -154,8 +166,9 @@ impl<S: SessionStore> CachedDbStore<S> {
 #[async_trait]
 impl<S: SessionStore> SessionStore for CachedDbStore<S> {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let generation = self.generation();
         self.inner.create(record).await?;
-        self.keep(record).await;
+        self.keep(record, generation).await;
         Ok(())
     }
 
@@ -180,17 +193,10 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_miss();
-        let generation = self.generation.load(Ordering::SeqCst);
+        let generation = self.generation();
         let record = self.inner.load(token_hash, now).await?;
         if let Some(record) = &record {
-            if self.generation.load(Ordering::SeqCst) == generation {
-                self.keep(record).await;
-                // An eviction (or pause) that began after the check above has either already
-                // dropped this entry or will; one that began before it is caught here.
-                if self.generation.load(Ordering::SeqCst) != generation || !self.is_caching() {
-                    self.cache.invalidate(token_hash).await;
-                }
-            }
+            self.keep(record, generation).await;
         }
         Ok(record)
     }
@@ -202,9 +208,10 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
     ) -> Result<bool, StoreError> {
         // Evict first: whatever happens below, the cache must not keep serving the old state.
         self.cache.invalidate(current_hash).await;
+        let generation = self.generation();
         let saved = self.inner.save(record, current_hash).await?;
         if saved {
-            self.keep(record).await;
+            self.keep(record, generation).await;
         }
         Ok(saved)
     }
