@@ -6,6 +6,8 @@
 
 use std::time::{Duration, Instant};
 
+use sqlx::Connection;
+
 use console_sessions::sessions::{
     now, to_millis, CacheSettings, ClientInfo, CookieAction, EvictionListener, SessionRecord,
     SessionToken, TokenHash,
@@ -237,7 +239,9 @@ async fn signing_out_the_other_sessions_on_one_node_keeps_only_this_one_on_the_o
 #[tokio::test]
 async fn a_token_cycled_on_one_node_is_refused_by_the_other_under_its_old_value() {
     let cluster = Cluster::new().await;
-    let (record, token) = cluster.warm_session(None).await;
+    // Signed in: an empty session would be deleted rather than re-keyed.
+    let alice = cluster.user("alice").await;
+    let (record, token) = cluster.warm_session(Some(alice)).await;
     let session = cluster
         .a
         .engine
@@ -309,10 +313,22 @@ async fn a_node_whose_listener_drops_clears_its_cache_stops_caching_and_resumes_
     assert_eq!(pids.len(), 1, "one listening connection: node B's");
 
     // New connections to the database are refused for a while, so the listener cannot come back
-    // at once; the pools keep the connections they have.
+    // at once. The pool the nodes share opens a few connections first and keeps them; the limit is
+    // set and lifted from the server's maintenance database.
+    let Database::Postgres(pool) = &test_db.db else {
+        unreachable!("a PostgreSQL test");
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(pool.acquire().await.unwrap());
+    }
+    drop(held);
+    let mut admin = sqlx::PgConnection::connect(&std::env::var("TEST_POSTGRES_URL").unwrap())
+        .await
+        .unwrap();
     let name = test_db.url.rsplit('/').next().unwrap().to_owned();
-    test_db
-        .execute(&format!("ALTER DATABASE {name} CONNECTION LIMIT 0"))
+    sqlx::query(&format!("ALTER DATABASE {name} CONNECTION LIMIT 0"))
+        .execute(&mut admin)
         .await
         .unwrap();
     test_db
@@ -331,8 +347,8 @@ async fn a_node_whose_listener_drops_clears_its_cache_stops_caching_and_resumes_
     assert!(a.engine.store().delete(&record.token_hash).await.unwrap());
     assert!(b.load(&record.token_hash).await.is_none());
 
-    test_db
-        .execute(&format!("ALTER DATABASE {name} CONNECTION LIMIT -1"))
+    sqlx::query(&format!("ALTER DATABASE {name} CONNECTION LIMIT -1"))
+        .execute(&mut admin)
         .await
         .unwrap();
     wait_until("node B listens again and resumes caching", || {
