@@ -2,8 +2,13 @@
 //!
 //! Reads try the cache first and fill it on a miss; writes go to the store first, then the cache; every
 //! delete evicts what it deleted. The cache holds nothing the store does not, so losing it loses nothing.
+//!
+//! Several nodes on one PostgreSQL database each have a cache of their own; each learns of the
+//! sessions the others end from an [`EvictionListener`](super::EvictionListener), which calls
+//! [`CachedDbStore::evict_published`] and, while it is not connected, pauses caching
+//! ([`CachedDbStore::pause_caching`]): a node that may miss an eviction serves nothing from memory.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +33,7 @@ impl Default for CacheSettings {
     fn default() -> Self {
         Self {
             max_capacity: 100_000,
-            max_age: Duration::from_secs(300),
+            max_age: Duration::from_secs(60),
         }
     }
 }
@@ -40,6 +45,12 @@ pub struct CachedDbStore<S> {
     cache: Cache<TokenHash, Arc<SessionRecord>>,
     hits: Arc<AtomicU64>,
     misses: Arc<AtomicU64>,
+    /// Whether entries are served and stored (off while a cluster node cannot hear evictions).
+    caching: Arc<AtomicBool>,
+    /// Bumped by every eviction that comes from elsewhere and by every pause. A load that read the
+    /// store keeps its row only if no such eviction happened meanwhile: the row may predate a delete
+    /// whose notification was handled between the read and the insert.
+    generation: Arc<AtomicU64>,
 }
 
 impl<S: std::fmt::Debug> std::fmt::Debug for CachedDbStore<S> {
@@ -62,6 +73,8 @@ impl<S: SessionStore> CachedDbStore<S> {
                 .build(),
             hits: Arc::new(AtomicU64::new(0)),
             misses: Arc::new(AtomicU64::new(0)),
+            caching: Arc::new(AtomicBool::new(true)),
+            generation: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -90,7 +103,57 @@ impl<S: SessionStore> CachedDbStore<S> {
 
     /// Drops every entry.
     pub fn evict_all(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate_all();
+    }
+
+    /// Drops sessions another node ended or re-keyed (published by the database). A load reading
+    /// the store at the same moment does not put the old row back.
+    pub async fn evict_published(&self, token_hashes: &[TokenHash]) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        for token_hash in token_hashes {
+            self.cache.invalidate(token_hash).await;
+        }
+    }
+
+    /// Stops caching: drops every entry, and until [`CachedDbStore::resume_caching`] every load
+    /// reads the store and nothing is kept. For a node that can no longer hear the others'
+    /// evictions.
+    pub fn pause_caching(&self) {
+        self.caching.store(false, Ordering::SeqCst);
+        self.evict_all();
+    }
+
+    /// Serves and keeps entries again (after [`CachedDbStore::pause_caching`]), starting empty.
+    pub fn resume_caching(&self) {
+        // Anything a write racing with the pause managed to put in is dropped too.
+        self.evict_all();
+        self.caching.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether entries are served and kept now (`false` while paused).
+    pub fn is_caching(&self) -> bool {
+        self.caching.load(Ordering::SeqCst)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Keeps `record`, read or written when the generation was `generation`, unless caching is
+    /// paused or an eviction (or pause) has happened since: the record may be what it removed.
+    async fn keep(&self, record: &SessionRecord, generation: u64) {
+        if !self.is_caching() || self.generation() != generation {
+            return;
+        }
+        self.cache
+            .insert(record.token_hash, Arc::new(record.clone()))
+            .await;
+        // An eviction that began after the check above either has dropped this entry already or
+        // will (it bumps the generation before it evicts); one that began before it is caught here.
+        if self.generation() != generation || !self.is_caching() {
+            self.cache.invalidate(&record.token_hash).await;
+        }
     }
 
     async fn evict_deleted(&self, deleted: &[Deleted]) {
@@ -103,10 +166,9 @@ impl<S: SessionStore> CachedDbStore<S> {
 #[async_trait]
 impl<S: SessionStore> SessionStore for CachedDbStore<S> {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        let generation = self.generation();
         self.inner.create(record).await?;
-        self.cache
-            .insert(record.token_hash, Arc::new(record.clone()))
-            .await;
+        self.keep(record, generation).await;
         Ok(())
     }
 
@@ -115,6 +177,11 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         token_hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<SessionRecord>, StoreError> {
+        if !self.is_caching() {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::cache_miss();
+            return self.inner.load(token_hash, now).await;
+        }
         if let Some(record) = self.cache.get(token_hash).await {
             if record.is_active_at(now) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
@@ -126,11 +193,10 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         crate::metrics::cache_miss();
+        let generation = self.generation();
         let record = self.inner.load(token_hash, now).await?;
         if let Some(record) = &record {
-            self.cache
-                .insert(record.token_hash, Arc::new(record.clone()))
-                .await;
+            self.keep(record, generation).await;
         }
         Ok(record)
     }
@@ -142,11 +208,10 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
     ) -> Result<bool, StoreError> {
         // Evict first: whatever happens below, the cache must not keep serving the old state.
         self.cache.invalidate(current_hash).await;
+        let generation = self.generation();
         let saved = self.inner.save(record, current_hash).await?;
         if saved {
-            self.cache
-                .insert(record.token_hash, Arc::new(record.clone()))
-                .await;
+            self.keep(record, generation).await;
         }
         Ok(saved)
     }

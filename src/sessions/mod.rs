@@ -5,9 +5,12 @@
 //! - [`SessionEngine`] owns the store and the settings, and offers what pages and admins need:
 //!   list, revoke, search, sweep.
 //! - [`SessionLayer`] ties a session to each request through a cookie; handlers take a [`Session`].
+//! - [`EvictionListener`] keeps a node's cache in step with the other nodes on one PostgreSQL
+//!   database.
 
 mod cached_db;
 mod client;
+mod cluster;
 pub(crate) mod db_store;
 mod layer;
 mod record;
@@ -23,6 +26,7 @@ use time::OffsetDateTime;
 
 pub use cached_db::{CacheSettings, CachedDbStore};
 pub use client::{user_agent, ClientInfo};
+pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
 pub use layer::{cookie_value, SessionLayer, SessionService};
 pub use record::{
@@ -504,6 +508,17 @@ impl SessionEngine {
                 return Ok(total);
             }
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// Under `cached_db` on PostgreSQL, starts the task that drops from this node's cache the
+    /// sessions other nodes end (see [`EvictionListener`]); caching is paused until it listens, and
+    /// whenever it cannot. `None` with SQLite (a single node) or the `db` backend (no cache).
+    pub fn spawn_eviction_listener(&self) -> Option<EvictionListener> {
+        let cache = self.inner.cache.as_ref()?;
+        match self.inner.db_store.database() {
+            Database::Postgres(pool) => Some(EvictionListener::spawn(cache.clone(), pool)),
+            Database::Sqlite(_) => None,
         }
     }
 

@@ -145,11 +145,14 @@ pub struct Settings {
     )]
     pub session_cache_capacity: u64,
 
-    /// Seconds a cached session is served before it is read again from the database.
+    /// Seconds a cached session is served before it is read again from the database: the last guard
+    /// against a change the cache missed. On PostgreSQL every node also drops the sessions other nodes
+    /// end the moment they end (LISTEN/NOTIFY), so this bounds only what that could miss.
     #[arg(
         long,
         env = "SESSION_CACHE_MAX_AGE",
-        default_value_t = 300,
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
         global = true
     )]
     pub session_cache_max_age: u64,
@@ -229,7 +232,7 @@ impl Settings {
             session_absolute_lifetime: 30 * 24 * 3600,
             session_activity_interval: 60,
             session_cache_capacity: 100_000,
-            session_cache_max_age: 300,
+            session_cache_max_age: 60,
             trusted_proxies: Vec::new(),
             geoip_path: None,
             clear_expired_every: 0,

@@ -149,7 +149,9 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting connections, gives the requests in
     /// flight the shutdown timeout to finish (those still running then are answered 503), and closes
-    /// the pool. Expired sessions are swept every `clear_expired_every` (none when zero).
+    /// the pool. Expired sessions are swept every `clear_expired_every` (none when zero). Under
+    /// `cached_db` on PostgreSQL, the cache listens for the sessions other nodes end (and evicts
+    /// them) while the server runs.
     ///
     /// Nothing else is pending at shutdown: a session's last activity is written while its request
     /// is answered (the session layer commits before the response leaves), and the `cached_db`
@@ -159,6 +161,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
         clear_expired_every: Duration,
     ) -> Result<(), StartupError> {
+        // Several nodes may share a PostgreSQL database: hear which sessions the others end.
+        let evictions = self.state.sessions.spawn_eviction_listener();
         let mut sweepers = Vec::new();
         if !clear_expired_every.is_zero() {
             sweepers.push(
@@ -227,6 +231,10 @@ impl Application {
         signalled.abort();
         for sweeper in sweepers {
             sweeper.abort();
+        }
+        if let Some(evictions) = evictions {
+            evictions.stop();
+            tracing::info!("stopped listening for session evictions");
         }
         if tokio::time::timeout(CLOSE_TIMEOUT, self.state.db.close())
             .await

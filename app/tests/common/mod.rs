@@ -101,6 +101,18 @@ pub async fn spawn_app_for(test_db: TestDatabase, settings: &Settings) -> TestAp
     let metrics_address = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state().clone();
     tokio::spawn(app.run_until_stopped(std::future::pending(), std::time::Duration::ZERO));
+    // On PostgreSQL the cache serves nothing until it listens for other nodes' evictions, which
+    // takes a moment after the server starts: tests that look at the cache wait for it.
+    if let Some(cache) = state.sessions.cache() {
+        let started = std::time::Instant::now();
+        while !cache.is_caching() && started.elapsed() < std::time::Duration::from_secs(10) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(
+            cache.is_caching(),
+            "the session cache listens for evictions"
+        );
+    }
     let mut test_app = TestApp::new(address, state, test_db);
     test_app.metrics_address = metrics_address;
     test_app
