@@ -16,6 +16,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tracing::Instrument;
 
 use super::cached_db::CachedDbStore;
 use super::db_store::DbStore;
@@ -101,7 +102,10 @@ impl EvictionListener {
             .acquire_timeout(RECONNECT_MAX)
             .connect_lazy_with((*pool.connect_options()).clone());
         cache.pause_caching();
-        let task = tokio::spawn(listen(cache, own, pool.clone()));
+        // Its log lines (and sqlx's, for its statements) belong to no request: they carry this span.
+        let task = tokio::spawn(
+            listen(cache, own, pool.clone()).instrument(tracing::info_span!("session_evictions")),
+        );
         Self { task }
     }
 
