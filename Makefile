@@ -28,7 +28,7 @@ TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/p
 export TEST_POSTGRES_URL
 
 .PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres \
-        fmt-check clippy cargo-test site e2e bench clean
+        fmt-check clippy cargo-test site e2e bench clean nginx
 
 help:
 	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
@@ -63,6 +63,11 @@ node-tools:
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) chromium; }
 	@test -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || { $(SUDO) apt-get update -qq && $(APT_INSTALL) fonts-noto-color-emoji; }
+
+# Debian's nginx (auth_request is built into nginx-core): the forward-authentication tests put it in
+# front of the app. Only the binary is used; the tests start it with a configuration of their own.
+nginx:
+	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && $(APT_INSTALL) nginx-core; }
 
 postgres-server:
 	@command -v pg_ctlcluster >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql; }
@@ -103,7 +108,7 @@ clippy:
 	  --no-default-features --features hydrate -- -D warnings
 
 # Server-side rendering in unoptimised test builds nests deep futures: give test threads 8 MiB.
-cargo-test: postgres
+cargo-test: postgres nginx
 	RUST_MIN_STACK=8388608 $(CARGO) test --workspace --features console-sessions-app/ssr
 
 site: rust-tools

@@ -840,6 +840,37 @@ async fn a_database_error_while_signing_in_records_nothing(ctx: Ctx) {
     );
 }
 
+async fn identities_are_cached_and_forgotten_when_staff_or_active_change(ctx: Ctx) {
+    let user = ctx.create("ida").await;
+    let identity = ctx.accounts.identity(user.id).await.unwrap().unwrap();
+    assert_eq!((identity.id, identity.username.as_str()), (user.id, "ida"));
+    assert!(!identity.is_staff);
+    // Answered from memory: a change made behind the service's back does not show yet.
+    ctx.test_db
+        .execute(&format!(
+            "UPDATE users SET email = 'ida@example.com' WHERE id = {}",
+            user.id
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.accounts.identity(user.id).await.unwrap().unwrap().email,
+        None
+    );
+    // A change through the service is seen at once (and the email change with it).
+    ctx.accounts.set_staff(user.id, true).await.unwrap();
+    let identity = ctx.accounts.identity(user.id).await.unwrap().unwrap();
+    assert!(identity.is_staff);
+    assert_eq!(identity.email.as_deref(), Some("ida@example.com"));
+    ctx.accounts.set_active(user.id, false).await.unwrap();
+    assert_eq!(ctx.accounts.identity(user.id).await.unwrap(), None);
+    ctx.accounts.set_active(user.id, true).await.unwrap();
+    assert!(ctx.accounts.identity(user.id).await.unwrap().is_some());
+    ctx.accounts.delete_user(user.id).await.unwrap();
+    assert_eq!(ctx.accounts.identity(user.id).await.unwrap(), None);
+    assert_eq!(ctx.accounts.identity(i64::MAX).await.unwrap(), None);
+}
+
 macro_rules! suite {
     ($($test:ident),* $(,)?) => {
         mod sqlite {
@@ -875,4 +906,5 @@ suite!(
     a_disabled_throttle_counts_nothing,
     a_database_error_while_counting_a_failure_leaves_no_count_behind,
     a_database_error_while_signing_in_records_nothing,
+    identities_are_cached_and_forgotten_when_staff_or_active_change,
 );

@@ -29,10 +29,24 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
-            <body>
+            <body class=embedded().then_some("embedded")>
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Whether the page being rendered is shown in a frame: it then gets the minimal-chrome layout
+/// (see [`crate::server::embed`]). Decided by the server only: the shell is never hydrated.
+fn embedded() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| crate::server::embed::is_embedded(&parts))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
     }
 }
 

@@ -191,6 +191,25 @@ struct Inner {
     engine: SessionEngine,
     config: AccountsConfig,
     hashing: Semaphore,
+    identities: moka::sync::Cache<i64, Arc<Identity>>,
+}
+
+/// How long [`Accounts::identity`] may answer from memory. Usernames and email addresses never
+/// change once an account exists, and deactivating or deleting a user ends their sessions (on every
+/// node), so a cached identity can only be behind on the staff flag, and by at most this long.
+pub const IDENTITY_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Who an active user is, as forward authentication tells other services: cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// Database id.
+    pub id: i64,
+    /// The username as chosen.
+    pub username: String,
+    /// The email address, if one was given.
+    pub email: Option<String>,
+    /// Whether the user is staff.
+    pub is_staff: bool,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -214,6 +233,10 @@ impl Accounts {
                 engine,
                 config,
                 hashing: Semaphore::new(permits),
+                identities: moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(IDENTITY_CACHE_TTL)
+                    .build(),
             }),
         }
     }
@@ -682,6 +705,26 @@ impl Accounts {
         Ok(row.map(UserRow::into_user))
     }
 
+    /// The identity of an active user, answered from memory for up to [`IDENTITY_CACHE_TTL`]:
+    /// the question every request through a forward-authenticating proxy asks. `None` for a user
+    /// who does not exist or is inactive (those are never cached).
+    pub async fn identity(&self, user_id: i64) -> Result<Option<Arc<Identity>>, AccountError> {
+        if let Some(identity) = self.inner.identities.get(&user_id) {
+            return Ok(Some(identity));
+        }
+        let Some(user) = self.user(user_id).await?.filter(|user| user.is_active) else {
+            return Ok(None);
+        };
+        let identity = Arc::new(Identity {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            is_staff: user.is_staff,
+        });
+        self.inner.identities.insert(user_id, identity.clone());
+        Ok(Some(identity))
+    }
+
     /// One user by username, ignoring case (`None` also for a name no user could have).
     pub async fn user_by_username(&self, username: &str) -> Result<Option<User>, AccountError> {
         let Ok(username) = validate_username(username) else {
@@ -782,6 +825,7 @@ impl Accounts {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
+        self.inner.identities.invalidate(&user_id);
         if updated == 0 {
             return Err(AccountError::UserNotFound);
         }
@@ -804,6 +848,7 @@ impl Accounts {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
+        self.inner.identities.invalidate(&user_id);
         if updated == 0 {
             return Err(AccountError::UserNotFound);
         }
@@ -818,6 +863,7 @@ impl Accounts {
             return Err(AccountError::UserNotFound);
         }
         let ended = self.inner.engine.delete_user(user_id).await?;
+        self.inner.identities.invalidate(&user_id);
         tracing::info!(user_id, sessions_ended = ended, "user deleted");
         Ok(ended)
     }

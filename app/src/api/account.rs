@@ -38,6 +38,8 @@ pub struct Viewer {
     pub session_ended: bool,
     /// Fewest characters of a new password.
     pub min_password_chars: usize,
+    /// Origins besides ours that `next` may lead to after sign-in.
+    pub redirect_origins: Vec<String>,
 }
 
 /// The person looking at the page, with the form token.
@@ -73,6 +75,7 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
         first_run,
         session_ended,
         min_password_chars: state.accounts.config().min_password_chars,
+        redirect_origins: state.site.redirect_origins.clone(),
     })
 }
 
@@ -102,7 +105,10 @@ pub async fn sign_in(
         .await
         .map_err(|e| back(e.into()))?;
     start_session(&session, user.id).await.map_err(back)?;
-    request::redirect(&request::safe_next(next.as_deref()));
+    request::redirect(&request::safe_next(
+        next.as_deref(),
+        &state.site.redirect_origins,
+    ));
     Ok(())
 }
 

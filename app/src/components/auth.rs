@@ -86,24 +86,42 @@ pub fn RequireSignIn(children: ChildrenFn) -> impl IntoView {
     }
 }
 
-/// Where to go after signing in: `next` when it is a path on this site, else the devices page.
-pub fn safe_next(next: Option<&str>) -> String {
+/// Where to go after signing in: `next` when it is a path on this site or a URL on one of
+/// `allowed_origins` (the services behind forward authentication), else the devices page.
+pub fn safe_next(next: Option<&str>, allowed_origins: &[String]) -> String {
     const HOME: &str = "/account/sessions";
     let Some(next) = next.map(str::trim).filter(|n| !n.is_empty()) else {
         return HOME.to_owned();
     };
-    // One leading slash, then not a second one or a backslash (browsers read `/\evil` and `//evil`
-    // as another host), and nothing a header or a browser could reinterpret.
-    let local = next.starts_with('/')
-        && !next.starts_with("//")
-        && !next.contains('\\')
-        && next.len() <= 2048
-        && next.chars().all(|c| c.is_ascii_graphic());
-    if local {
+    // Nothing a header or a browser could reinterpret, and no backslash (browsers read `/\evil`
+    // as another host).
+    let plain =
+        next.len() <= 2048 && next.chars().all(|c| c.is_ascii_graphic()) && !next.contains('\\');
+    // One leading slash, then not a second one (`//evil` is another host).
+    let local = next.starts_with('/') && !next.starts_with("//");
+    if plain && (local || allowed_origin(next, allowed_origins)) {
         next.to_owned()
     } else {
         HOME.to_owned()
     }
+}
+
+/// Whether `url` is on one of `origins` (each `scheme://host[:port]`, lower case): its scheme and
+/// authority equal one exactly, and what follows starts a path, a query or a fragment. No user
+/// information (`https://good@evil`) can pass, since `@` is no part of an allowed authority.
+fn allowed_origin(url: &str, origins: &[String]) -> bool {
+    let end = url
+        .find("://")
+        .map(|scheme| {
+            let rest = &url[scheme + 3..];
+            scheme + 3 + rest.find(['/', '?', '#']).unwrap_or(rest.len())
+        })
+        .unwrap_or(0);
+    let origin = &url[..end];
+    end > 0
+        && origins
+            .iter()
+            .any(|allowed| allowed.eq_ignore_ascii_case(origin))
 }
 
 /// Whether the browser is still at `path`. While the router moves to another page the old one stays
@@ -116,10 +134,15 @@ pub fn still_at(path: &str) -> bool {
 mod tests {
     use super::safe_next;
 
+    /// `safe_next` with no other site allowed.
+    fn local_next(next: Option<&str>) -> String {
+        safe_next(next, &[])
+    }
+
     #[test]
     fn next_urls_stay_on_this_site() {
-        assert_eq!(safe_next(Some("/account/password")), "/account/password");
-        assert_eq!(safe_next(Some("/a?b=c#d")), "/a?b=c#d");
+        assert_eq!(local_next(Some("/account/password")), "/account/password");
+        assert_eq!(local_next(Some("/a?b=c#d")), "/a?b=c#d");
         for bad in [
             "https://evil.example",
             "//evil.example",
@@ -132,8 +155,42 @@ mod tests {
             "",
             "   ",
         ] {
-            assert_eq!(safe_next(Some(bad)), "/account/sessions", "{bad:?}");
+            assert_eq!(local_next(Some(bad)), "/account/sessions", "{bad:?}");
         }
-        assert_eq!(safe_next(None), "/account/sessions");
+        assert_eq!(local_next(None), "/account/sessions");
+    }
+
+    #[test]
+    fn next_urls_may_go_to_the_allowed_services_only() {
+        let allowed = [
+            "https://app.example.com".to_owned(),
+            "http://127.0.0.1:8080".to_owned(),
+        ];
+        for good in [
+            "https://app.example.com",
+            "https://app.example.com/",
+            "https://APP.example.com/reports?q=1#top",
+            "http://127.0.0.1:8080/private",
+            "/account/password",
+        ] {
+            assert_eq!(safe_next(Some(good), &allowed), good, "{good:?}");
+        }
+        for bad in [
+            "https://app.example.com.evil.net/",
+            "https://app.example.com@evil.net/",
+            "https://evil.net/?https://app.example.com",
+            "http://app.example.com/",
+            "http://127.0.0.1:80800/",
+            "https://app.example.com:443/",
+            "https://app.example.com/a b",
+            "https://app.example.com\\@evil.net/",
+            "javascript://app.example.com/%0aalert(1)",
+        ] {
+            assert_eq!(
+                safe_next(Some(bad), &allowed),
+                "/account/sessions",
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -26,7 +26,10 @@ pub fn SignInPage() -> impl IntoView {
                             if !still_at("/sign-in") {
                                 return ().into_any();
                             }
-                            let path = safe_next(query.get_untracked().get("next").as_deref());
+                            let path = safe_next(
+                                query.get_untracked().get("next").as_deref(),
+                                &viewer.redirect_origins,
+                            );
                             view! { <Redirect path/> }.into_any()
                         }
                         Ok(viewer) => {

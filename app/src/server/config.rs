@@ -11,6 +11,8 @@ use console_sessions::sessions::CacheSettings;
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
 
+use super::site::SiteSettings;
+
 /// The command line of the `console-sessions` binary.
 #[derive(Debug, Parser)]
 #[command(
@@ -186,6 +188,22 @@ pub struct Settings {
     #[arg(long, env = "PUBLIC_ORIGIN", value_parser = parse_origin, global = true)]
     pub public_origin: Option<String>,
 
+    /// Origins of the services behind forward authentication (GET /auth/verify), comma separated:
+    /// after signing in, `next` may send the browser back to them. Any other `next` outside this
+    /// site leads to the devices page, so the sign-in page is never an open redirect.
+    #[arg(long, env = "REDIRECT_ORIGINS", value_delimiter = ',', value_parser = parse_origin, global = true)]
+    pub redirect_origins: Vec<String>,
+
+    /// Origins of the sites that may show our pages in a frame (embed mode), comma separated, such
+    /// as https://app.example.com. Framed pages get a minimal layout. See the README on cookies.
+    #[arg(long, env = "EMBED_ORIGINS", value_delimiter = ',', value_parser = parse_origin, global = true)]
+    pub embed_origins: Vec<String>,
+
+    /// Serve GET /bench/baseline (through the same middleware as every route) and GET /bench/bare
+    /// (through none): what /auth/verify answers, for a fixed user. Only for the load bench.
+    #[arg(long, env = "BENCH_BASELINE_ROUTE", hide = true, global = true)]
+    pub bench_baseline_route: bool,
+
     /// Log format.
     #[arg(
         long,
@@ -238,10 +256,24 @@ impl Settings {
             clear_expired_every: 0,
             signup_open: true,
             public_origin: None,
+            redirect_origins: Vec::new(),
+            embed_origins: Vec::new(),
+            bench_baseline_route: false,
             database_timeout: 5,
             shutdown_timeout: 30,
             metrics_token: None,
             metrics_addr: None,
+        }
+    }
+
+    /// Where the site lives and which services it works with.
+    pub fn site(&self) -> SiteSettings {
+        SiteSettings {
+            public_origin: self.public_origin.clone(),
+            base_path: String::new(),
+            redirect_origins: self.redirect_origins.clone(),
+            embed_origins: self.embed_origins.clone(),
+            bench_routes: self.bench_baseline_route,
         }
     }
 

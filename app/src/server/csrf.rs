@@ -128,11 +128,10 @@ pub async fn protect(
             from_cookie: true,
         })
         .unwrap_or_else(CsrfToken::generate);
-    let static_file =
-        request.uri().path().starts_with("/pkg/") || request.uri().path().starts_with("/favicon");
+    let no_forms = serves_no_forms(request.uri().path());
     request.extensions_mut().insert(token.clone());
     let mut response = next.run(request).await;
-    if !token.from_cookie && !static_file {
+    if !token.from_cookie && !no_forms {
         let cookie = Cookie::build((settings.cookie_name.clone(), token.value))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -148,6 +147,16 @@ pub async fn protect(
         }
     }
     response
+}
+
+/// Static files and the answers made for machines (proxies, probes, scrapers) carry no form, so
+/// they give out no token cookie: a proxy asking `/auth/verify` on every request must not be
+/// handed a new random token each time.
+fn serves_no_forms(path: &str) -> bool {
+    path.starts_with("/pkg/")
+        || path.starts_with("/favicon")
+        || path.starts_with("/bench/")
+        || matches!(path, "/auth/verify" | "/healthz" | "/metrics")
 }
 
 fn is_safe(method: &Method) -> bool {

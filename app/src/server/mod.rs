@@ -4,8 +4,11 @@
 pub mod cli;
 pub mod config;
 pub mod csrf;
+pub mod embed;
+pub mod forward_auth;
 pub mod metrics;
 pub mod request;
+pub mod site;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -24,6 +24,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 
 use super::config::Settings;
 use super::csrf::{self, CsrfSettings};
+use super::embed;
+use super::forward_auth;
 use super::metrics::{self as metrics_endpoint, MetricsEndpoint};
 use super::state::AppState;
 use super::telemetry::{self, REQUEST_ID};
@@ -103,6 +105,7 @@ impl Application {
             sessions,
             accounts,
             csrf: Arc::new(csrf),
+            site: Arc::new(settings.site()),
         };
         // Metrics are recorded only where someone may read them.
         let exposed = settings.metrics_token.is_some() || settings.metrics_addr.is_some();
@@ -120,7 +123,11 @@ impl Application {
             }
             (_, endpoint) => (None, endpoint),
         };
-        let app_router = router_with(state.clone(), cut_off, on_main);
+        let mut app_router = router_with(state.clone(), cut_off, on_main);
+        if settings.bench_baseline_route {
+            // Outside every layer: the floor the layered routes are compared with.
+            app_router = app_router.route("/bench/bare", get(forward_auth::baseline));
+        }
         Ok(Self {
             listener,
             local_addr,
@@ -292,7 +299,12 @@ pub fn router_with(
     metrics: Option<MetricsEndpoint>,
 ) -> Router {
     let routes = generate_route_list(App);
-    let mut router = Router::new().route("/healthz", get(healthz));
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/auth/verify", get(forward_auth::verify));
+    if state.site.bench_routes {
+        router = router.route("/bench/baseline", get(forward_auth::baseline));
+    }
     if let Some(endpoint) = metrics {
         router = router.route(
             "/metrics",
@@ -320,6 +332,10 @@ pub fn router_with(
         .layer(axum::middleware::from_fn_with_state(
             state.csrf.clone(),
             csrf::protect,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.site.clone(),
+            embed::headers,
         ))
         .layer(SessionLayer::new(state.sessions.clone()))
         .layer(axum::middleware::from_fn_with_state(

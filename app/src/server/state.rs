@@ -8,6 +8,7 @@ use console_sessions::{Database, SessionEngine};
 use leptos::prelude::*;
 
 use super::csrf::CsrfSettings;
+use super::site::SiteSettings;
 use crate::error::AppError;
 
 /// Shared, cheaply cloned application state.
@@ -23,6 +24,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Cross-site request forgery protection.
     pub csrf: Arc<CsrfSettings>,
+    /// The public origin, base path, and the services we work with.
+    pub site: Arc<SiteSettings>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -4,10 +4,12 @@
 //! see the session token), its own `User-Agent`, and forms posted the way a browser without
 //! JavaScript posts them (`Accept: text/html`, `Origin`, the page's anti-forgery token).
 //!
-//! Also: the real binary as a child process ([`server`]), a throwaway PostgreSQL server ([`pg`]), and
-//! plain-client helpers for load and outage tests (sign up, read a session cookie).
+//! Also: the real binary as a child process ([`server`]), a throwaway PostgreSQL server ([`pg`]), a
+//! real nginx doing forward authentication ([`nginx`]), and plain-client helpers for load and outage
+//! tests (sign up, read a session cookie).
 #![allow(dead_code, unused_macros, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod nginx;
 pub mod pg;
 pub mod server;
 
@@ -308,13 +310,17 @@ impl Browser {
 
     /// `GET` as a browser asks for a page.
     pub async fn get_page(&self, path: &str) -> Response {
+        self.get_page_with(path, &[]).await
+    }
+
+    /// `GET` as a browser asks for a page, with these extra headers (`Sec-Fetch-Dest`, say).
+    pub async fn get_page_with(&self, path: &str, headers: &[(&'static str, &str)]) -> Response {
         let _rendering = ROUTE_GENERATION.read().await;
-        self.client
-            .get(self.url(path))
-            .header(ACCEPT, ACCEPT_HTML)
-            .send()
-            .await
-            .unwrap()
+        let mut request = self.client.get(self.url(path)).header(ACCEPT, ACCEPT_HTML);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
     }
 
     /// `GET` of a server function returning JSON.

@@ -1,0 +1,261 @@
+//! `GET /auth/verify`: forward authentication for the services behind a reverse proxy (nginx
+//! `auth_request`, Traefik `ForwardAuth`, Caddy `forward_auth`).
+//!
+//! The proxy sends each request's headers (its cookies among them) here before letting it through:
+//! - a live session of an active user: **200**, with `X-Auth-User` (username), `X-Auth-User-Id` and
+//!   `X-Auth-Email` (empty when the user has none) for the proxy to pass on, and the same as JSON;
+//! - anything else: **401**, with `X-Auth-Sign-In` holding our sign-in page's URL, whose `next`
+//!   brings the person back to where they were going (read from `X-Original-URL`, or from Traefik's
+//!   `X-Forwarded-Proto`/`-Host`/`-Uri`). With `?redirect=1` the answer is a 302 to that page
+//!   instead, for proxies that hand our response to the browser (Traefik).
+//!
+//! Last activity is touched as for any request, at most once per `SESSION_ACTIVITY_INTERVAL`; the
+//! session comes from the `cached_db` cache and the user from [`Accounts::identity`]'s, so a
+//! verified request costs no database round trip at all.
+//!
+//! [`Accounts::identity`]: console_sessions::accounts::Accounts::identity
+
+use axum::extract::{Query, State};
+use axum::http::header::{CACHE_CONTROL, HOST, LOCATION};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use console_sessions::accounts::Identity;
+use console_sessions::Session;
+use serde::{Deserialize, Serialize};
+
+use super::state::AppState;
+use crate::error::AppError;
+
+/// The username of the signed-in user.
+pub const X_AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
+/// The user's database id.
+pub const X_AUTH_USER_ID: HeaderName = HeaderName::from_static("x-auth-user-id");
+/// The user's email address, empty when they have none.
+pub const X_AUTH_EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
+/// On a 401: where to send the browser to sign in.
+pub const X_AUTH_SIGN_IN: HeaderName = HeaderName::from_static("x-auth-sign-in");
+
+/// The longest original URL carried into `next`; a longer one sends the person to the devices page.
+const MAX_NEXT_CHARS: usize = 2048;
+
+/// The query of `/auth/verify`.
+#[derive(Debug, Default, Deserialize)]
+pub struct VerifyQuery {
+    /// `1`/`true`: answer a refused request with a 302 to the sign-in page rather than a 401.
+    #[serde(default)]
+    redirect: Option<String>,
+}
+
+/// What `/auth/verify` says about a verified user (the body; the headers say the same).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifiedUser {
+    /// Database id.
+    pub user_id: i64,
+    /// Username.
+    pub username: String,
+    /// Email address, if any.
+    pub email: Option<String>,
+}
+
+impl From<&Identity> for VerifiedUser {
+    fn from(identity: &Identity) -> Self {
+        Self {
+            user_id: identity.id,
+            username: identity.username.clone(),
+            email: identity.email.clone(),
+        }
+    }
+}
+
+/// `GET /auth/verify`.
+pub async fn verify(
+    State(state): State<AppState>,
+    Query(query): Query<VerifyQuery>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    match verified_identity(&state, &session).await {
+        Ok(Some(identity)) => verified(&identity),
+        Ok(None) => refused(&state, &headers, wants_redirect(&query)),
+        Err(error) => {
+            let mut response = (
+                StatusCode::from_u16(error.status_code())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                Json(serde_json::json!({
+                    "error": {"code": error.code(), "message": error.to_string()}
+                })),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+    }
+}
+
+/// The active user the session belongs to; a session of a user who is gone or inactive ends here.
+async fn verified_identity(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<std::sync::Arc<Identity>>, AppError> {
+    let Some(user_id) = session.user_id().await? else {
+        return Ok(None);
+    };
+    match state.accounts.identity(user_id).await? {
+        Some(identity) => Ok(Some(identity)),
+        None => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The 200 answer: headers for the proxy to pass on, and the same as JSON.
+pub fn verified(identity: &Identity) -> Response {
+    let mut response = Json(VerifiedUser::from(identity)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_AUTH_USER_ID, HeaderValue::from(identity.id));
+    // Usernames and addresses are checked for control characters when made, so their UTF-8 bytes
+    // are a valid header value; anything that still is not becomes an empty header, never an error.
+    headers.insert(X_AUTH_USER, header_text(&identity.username));
+    headers.insert(
+        X_AUTH_EMAIL,
+        header_text(identity.email.as_deref().unwrap_or_default()),
+    );
+    response
+}
+
+fn header_text(text: &str) -> HeaderValue {
+    HeaderValue::from_bytes(text.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn wants_redirect(query: &VerifyQuery) -> bool {
+    matches!(query.redirect.as_deref(), Some("1" | "true" | "yes"))
+}
+
+/// The 401 (or 302) answer, pointing at the sign-in page.
+fn refused(state: &AppState, headers: &HeaderMap, redirect: bool) -> Response {
+    let sign_in = sign_in_url(state, headers);
+    let mut response = if redirect {
+        (StatusCode::FOUND, ()).into_response()
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(serde_json::json!({
+                "error": {
+                    "code": AppError::SignInRequired.code(),
+                    "message": AppError::SignInRequired.to_string(),
+                },
+                "sign_in_url": sign_in,
+            })),
+        )
+            .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) = HeaderValue::from_str(&sign_in) {
+        if redirect {
+            headers.insert(LOCATION, value.clone());
+        }
+        headers.insert(X_AUTH_SIGN_IN, value);
+    }
+    response
+}
+
+/// Our sign-in page, absolute (the proxy sends the browser there from another host), with `next`
+/// set to the URL the person asked the proxy for, when the proxy said which.
+pub fn sign_in_url(state: &AppState, headers: &HeaderMap) -> String {
+    let site = match &state.site.public_origin {
+        Some(origin) => origin.clone(),
+        // Without a configured origin, the Host the proxy addressed us by is the best guess.
+        None => {
+            let host = headers
+                .get(HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        }
+    };
+    let mut url = format!("{site}{}/sign-in", state.site.base_path);
+    if let Some(next) = original_url(headers) {
+        url.push_str("?next=");
+        url.push_str(&urlencoding::encode(&next));
+    }
+    url
+}
+
+/// The URL the person asked the proxy for: `X-Original-URL` (nginx, by convention), else Traefik's
+/// `X-Forwarded-Proto` + `X-Forwarded-Host` + `X-Forwarded-Uri`.
+fn original_url(headers: &HeaderMap) -> Option<String> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let url = match text("x-original-url") {
+        Some(url) => url.to_owned(),
+        None => {
+            let proto = text("x-forwarded-proto").unwrap_or("https");
+            let host = text("x-forwarded-host")?;
+            let uri = text("x-forwarded-uri").unwrap_or("/");
+            format!("{proto}://{host}{uri}")
+        }
+    };
+    (url.len() <= MAX_NEXT_CHARS && url.bytes().all(|b| b.is_ascii_graphic())).then_some(url)
+}
+
+/// `GET /bench/baseline` and `/bench/bare` (only with `BENCH_BASELINE_ROUTE`): the answer
+/// `/auth/verify` gives a verified user, for a fixed user and without looking at any session. The
+/// load bench compares `/auth/verify` with the first (same router and middleware, so the difference
+/// is the cost of verifying) and with the second (no middleware at all).
+pub async fn baseline() -> Response {
+    verified(&Identity {
+        id: 1,
+        username: "admin".to_owned(),
+        email: Some("admin@example.com".to_owned()),
+        is_staff: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn the_original_url_comes_from_nginx_or_traefik_headers() {
+        assert_eq!(
+            original_url(&headers(&[(
+                "x-original-url",
+                "https://app.example.com/a?b=c"
+            )])),
+            Some("https://app.example.com/a?b=c".to_owned())
+        );
+        assert_eq!(
+            original_url(&headers(&[
+                ("x-forwarded-proto", "http"),
+                ("x-forwarded-host", "app:8080"),
+                ("x-forwarded-uri", "/x/y?z=1"),
+            ])),
+            Some("http://app:8080/x/y?z=1".to_owned())
+        );
+        assert_eq!(original_url(&headers(&[])), None);
+        assert_eq!(
+            original_url(&headers(&[("x-original-url", "https://a/b c")])),
+            None
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Where the site lives and which other sites it works with: the public origin, the services a
+//! person may be sent back to after signing in, and (embed mode) who may frame our pages.
+
+/// The site's place among other services; shared by forward authentication, sign-in and embedding.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SiteSettings {
+    /// `scheme://host[:port]` people reach us at, when configured.
+    pub public_origin: Option<String>,
+    /// The path the site is mounted under behind a proxy (`/sso`), or empty.
+    pub base_path: String,
+    /// Origins that `next` may send the browser to after sign-in: the services behind forward
+    /// authentication. Our own paths are always allowed.
+    pub redirect_origins: Vec<String>,
+    /// Origins that may show our pages in a frame (`EMBED_ORIGINS`), besides our own.
+    pub embed_origins: Vec<String>,
+    /// Serve the load bench's reference routes (`BENCH_BASELINE_ROUTE`).
+    pub bench_routes: bool,
+}

@@ -1,0 +1,300 @@
+//! Single sign-on: forward authentication (`GET /auth/verify` asked directly, and asked by a real
+//! nginx with `auth_request` in front of a tiny upstream, with the sign-in round trip back through
+//! `next`), and embed mode (who may frame our pages, and the layout they get in a frame).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod common;
+
+use std::time::Duration;
+
+use common::nginx::{spawn_upstream, Nginx};
+use common::{location, spawn_app_on, spawn_app_with, Browser, TestApp, FIREFOX, PASSWORD};
+use console_sessions::Backend;
+use reqwest::Response;
+use serde_json::Value;
+
+on_every_database!(
+    a_signed_in_browser_is_verified_with_its_user_in_headers_and_json,
+    a_revoked_session_or_a_deactivated_user_is_refused,
+    nginx_lets_signed_in_people_through_and_sends_others_to_sign_in,
+);
+
+/// `/auth/verify` as a proxy asks it: the browser's cookies, and the URL it was asked for.
+async fn verify(browser: &Browser, original_url: &str) -> Response {
+    browser
+        .client
+        .get(browser.url("/auth/verify"))
+        .header("x-original-url", original_url)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header(response: &Response, name: &str) -> String {
+    response
+        .headers()
+        .get(name)
+        .map(|v| String::from_utf8(v.as_bytes().to_vec()).unwrap())
+        .unwrap_or_default()
+}
+
+async fn a_signed_in_browser_is_verified_with_its_user_in_headers_and_json(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let browser = app.signed_in("alice", FIREFOX).await;
+    let response = verify(&browser, "https://app.example.com/reports").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "x-auth-user"), "alice");
+    assert_eq!(header(&response, "x-auth-user-id"), alice.to_string());
+    assert_eq!(header(&response, "x-auth-email"), "alice@example.test");
+    assert_eq!(header(&response, "cache-control"), "no-store");
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "a verified request changes no cookie"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"user_id": alice, "username": "alice", "email": "alice@example.test"})
+    );
+}
+
+async fn a_revoked_session_or_a_deactivated_user_is_refused(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    let alice_browser = app.signed_in("alice", FIREFOX).await;
+    let bob_browser = app.signed_in("bob", FIREFOX).await;
+    for browser in [&alice_browser, &bob_browser] {
+        assert_eq!(verify(browser, "https://a/").await.status(), 200);
+    }
+    // Both are now in the session cache and the identity cache: ending them must still be seen.
+    app.state.sessions.revoke_all(alice).await.unwrap();
+    app.state.accounts.set_active(bob, false).await.unwrap();
+    for browser in [&alice_browser, &bob_browser] {
+        let response = verify(browser, "https://a/").await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(header(&response, "x-auth-user"), "");
+    }
+}
+
+#[tokio::test]
+async fn no_session_gets_401_with_a_sign_in_url_that_comes_back() {
+    let app = common::spawn_app().await;
+    let browser = app.browser();
+    let response = verify(&browser, "https://app.example.com/reports?range=week").await;
+    assert_eq!(response.status(), 401);
+    let expected = format!(
+        "{}/sign-in?next=https%3A%2F%2Fapp.example.com%2Freports%3Frange%3Dweek",
+        app.address
+    );
+    assert_eq!(header(&response, "x-auth-sign-in"), expected);
+    assert!(
+        response.headers().get("set-cookie").is_none(),
+        "a refusal sets no session or form cookie"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "sign_in_required");
+    assert_eq!(body["sign_in_url"], expected);
+
+    // Traefik's headers, and a redirect for proxies that pass our answer to the browser.
+    let response = browser
+        .client
+        .get(browser.url("/auth/verify?redirect=1"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "wiki.example.com")
+        .header("x-forwarded-uri", "/page/1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        location_of(&response),
+        format!(
+            "{}/sign-in?next=https%3A%2F%2Fwiki.example.com%2Fpage%2F1",
+            app.address
+        )
+    );
+
+    // A public origin configured: the sign-in URL uses it, whatever Host the proxy used.
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.public_origin = Some("https://sso.example.com".into());
+    })
+    .await;
+    let response = verify(&app.browser(), "https://a.example.com/").await;
+    assert_eq!(
+        header(&response, "x-auth-sign-in"),
+        "https://sso.example.com/sign-in?next=https%3A%2F%2Fa.example.com%2F"
+    );
+}
+
+fn location_of(response: &Response) -> String {
+    header(response, "location")
+}
+
+async fn last_activity(app: &TestApp, user_id: i64) -> time::OffsetDateTime {
+    app.sessions_of(user_id).await[0].last_activity_at
+}
+
+#[tokio::test]
+async fn verifying_touches_last_activity_at_most_once_per_interval() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.session_activity_interval = 1;
+    })
+    .await;
+    let alice = app.create_user("alice").await;
+    let browser = app.signed_in("alice", FIREFOX).await;
+    let signed_in_at = last_activity(&app, alice).await;
+    for _ in 0..5 {
+        assert_eq!(verify(&browser, "https://a/").await.status(), 200);
+    }
+    assert_eq!(
+        last_activity(&app, alice).await,
+        signed_in_at,
+        "no write within the interval"
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(verify(&browser, "https://a/").await.status(), 200);
+    let touched = last_activity(&app, alice).await;
+    assert!(touched > signed_in_at, "touched once the interval passed");
+    for _ in 0..5 {
+        assert_eq!(verify(&browser, "https://a/").await.status(), 200);
+    }
+    assert_eq!(last_activity(&app, alice).await, touched);
+}
+
+#[tokio::test]
+async fn sign_in_returns_to_allowed_services_only() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.redirect_origins = vec!["https://app.example.com".into()];
+    })
+    .await;
+    app.create_user("alice").await;
+    for (next, expected) in [
+        (
+            "https://app.example.com/reports?q=1",
+            "https://app.example.com/reports?q=1",
+        ),
+        ("https://evil.example.net/", "/account/sessions"),
+        (
+            "https://app.example.com@evil.example.net/",
+            "/account/sessions",
+        ),
+        ("/account/password", "/account/password"),
+    ] {
+        let browser = app.browser();
+        let response = browser
+            .submit(
+                "/api/account/sign-in",
+                &[
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("next", next),
+                ],
+            )
+            .await;
+        assert_eq!(response.status(), 302, "{next}");
+        assert_eq!(location(&response), expected, "{next}");
+    }
+}
+
+async fn nginx_lets_signed_in_people_through_and_sends_others_to_sign_in(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let upstream = spawn_upstream().await;
+    let nginx = Nginx::start(&app.address, upstream);
+    let private = format!("{}/private/report?week=47", nginx.address);
+
+    // Nobody signed in: nginx sends the browser to our sign-in page, to come back afterwards.
+    let browser = app.browser();
+    let response = browser.client.get(&private).send().await.unwrap();
+    assert_eq!(response.status(), 302, "{}", nginx.error_log());
+    let sign_in = location_of(&response);
+    assert_eq!(
+        sign_in,
+        format!(
+            "{}/sign-in?next={}",
+            app.address,
+            urlencoding::encode(&private)
+        )
+    );
+
+    // Signing in there (cookies are per host, not per port, as in a browser) lets them through,
+    // and the upstream learns who they are.
+    browser.sign_in("alice", PASSWORD).await;
+    let response = browser.client.get(&private).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{}", nginx.error_log());
+    let seen: Value = response.json().await.unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!({
+            "user": "alice",
+            "user_id": alice.to_string(),
+            "email": "alice@example.test",
+        })
+    );
+
+    // Revoked from the devices page of another browser: the next request through nginx is refused.
+    let other = app.signed_in("alice", FIREFOX).await;
+    let response = other.call("/api/sessions/sign-out-others", &[]).await;
+    assert_eq!(response.status(), 200);
+    let response = browser.client.get(&private).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    assert!(location_of(&response).contains("/sign-in?next="));
+    // A forged cookie gets no further.
+    let forged = app.browser_with_session(&"A".repeat(43));
+    let response = forged.client.get(&private).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+}
+
+/// The headers and body of a page, as a browser asks for it (with extra request headers).
+async fn page(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&'static str, &str)],
+) -> (reqwest::header::HeaderMap, String) {
+    let response = app.browser().get_page_with(path, headers).await;
+    assert_eq!(response.status(), 200, "{path}");
+    let headers = response.headers().clone();
+    (headers, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn pages_may_be_framed_by_ourselves_only_unless_origins_are_configured() {
+    let app = common::spawn_app().await;
+    let (headers, _) = page(&app, "/sign-in", &[]).await;
+    assert_eq!(headers["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.embed_origins = vec![
+            "https://app.example.com".into(),
+            "https://intranet.example.com".into(),
+        ];
+    })
+    .await;
+    let (headers, _) = page(&app, "/sign-in", &[]).await;
+    assert_eq!(
+        headers["content-security-policy"],
+        "frame-ancestors 'self' https://app.example.com https://intranet.example.com"
+    );
+    assert!(
+        headers.get("x-frame-options").is_none(),
+        "X-Frame-Options cannot name other origins, so it is left out"
+    );
+}
+
+#[tokio::test]
+async fn a_framed_page_gets_the_minimal_layout() {
+    let app = common::spawn_app().await;
+    let (_, whole) = page(&app, "/sign-in", &[("sec-fetch-dest", "document")]).await;
+    assert!(!whole.contains("class=\"embedded\""));
+    let (_, framed) = page(&app, "/sign-in", &[("sec-fetch-dest", "iframe")]).await;
+    assert!(framed.contains("<body class=\"embedded\">"), "{framed}");
+    let (_, asked) = page(&app, "/sign-in?embed=1", &[]).await;
+    assert!(asked.contains("<body class=\"embedded\">"));
+    // Same page, same form: only the chrome around it differs.
+    assert!(framed.contains("data-testid=\"sign-in\""));
+}

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Load bench of forward authentication: wrk against GET /auth/verify with a valid session cookie (a
+# cached_db hit), against GET /bench/baseline (the same JSON and headers, through the same router and
+# middleware, but no session) and GET /bench/bare (the same answer outside every middleware), all in
+# one release binary on a SQLite file. Rounds alternate the routes so a slower moment of the machine
+# hits all of them alike; each route's median is reported, and the ratio verify / baseline.
+#
+#   make bench-verify            (or: benches/verify.sh [seconds per run] [rounds] [connections])
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_RUN=${1:-10}
+ROUNDS=${2:-5}
+CONNECTIONS=${3:-32}
+PORT=${BENCH_PORT:-3190}
+BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
+cargo build --release --quiet --features console-sessions-app/ssr --bin console-sessions
+
+work=$(mktemp -d)
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export DATABASE_URL="sqlite://$work/bench.db" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
+  LEPTOS_SITE_ROOT="$work" SESSION_BACKEND=cached_db BENCH_BASELINE_ROUTE=true \
+  CLEAR_EXPIRED_EVERY=0 RUST_LOG="${RUST_LOG:-info}"
+CONSOLE_SESSIONS_SUPERUSER_PASSWORD="bench password 123" \
+  "$BINARY" createsuperuser --username admin --email admin@example.com >/dev/null
+"$BINARY" serve >"$work/server.log" 2>&1 &
+server=$!
+for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+# Sign in as a browser would: the form token from the viewer, then the form.
+jar="$work/cookies"
+token=$(curl -fs -c "$jar" "http://127.0.0.1:$PORT/api/account/viewer" | sed -E 's/.*"csrf_token":"([^"]+)".*/\1/')
+curl -fs -b "$jar" -c "$jar" -o /dev/null -H "Origin: http://127.0.0.1:$PORT" \
+  --data-urlencode "csrf_token=$token" --data-urlencode "username=admin" \
+  --data-urlencode "password=bench password 123" "http://127.0.0.1:$PORT/api/account/sign-in"
+session=$(awk '$6 == "session" {print $7}' "$jar")
+[ -n "$session" ] || { echo "sign-in failed" >&2; exit 1; }
+cookie="Cookie: session=$session"
+[ "$(curl -s -o /dev/null -w '%{http_code}' -H "$cookie" "http://127.0.0.1:$PORT/auth/verify")" = 200 ] \
+  || { echo "/auth/verify does not accept the session" >&2; exit 1; }
+
+run() { # route -> requests per second
+  wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -H "$cookie" "http://127.0.0.1:$PORT$1" \
+    | awk '/^Requests\/sec/ {print $2}'
+}
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+# Warm up (the session into the cache, connections, allocator).
+run /auth/verify >/dev/null
+declare -A results
+for round in $(seq 1 "$ROUNDS"); do
+  for route in /auth/verify /bench/baseline /bench/bare; do
+    rps=$(run "$route")
+    results[$route]+="$rps "
+    echo "round $round  $route  $rps req/s"
+  done
+done
+verify=$(echo "${results[/auth/verify]}" | tr ' ' '\n' | grep . | median)
+baseline=$(echo "${results[/bench/baseline]}" | tr ' ' '\n' | grep . | median)
+bare=$(echo "${results[/bench/bare]}" | tr ' ' '\n' | grep . | median)
+echo "median req/s: /auth/verify $verify, /bench/baseline $baseline, /bench/bare $bare"
+awk -v v="$verify" -v b="$baseline" -v r="$bare" \
+  'BEGIN {printf "ratio verify/baseline %.3f (target >= 0.90); verify/bare %.3f\n", v / b, v / r}'
