@@ -298,3 +298,25 @@ async fn a_framed_page_gets_the_minimal_layout() {
     // Same page, same form: only the chrome around it differs.
     assert!(framed.contains("data-testid=\"sign-in\""));
 }
+
+#[tokio::test]
+async fn a_cookie_domain_shares_the_session_with_sibling_subdomains() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.session_cookie_domain = Some("example.test".into());
+        settings.secure_cookies = true;
+    })
+    .await;
+    app.create_user("alice").await;
+    let response = app.browser().try_sign_in("alice", PASSWORD).await;
+    assert_eq!(response.status(), 302);
+    let session_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("__Secure-session="))
+        .expect("the session cookie, named __Secure- since __Host- cannot have a Domain");
+    for part in ["Domain=example.test", "Secure", "HttpOnly", "SameSite=Lax"] {
+        assert!(session_cookie.contains(part), "{session_cookie}");
+    }
+}

@@ -105,7 +105,8 @@ where
                 Ok(commit) => {
                     let name = &engine.config().cookie_name;
                     let headers = response.headers_mut();
-                    if let Some(cookie) = cookie_header(name, &commit.cookie, secure) {
+                    let domain = engine.config().cookie_domain.as_deref();
+                    if let Some(cookie) = cookie_header(name, &commit.cookie, secure, domain) {
                         headers.append(SET_COOKIE, cookie);
                         // A response that sets a session cookie must never be cached for others.
                         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -126,8 +127,13 @@ where
     }
 }
 
-fn cookie_header(name: &str, action: &CookieAction, secure: bool) -> Option<HeaderValue> {
-    let cookie = match action {
+fn cookie_header(
+    name: &str,
+    action: &CookieAction,
+    secure: bool,
+    domain: Option<&str>,
+) -> Option<HeaderValue> {
+    let mut cookie = match action {
         CookieAction::Keep => return None,
         CookieAction::Set { token, max_age } => {
             let mut builder = Cookie::build((name.to_owned(), token.expose().to_owned()));
@@ -143,8 +149,11 @@ fn cookie_header(name: &str, action: &CookieAction, secure: bool) -> Option<Head
     .http_only(true)
     .same_site(SameSite::Lax)
     .path("/")
-    .secure(secure || name.starts_with("__Host-"))
+    .secure(secure || name.starts_with("__Host-") || name.starts_with("__Secure-"))
     .build();
+    if let Some(domain) = domain.filter(|_| !name.starts_with("__Host-")) {
+        cookie.set_domain(domain.to_owned());
+    }
     HeaderValue::from_str(&cookie.to_string()).ok()
 }
 
@@ -223,6 +232,7 @@ mod tests {
                 max_age: Some(time::Duration::seconds(60)),
             },
             false,
+            Some("example.com"),
         )
         .unwrap();
         let text = header.to_str().unwrap();
@@ -230,6 +240,27 @@ mod tests {
         for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Secure", "Max-Age=60"] {
             assert!(text.contains(part), "{text}");
         }
-        assert!(!text.contains("Domain"));
+        assert!(!text.contains("Domain"), "a __Host- cookie is host-only");
+    }
+
+    #[test]
+    fn a_configured_domain_shares_the_cookie_with_subdomains() {
+        let token = super::super::SessionToken::generate();
+        let set = CookieAction::Set {
+            token,
+            max_age: None,
+        };
+        let shared = cookie_header("__Secure-session", &set, true, Some("example.com")).unwrap();
+        let text = shared.to_str().unwrap();
+        assert!(
+            text.contains("Domain=example.com") && text.contains("Secure"),
+            "{text}"
+        );
+        let removed =
+            cookie_header("session", &CookieAction::Remove, false, Some("example.com")).unwrap();
+        assert!(
+            removed.to_str().unwrap().contains("Domain=example.com"),
+            "a removal names the same domain, or the browser keeps the cookie"
+        );
     }
 }

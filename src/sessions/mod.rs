@@ -92,6 +92,9 @@ pub struct SessionConfig {
     pub cache: CacheSettings,
     /// Peers whose `Forwarded`/`X-Forwarded-For`/`X-Forwarded-Proto` headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The cookie's `Domain` (`example.com`: sent to every subdomain too, as single sign-on across
+    /// subdomains needs), or `None` for a host-only cookie. A `__Host-` cookie never has one.
+    pub cookie_domain: Option<String>,
 }
 
 impl Default for SessionConfig {
@@ -105,6 +108,7 @@ impl Default for SessionConfig {
             activity_interval: Duration::from_secs(60),
             cache: CacheSettings::default(),
             trusted_proxies: Vec::new(),
+            cookie_domain: None,
         }
     }
 }

@@ -116,6 +116,12 @@ pub struct Settings {
     #[arg(long, env = "SESSION_COOKIE_NAME", global = true)]
     pub session_cookie_name: Option<String>,
 
+    /// Domain of the session cookie, such as example.com, so that every subdomain receives it: what
+    /// forward authentication needs when the protected services live on sibling subdomains. Unset:
+    /// the cookie is host-only. With it, the secure default name is __Secure-session.
+    #[arg(long, env = "SESSION_COOKIE_DOMAIN", value_parser = parse_domain, global = true)]
+    pub session_cookie_domain: Option<String>,
+
     /// Always mark the session cookie Secure (serve over HTTPS). Behind a trusted proxy that says
     /// X-Forwarded-Proto: https, cookies are Secure anyway.
     #[arg(long, env = "SESSION_COOKIE_SECURE", global = true)]
@@ -245,6 +251,7 @@ impl Settings {
             log_format: LogFormat::Text,
             session_backend: SessionBackend::CachedDb,
             session_cookie_name: None,
+            session_cookie_domain: None,
             secure_cookies: false,
             session_idle_timeout: 14 * 24 * 3600,
             session_absolute_lifetime: 30 * 24 * 3600,
@@ -298,7 +305,11 @@ impl Settings {
         SessionConfig {
             backend: self.session_backend,
             cookie_name: self.session_cookie_name.clone().unwrap_or_else(|| {
-                SessionConfig::default_cookie_name(self.secure_cookies).to_owned()
+                match (&self.session_cookie_domain, self.secure_cookies) {
+                    // `__Host-` forbids a Domain; `__Secure-` still promises Secure.
+                    (Some(_), true) => "__Secure-session".to_owned(),
+                    _ => SessionConfig::default_cookie_name(self.secure_cookies).to_owned(),
+                }
             }),
             secure: self.secure_cookies,
             idle_timeout: Duration::from_secs(self.session_idle_timeout),
@@ -309,6 +320,7 @@ impl Settings {
                 max_age: Duration::from_secs(self.session_cache_max_age),
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            cookie_domain: self.session_cookie_domain.clone(),
         }
     }
 }
@@ -322,6 +334,24 @@ fn parse_token(value: &str) -> Result<String, String> {
         return Err("must be printable ASCII without spaces".into());
     }
     Ok(value.to_owned())
+}
+
+/// A cookie domain: a host name (no scheme, port or path), lower-cased, without a leading dot.
+fn parse_domain(value: &str) -> Result<String, String> {
+    let domain = value.trim().trim_start_matches('.').to_ascii_lowercase();
+    let valid = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if valid {
+        Ok(domain)
+    } else {
+        Err("must be a host name such as example.com (no scheme, port or path)".into())
+    }
 }
 
 /// `scheme://host[:port]`, lower-cased, without a trailing slash: the form browsers send in `Origin`.
@@ -342,7 +372,26 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_origin, parse_token};
+    use super::{parse_domain, parse_origin, parse_token};
+
+    #[test]
+    fn cookie_domains_are_plain_host_names() {
+        assert_eq!(parse_domain(".Example.COM").as_deref(), Ok("example.com"));
+        assert_eq!(
+            parse_domain("sso.example.com").as_deref(),
+            Ok("sso.example.com")
+        );
+        for bad in [
+            "",
+            ".",
+            "https://example.com",
+            "example.com:443",
+            "a..b",
+            "ex ample.com",
+        ] {
+            assert!(parse_domain(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn metrics_tokens_must_be_long_and_plain() {
