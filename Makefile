@@ -28,12 +28,13 @@ TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/p
 export TEST_POSTGRES_URL
 
 .PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres \
-        fmt-check clippy cargo-test site e2e bench clean nginx
+        fmt-check clippy cargo-test site e2e bench bench-verify clean nginx
 
 help:
 	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
 	@echo "make test   install what is missing, then fmt, clippy (server + wasm), cargo test (SQLite + PostgreSQL), Playwright"
 	@echo "make bench  criterion benchmarks"
+	@echo "make bench-verify  wrk load bench of /auth/verify"
 
 ## ---- installs (each step checks first) ----
 
@@ -119,6 +120,11 @@ e2e: site node-tools chromium
 
 bench:
 	$(CARGO) bench --bench sessions
+
+# wrk against /auth/verify with a valid cookie, and against the same answer without verifying.
+bench-verify:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) wrk; }
+	benches/verify.sh
 
 clean:
 	$(CARGO) clean

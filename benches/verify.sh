@@ -16,7 +16,7 @@ PORT=${BENCH_PORT:-3190}
 BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet --features console-sessions-app/ssr --bin console-sessions
+cargo build --release --quiet -p console-sessions-app --features ssr --bin console-sessions
 
 work=$(mktemp -d)
 server=""

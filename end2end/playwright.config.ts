@@ -12,6 +12,8 @@ const dataDir = process.env.E2E_DATA_DIR ?? mkdtempSync(join(tmpdir(), "console-
 process.env.E2E_DATA_DIR = dataDir;
 
 export const baseURL = `http://127.0.0.1:${port}`;
+// embed.spec.ts serves a page that frames ours on this port (allowed) and the next (not allowed).
+export const embedPort = port + 1;
 // Tests that use the command line (createsuperuser) reach the same database as the server.
 process.env.E2E_DATABASE_URL = `sqlite://${dataDir}/e2e.db`;
 process.env.E2E_BINARY = `${root}/target/debug/console-sessions`;
@@ -58,6 +60,7 @@ export default defineConfig({
       DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
       // Browsers in the admin test claim addresses with X-Forwarded-For, as if behind a proxy.
       TRUSTED_PROXIES: "127.0.0.1/32",
+      EMBED_ORIGINS: `http://127.0.0.1:${port + 1}`,
       RUST_LOG: "warn",
     },
   },
