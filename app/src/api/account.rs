@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// The signed-in user, as pages see them.
+/// The signed-in user, as pages (and the JSON API, as `User`) see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema), schema(as = User))]
 pub struct ViewerUser {
     /// Database id.
     pub id: i64,
@@ -125,7 +126,7 @@ pub async fn sign_in(
 }
 
 /// Links the session to `user_id` under a new token, so a token planted before sign-in is worthless.
-/// Every sign-in and sign-up goes through here.
+/// Every sign-in and sign-up (the forms' and the JSON API's) goes through here.
 #[cfg(feature = "ssr")]
 pub async fn start_session(
     session: &console_sessions::Session,

@@ -8,9 +8,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// The changelist's query, as it travels in the URL (every field optional text). Values it does
-/// not know are ignored.
+/// The changelist's query, as it travels in the URL (every field optional text). `GET
+/// /api/v1/admin/sessions` takes the same parameters; values it does not know are ignored, as the
+/// page ignores them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(
+    feature = "ssr",
+    derive(utoipa::IntoParams),
+    into_params(parameter_in = Query)
+)]
 pub struct ChangelistParams {
     /// `active` (default), `expired` or `all`.
     pub state: Option<String>,
@@ -39,6 +45,7 @@ pub struct ChangelistParams {
 
 /// A session row of the changelist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct AdminSession {
     /// Public id.
     pub public_id: String,
@@ -68,6 +75,7 @@ pub struct AdminSession {
 
 /// The user a search is limited to (`user=<id>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SearchUser {
     /// Id.
     pub id: i64,
@@ -75,8 +83,10 @@ pub struct SearchUser {
     pub username: String,
 }
 
-/// One page of a staff search over every session: the changelist's rows.
+/// One page of a staff search over every session: the changelist's rows, and the answer of `GET
+/// /api/v1/admin/sessions`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SessionSearch {
     /// The rows, at most `page_size`.
     pub sessions: Vec<AdminSession>,

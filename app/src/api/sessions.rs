@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// One session as the devices page shows it.
+/// One session as the devices page (and `GET /api/v1/sessions`) shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeviceSession {
     /// The session's public id (never its token).
     pub public_id: String,
@@ -38,8 +39,9 @@ pub struct DeviceSession {
     pub browser_session: bool,
 }
 
-/// The devices page's data.
+/// The devices page's data (and `GET /api/v1/sessions`'s answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MySessions {
     /// The current session first, then newest activity first.
     pub sessions: Vec<DeviceSession>,

@@ -292,7 +292,9 @@ pub fn router_with(
     metrics: Option<MetricsEndpoint>,
 ) -> Router {
     let routes = generate_route_list(App);
-    let mut router = Router::new().route("/healthz", get(healthz));
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .merge(super::api_v1::router());
     if let Some(endpoint) = metrics {
         router = router.route(
             "/metrics",
