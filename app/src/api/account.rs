@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// The signed-in user, as pages see them.
+/// The signed-in user, as pages (and the JSON API, as `User`) see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema), schema(as = User))]
 pub struct ViewerUser {
     /// Database id.
     pub id: i64,
@@ -21,6 +22,18 @@ pub struct ViewerUser {
     pub email: Option<String>,
     /// Whether the staff pages are open to them.
     pub is_staff: bool,
+}
+
+#[cfg(feature = "ssr")]
+impl From<console_sessions::accounts::User> for ViewerUser {
+    fn from(user: console_sessions::accounts::User) -> Self {
+        Self {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            is_staff: user.is_staff,
+        }
+    }
 }
 
 /// What every page needs to know about the person looking at it.
@@ -50,22 +63,9 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
     let session = request::session()?;
     let csrf_token = request::csrf_token()?.value().to_owned();
     request::no_store();
-    let user = match session.user_id().await? {
-        Some(id) => match state.accounts.user(id).await? {
-            Some(user) if user.is_active => Some(ViewerUser {
-                id: user.id,
-                username: user.username,
-                email: user.email,
-                is_staff: user.is_staff,
-            }),
-            // Deactivation ends sessions; one that slipped through is ended here.
-            _ => {
-                session.flush().await?;
-                None
-            }
-        },
-        None => None,
-    };
+    let user = signed_in_user(&state, &session)
+        .await?
+        .map(ViewerUser::from);
     let first_run = user.is_none() && !state.accounts.has_users().await?;
     let session_ended = user.is_none() && session.cookie_ended().await?;
     Ok(Viewer {
@@ -77,6 +77,25 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
         min_password_chars: state.accounts.config().min_password_chars,
         redirect_origins: state.site.redirect_origins.clone(),
     })
+}
+
+/// The active user the session is signed in as, if any. A session of a deactivated or deleted user
+/// (deactivation ends sessions; one that slipped through) is ended here.
+#[cfg(feature = "ssr")]
+pub async fn signed_in_user(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+) -> Result<Option<console_sessions::accounts::User>, AppError> {
+    let Some(id) = session.user_id().await? else {
+        return Ok(None);
+    };
+    match state.accounts.user(id).await? {
+        Some(user) if user.is_active => Ok(Some(user)),
+        _ => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
 }
 
 /// Signs in with a username and password, then goes to `next` (a local path) or the devices page.
@@ -113,8 +132,12 @@ pub async fn sign_in(
 }
 
 /// Links the session to `user_id` under a new token, so a token planted before sign-in is worthless.
+/// Every sign-in and sign-up (the forms' and the JSON API's) goes through here.
 #[cfg(feature = "ssr")]
-async fn start_session(session: &console_sessions::Session, user_id: i64) -> Result<(), AppError> {
+pub async fn start_session(
+    session: &console_sessions::Session,
+    user_id: i64,
+) -> Result<(), AppError> {
     match session.user_id().await? {
         // Someone else's session in this browser: start from nothing rather than inherit its data.
         Some(other) if other != user_id => session.flush().await?,

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// One session as the devices page shows it.
+/// One session as the devices page (and `GET /api/v1/sessions`) shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct DeviceSession {
     /// The session's public id (never its token).
     pub public_id: String,
@@ -38,8 +39,9 @@ pub struct DeviceSession {
     pub browser_session: bool,
 }
 
-/// The devices page's data.
+/// The devices page's data (and `GET /api/v1/sessions`'s answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MySessions {
     /// The current session first, then newest activity first.
     pub sessions: Vec<DeviceSession>,
@@ -51,52 +53,30 @@ pub struct MySessions {
 #[server(prefix = "/api", endpoint = "sessions/mine", input = GetUrl)]
 pub async fn list_my_sessions() -> Result<MySessions, AppError> {
     use crate::server::request;
-    use console_sessions::device::DeviceSummary;
-    use console_sessions::sessions::{now, to_millis};
     let state = request::state()?;
     let session = request::session()?;
     request::no_store();
-    let user_id = request::require_user_id(&session).await?;
+    my_sessions(&state, &session).await
+}
+
+/// Every active session of the session's user, this one first: the devices page's data. Sessions are
+/// named by their public id, never their token.
+#[cfg(feature = "ssr")]
+pub async fn my_sessions(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+) -> Result<MySessions, AppError> {
+    use crate::server::request;
+    use console_sessions::sessions::{now, to_millis};
+    let user_id = request::require_user_id(session).await?;
     let current = session.public_id().await?;
     let geoip = state.sessions.geoip();
     let mut sessions: Vec<DeviceSession> = state
         .sessions
         .list_for_user(user_id)
         .await?
-        .into_iter()
-        .map(|record| {
-            let device = DeviceSummary::from_request(
-                record.user_agent.as_deref(),
-                &record.client_hints.clone().unwrap_or_default(),
-            );
-            let location = record
-                .ip
-                .map(|ip| geoip.location(ip))
-                .unwrap_or_else(|| "Unknown location".to_owned());
-            let signed_in_from = match (record.first_ip, record.ip) {
-                (Some(first), Some(last)) if first != last => {
-                    Some(format!("{first} ({})", geoip.location(first)))
-                }
-                _ => None,
-            };
-            DeviceSession {
-                current: current.as_ref() == Some(&record.public_id),
-                public_id: record.public_id.to_string(),
-                summary: device.summary,
-                category: device.category.as_str().to_owned(),
-                location,
-                country_code: record.place.country_code.clone(),
-                ip: record.ip.map(|ip| ip.to_string()),
-                signed_in_from,
-                created_at: to_millis(record.created_at),
-                last_activity_at: to_millis(record.last_activity_at),
-                expires_at: to_millis(record.expires_at),
-                browser_session: matches!(
-                    record.expiry,
-                    console_sessions::sessions::Expiry::BrowserClose
-                ),
-            }
-        })
+        .iter()
+        .map(|record| device_session(record, current.as_ref(), geoip))
         .collect();
     // Newest activity first (the store's order), with this browser pinned on top.
     sessions.sort_by_key(|s| !s.current);
@@ -106,6 +86,97 @@ pub async fn list_my_sessions() -> Result<MySessions, AppError> {
     })
 }
 
+/// One stored session as the devices page shows it; `current` is the public id of the session
+/// looking at it.
+#[cfg(feature = "ssr")]
+pub fn device_session(
+    record: &console_sessions::sessions::SessionRecord,
+    current: Option<&console_sessions::sessions::PublicId>,
+    geoip: &console_sessions::geo::GeoIp,
+) -> DeviceSession {
+    use console_sessions::device::DeviceSummary;
+    use console_sessions::sessions::to_millis;
+    let device = DeviceSummary::from_request(
+        record.user_agent.as_deref(),
+        &record.client_hints.clone().unwrap_or_default(),
+    );
+    let location = record
+        .ip
+        .map(|ip| geoip.location(ip))
+        .unwrap_or_else(|| "Unknown location".to_owned());
+    let signed_in_from = match (record.first_ip, record.ip) {
+        (Some(first), Some(last)) if first != last => {
+            Some(format!("{first} ({})", geoip.location(first)))
+        }
+        _ => None,
+    };
+    DeviceSession {
+        current: current == Some(&record.public_id),
+        public_id: record.public_id.to_string(),
+        summary: device.summary,
+        category: device.category.as_str().to_owned(),
+        location,
+        country_code: record.place.country_code.clone(),
+        ip: record.ip.map(|ip| ip.to_string()),
+        signed_in_from,
+        created_at: to_millis(record.created_at),
+        last_activity_at: to_millis(record.last_activity_at),
+        expires_at: to_millis(record.expires_at),
+        browser_session: matches!(
+            record.expiry,
+            console_sessions::sessions::Expiry::BrowserClose
+        ),
+    }
+}
+
+/// Which session [`end_own_session`] ended.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The caller's own session: they are signed out.
+    Current,
+    /// Another session of theirs.
+    Other,
+}
+
+/// Ends one of the signed-in user's sessions, named by its public id. Ending the current one is
+/// signing out. An id that is malformed, unknown or someone else's is [`AppError::NotFound`], and
+/// nothing is ended.
+#[cfg(feature = "ssr")]
+pub async fn end_own_session(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+    public_id: &str,
+) -> Result<Ended, AppError> {
+    use crate::server::request;
+    use console_sessions::sessions::PublicId;
+    let user_id = request::require_user_id(session).await?;
+    let id = PublicId::parse(public_id).ok_or(AppError::NotFound)?;
+    if session.public_id().await? == Some(id.clone()) {
+        session.flush().await?;
+        return Ok(Ended::Current);
+    }
+    if !state.sessions.revoke(user_id, &id).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(user_id, public_id = %id, "session signed out by its owner");
+    Ok(Ended::Other)
+}
+
+/// Ends every session of the signed-in user but this one; answers how many ended.
+#[cfg(feature = "ssr")]
+pub async fn end_other_sessions(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+) -> Result<u64, AppError> {
+    use crate::server::request;
+    let user_id = request::require_user_id(session).await?;
+    let keep = session.public_id().await?.ok_or(AppError::SignInRequired)?;
+    let ended = state.sessions.revoke_others(user_id, &keep).await? as u64;
+    tracing::info!(user_id, ended, "other sessions signed out by their owner");
+    Ok(ended)
+}
+
 /// Signs out one of the user's sessions. Signing out the current one is signing out.
 #[server(prefix = "/api", endpoint = "sessions/sign-out")]
 pub async fn sign_out_session(
@@ -113,29 +184,19 @@ pub async fn sign_out_session(
     public_id: String,
 ) -> Result<(), AppError> {
     use crate::server::request;
-    use console_sessions::sessions::PublicId;
     let back = |error| request::back_with_error("/account/sessions", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let session = request::session().map_err(back)?;
-    let user_id = request::require_user_id(&session).await.map_err(back)?;
-    let id = PublicId::parse(&public_id).ok_or_else(|| back(AppError::NotFound))?;
-    if session.public_id().await.map_err(|e| back(e.into()))? == Some(id.clone()) {
-        session.flush().await.map_err(|e| back(e.into()))?;
-        request::redirect("/sign-in?signed_out=1");
-        return Ok(());
-    }
-    if !state
-        .sessions
-        .revoke(user_id, &id)
+    match end_own_session(&state, &session, &public_id)
         .await
-        .map_err(|e| back(e.into()))?
+        .map_err(back)?
     {
-        return Err(back(AppError::NotFound));
-    }
-    tracing::info!(user_id, public_id = %id, "session signed out by its owner");
-    if request::is_plain_form_post() {
-        request::redirect("/account/sessions?signed_out=session");
+        Ended::Current => request::redirect("/sign-in?signed_out=1"),
+        Ended::Other if request::is_plain_form_post() => {
+            request::redirect("/account/sessions?signed_out=session");
+        }
+        Ended::Other => {}
     }
     Ok(())
 }
@@ -150,18 +211,7 @@ pub async fn sign_out_other_sessions(
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let session = request::session().map_err(back)?;
-    let user_id = request::require_user_id(&session).await.map_err(back)?;
-    let keep = session
-        .public_id()
-        .await
-        .map_err(|e| back(e.into()))?
-        .ok_or_else(|| back(AppError::SignInRequired))?;
-    let ended = state
-        .sessions
-        .revoke_others(user_id, &keep)
-        .await
-        .map_err(|e| back(e.into()))? as u64;
-    tracing::info!(user_id, ended, "other sessions signed out by their owner");
+    let ended = end_other_sessions(&state, &session).await.map_err(back)?;
     if request::is_plain_form_post() {
         request::redirect(&format!("/account/sessions?signed_out={ended}"));
     }

@@ -159,7 +159,8 @@ fn serves_no_forms(path: &str) -> bool {
         || matches!(path, "/auth/verify" | "/healthz" | "/metrics")
 }
 
-fn is_safe(method: &Method) -> bool {
+/// Whether a method only reads (GET, HEAD, OPTIONS, TRACE): every other one must pass the checks.
+pub fn is_safe(method: &Method) -> bool {
     matches!(
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
@@ -207,6 +208,7 @@ fn refused(path: &str) -> Response {
     if path.starts_with("/api/v1/") {
         return (
             StatusCode::FORBIDDEN,
+            [(CACHE_CONTROL, "no-store")],
             axum::Json(serde_json::json!({
                 "error": {"code": "cross_origin", "message": "Cross-origin request refused."}
             })),

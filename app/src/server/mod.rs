@@ -1,6 +1,7 @@
 //! The server side of the application: settings, command line, router, shared state, metrics and
 //! logs.
 
+pub mod api_v1;
 pub mod cli;
 pub mod config;
 pub mod csrf;

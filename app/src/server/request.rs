@@ -136,13 +136,27 @@ pub fn state() -> Result<AppState, AppError> {
 pub async fn require_staff() -> Result<(AppState, console_sessions::accounts::User), AppError> {
     let state = state()?;
     let session = session()?;
-    let user_id = require_user_id(&session).await?;
-    match state.accounts.user(user_id).await? {
-        Some(user) if user.is_staff && user.is_active => Ok((state, user)),
-        _ => {
+    match active_staff(&state, &session).await {
+        Err(AppError::Forbidden) => {
             if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
                 response.set_status(axum::http::StatusCode::FORBIDDEN);
             }
+            Err(AppError::Forbidden)
+        }
+        result => result.map(|user| (state, user)),
+    }
+}
+
+/// The session's user, when that user is active staff: [`AppError::SignInRequired`] for visitors,
+/// [`AppError::Forbidden`] for anyone else. Server functions and the JSON API both ask this.
+pub async fn active_staff(
+    state: &AppState,
+    session: &Session,
+) -> Result<console_sessions::accounts::User, AppError> {
+    let user_id = require_user_id(session).await?;
+    match state.accounts.user(user_id).await? {
+        Some(user) if user.is_staff && user.is_active => Ok(user),
+        _ => {
             tracing::warn!(user_id, "non-staff user refused an admin function");
             Err(AppError::Forbidden)
         }
@@ -151,10 +165,18 @@ pub async fn require_staff() -> Result<(AppState, console_sessions::accounts::Us
 
 /// The staff user acting, for the audit log.
 pub fn actor(user: &console_sessions::accounts::User) -> console_sessions::admin::Actor {
+    actor_from(user, session().ok().as_ref())
+}
+
+/// The staff user acting from this session (its client's address), for the audit log.
+pub fn actor_from(
+    user: &console_sessions::accounts::User,
+    session: Option<&Session>,
+) -> console_sessions::admin::Actor {
     console_sessions::admin::Actor {
         user_id: user.id,
         username: user.username.clone(),
-        ip: session().ok().and_then(|s| s.client().ip),
+        ip: session.and_then(|s| s.client().ip),
     }
 }
 

@@ -301,7 +301,8 @@ pub fn router_with(
     let routes = generate_route_list(App);
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/auth/verify", get(forward_auth::verify));
+        .route("/auth/verify", get(forward_auth::verify))
+        .merge(super::api_v1::router());
     if state.site.bench_routes {
         router = router.route("/bench/baseline", get(forward_auth::baseline));
     }

@@ -1,0 +1,106 @@
+//! `/api/v1/admin/*`: every session, for active staff (401 for visitors, 403 for anyone else). The
+//! same search as the changelist page, and the same audited sign-out.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiJson, ApiQuery, ErrorBody, Staff};
+use crate::api::admin::{search_sessions, ChangelistParams, SessionSearch};
+use crate::error::AppError;
+use crate::server::request::actor_from;
+use crate::server::state::AppState;
+
+/// The most sessions one bulk sign-out may name.
+pub const MAX_BULK_IDS: usize = 1000;
+
+/// `POST /api/v1/admin/sessions/revoke`'s body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct BulkRevokeRequest {
+    /// Public ids of the sessions to sign out (at most 1000). Ids that name no live session are
+    /// skipped.
+    #[schema(max_items = 1000)]
+    pub public_ids: Vec<String>,
+}
+
+/// What a bulk sign-out ended.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BulkRevoked {
+    /// How many sessions ended.
+    pub revoked: u64,
+    /// Their public ids.
+    pub public_ids: Vec<String>,
+}
+
+/// Searches every session, as the staff changelist does: same parameters, same order, pages of 100.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/sessions",
+    tag = "admin",
+    operation_id = "admin_search_sessions",
+    params(ChangelistParams),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of matching sessions", body = SessionSearch),
+        (status = 400, description = "`invalid_query`: the query string could not be read", body = ErrorBody),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not active staff", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn search(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiQuery(params): ApiQuery<ChangelistParams>,
+) -> Result<Json<SessionSearch>, ApiError> {
+    Ok(Json(search_sessions(&state, &staff.user, &params).await?))
+}
+
+/// Signs out the named sessions, whoever they belong to, and records it in the audit log (as the
+/// changelist's bulk sign-out does).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/sessions/revoke",
+    tag = "admin",
+    operation_id = "admin_revoke_sessions",
+    request_body = BulkRevokeRequest,
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 200, description = "What ended", body = BulkRevoked),
+        (status = 400, description = "`malformed_json`, `invalid_body`, or `too_many_ids` (more than 1000)", body = ErrorBody),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (not active staff), `csrf_failed` or `cross_origin`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiJson(body): ApiJson<BulkRevokeRequest>,
+) -> Result<Json<BulkRevoked>, ApiError> {
+    use console_sessions::sessions::PublicId;
+    if body.public_ids.len() > MAX_BULK_IDS {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_many_ids",
+            format!("At most {MAX_BULK_IDS} sessions can be signed out at once."),
+        )
+        .with_field("public_ids"));
+    }
+    let ids: Vec<PublicId> = body
+        .public_ids
+        .iter()
+        .filter_map(|id| PublicId::parse(id))
+        .collect();
+    let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
+    let ended = admin
+        .sign_out(&actor_from(&staff.user, Some(&staff.session)), &ids)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(BulkRevoked {
+        revoked: ended.len() as u64,
+        public_ids: ended.iter().map(|id| id.as_str().to_owned()).collect(),
+    }))
+}

@@ -1,0 +1,132 @@
+//! `/api/v1/auth/*` and `/api/v1/me`: signing in and out with the session cookie, the CSRF token,
+//! and who is signed in.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiJson, ApiSession, ErrorBody};
+use crate::api::account::{signed_in_user, start_session, ViewerUser};
+use crate::error::AppError;
+use crate::server::csrf::CsrfToken;
+use crate::server::state::AppState;
+
+/// `POST /api/v1/auth/sign-in`'s body.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct SignInRequest {
+    /// The username (case and compatibility forms are ignored, as on the sign-in page).
+    pub username: String,
+    /// The password.
+    #[schema(format = Password)]
+    pub password: String,
+}
+
+/// The anti-forgery token to send as `X-CSRF-Token`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CsrfTokenBody {
+    /// The value of the client's `csrftoken` cookie.
+    pub csrf_token: String,
+}
+
+/// Signs in with a username and password: the session cookie is set as the sign-in form sets it.
+///
+/// Failed attempts are throttled per account and per address, as on the sign-in page. The session
+/// gets a new token (a token planted before sign-in is worthless); a session of another user in the
+/// same client is replaced by a fresh one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-in",
+    tag = "auth",
+    operation_id = "sign_in",
+    request_body = SignInRequest,
+    security(("csrf_header" = [])),
+    responses(
+        (status = 200, description = "Signed in; `Set-Cookie` carries the session cookie", body = ViewerUser,
+            headers(("Set-Cookie" = String, description = "The session cookie (HttpOnly)"))),
+        (status = 400, description = "`malformed_json`, `invalid_body`, `username_required`, `password_required`... (`field` names the input)", body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: unknown user, wrong password or inactive account", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorBody),
+        (status = 429, description = "`throttled`: too many failed attempts; `retry_after_secs` says for how long", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn sign_in(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<SignInRequest>,
+) -> Result<Json<ViewerUser>, ApiError> {
+    let user = state
+        .accounts
+        .authenticate(&body.username, &body.password, session.client().ip)
+        .await
+        .map_err(AppError::from)?;
+    start_session(&session, user.id).await?;
+    Ok(Json(user.into()))
+}
+
+/// Signs out: the session ends on the server and its cookie is removed. Signed out already is fine.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/sign-out",
+    tag = "auth",
+    operation_id = "sign_out",
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 204, description = "Signed out; `Set-Cookie` removes the session cookie"),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn sign_out(ApiSession(session): ApiSession) -> Result<StatusCode, ApiError> {
+    session.flush().await.map_err(AppError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The anti-forgery token: send it back as `X-CSRF-Token` on every POST and DELETE. When the client
+/// has no `csrftoken` cookie yet, this answer sets it (the token is then good from the next request
+/// on).
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/csrf",
+    tag = "auth",
+    operation_id = "csrf_token",
+    security(()),
+    responses(
+        (status = 200, description = "The token; `Set-Cookie` sets the `csrftoken` cookie when the client had none", body = CsrfTokenBody),
+    ),
+)]
+pub async fn csrf_token(request: Request) -> Result<Json<CsrfTokenBody>, ApiError> {
+    let token = request.extensions().get::<CsrfToken>().ok_or_else(|| {
+        tracing::error!("the CSRF middleware is not installed");
+        ApiError::from(AppError::Internal)
+    })?;
+    Ok(Json(CsrfTokenBody {
+        csrf_token: token.value().to_owned(),
+    }))
+}
+
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "auth",
+    operation_id = "me",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The signed-in user", body = ViewerUser),
+        (status = 401, description = "`sign_in_required`: no session, or it has ended", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn me(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+) -> Result<Json<ViewerUser>, ApiError> {
+    match signed_in_user(&state, &session).await? {
+        Some(user) => Ok(Json(user.into())),
+        None => Err(AppError::SignInRequired.into()),
+    }
+}

@@ -1,0 +1,87 @@
+//! `/api/v1/sessions*`: the signed-in user's own sessions, named by public id (never by token), and
+//! always scoped to that user: an id that is not theirs is 404 `not_found`, never revoked.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use super::{ApiError, ApiPath, ApiSession, ErrorBody};
+use crate::api::sessions::{end_other_sessions, end_own_session, my_sessions, MySessions};
+use crate::server::state::AppState;
+
+/// How many sessions were signed out.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Revoked {
+    /// Sessions ended.
+    pub revoked: u64,
+}
+
+/// Every active session of the signed-in user: this one first (`current`), then newest activity
+/// first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions",
+    tag = "sessions",
+    operation_id = "list_sessions",
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The user's sessions", body = MySessions),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+) -> Result<Json<MySessions>, ApiError> {
+    Ok(Json(my_sessions(&state, &session).await?))
+}
+
+/// Signs out one of the user's sessions. Signing out the current one is signing out (its cookie is
+/// removed).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/sessions/{public_id}",
+    tag = "sessions",
+    operation_id = "revoke_session",
+    params(("public_id" = String, Path, description = "The session's public id (22 characters)")),
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 204, description = "The session ended"),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such session of this user (malformed, unknown, ended, or another user's)", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    ApiPath(public_id): ApiPath,
+) -> Result<StatusCode, ApiError> {
+    end_own_session(&state, &session, &public_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Signs out every session of the user but this one.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sessions/revoke-others",
+    tag = "sessions",
+    operation_id = "revoke_other_sessions",
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 200, description = "How many sessions ended", body = Revoked),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+) -> Result<Json<Revoked>, ApiError> {
+    let revoked = end_other_sessions(&state, &session).await?;
+    Ok(Json(Revoked { revoked }))
+}
