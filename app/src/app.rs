@@ -1,11 +1,14 @@
 //! The HTML shell, the application component and its routes.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::{path, SsrMode};
 
+use crate::api::account::SignOut;
 use crate::components::auth::Auth;
+use crate::components::base;
 use crate::components::form::CsrfField;
 use crate::pages::admin::{
     AdminAuditPage, AdminConfirmPage, AdminSessionPage, AdminSessionsPage, AdminUsersPage,
@@ -17,6 +20,7 @@ use crate::pages::{
 
 /// The document around the app, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let base = base::base_path();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -24,9 +28,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                // Read by the browser before it hydrates (see `components::base`).
+                <meta name=base::META_NAME content=base.clone()/>
+                <link rel="icon" href=base::url("/favicon.svg") type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <HydrationScripts options root=base/>
                 <MetaTags/>
             </head>
             <body class=embedded().then_some("embedded")>
@@ -62,11 +68,27 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/console-sessions.css"/>
+        <Stylesheet id="leptos" href=base::url("/pkg/console-sessions.css")/>
         <Title formatter=|page: String| format!("{page} · console-sessions")/>
-        <Router>
-            <Layout/>
-        </Router>
+        {
+            // Routes match under the base path (links carry it already: `base::url`).
+            let base = base::base_path();
+            if base.is_empty() {
+                view! {
+                    <Router>
+                        <Layout/>
+                    </Router>
+                }
+                    .into_any()
+            } else {
+                view! {
+                    <Router base>
+                        <Layout/>
+                    </Router>
+                }
+                    .into_any()
+            }
+        }
     }
 }
 
@@ -76,7 +98,7 @@ fn Layout() -> impl IntoView {
     let auth = Auth::provide();
     view! {
             <header class="topbar">
-                <A href="/" attr:class="brand">
+                <A href=base::url("/") attr:class="brand">
                     <span class="brand-mark" aria-hidden="true">"◉"</span>
                     " console-sessions"
                 </A>
@@ -127,9 +149,9 @@ fn UserMenu(auth: Auth) -> impl IntoView {
                             Some(user) => {
                                 view! {
                                     <nav class="user-menu" aria-label="Account">
-                                        <A href="/account/sessions">"Devices"</A>
-                                        <A href="/account/password">"Password"</A>
-                                        {user.is_staff.then(|| view! { <A href="/admin/sessions">"Admin"</A> })}
+                                        <A href=base::url("/account/sessions")>"Devices"</A>
+                                        <A href=base::url("/account/password")>"Password"</A>
+                                        {user.is_staff.then(|| view! { <A href=base::url("/admin/sessions")>"Admin"</A> })}
                                         <span class="who" data-testid="signed-in-as">
                                             <span class="avatar" aria-hidden="true">
                                                 {user.username.chars().next().map(|c| c.to_uppercase().to_string())}
@@ -138,7 +160,7 @@ fn UserMenu(auth: Auth) -> impl IntoView {
                                         </span>
                                         // A plain form even with JavaScript: signing out loads a fresh
                                         // page, so nothing of the session stays in this tab's memory.
-                                        <form method="post" action="/api/account/sign-out">
+                                        <form method="post" action=base::url(SignOut::url())>
                                             <CsrfField token=viewer.csrf_token/>
                                             <button type="submit" class="button secondary small" data-testid="sign-out">
                                                 "Sign out"
@@ -151,7 +173,7 @@ fn UserMenu(auth: Auth) -> impl IntoView {
                             None => {
                                 view! {
                                     <nav class="user-menu" aria-label="Account">
-                                        <A href="/sign-in" attr:class="button secondary small">"Sign in"</A>
+                                        <A href=base::url("/sign-in") attr:class="button secondary small">"Sign in"</A>
                                     </nav>
                                 }
                                     .into_any()

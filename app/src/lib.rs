@@ -18,5 +18,7 @@ pub mod server;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
+    // Before anything renders: links, forms and server functions live under the base path.
+    components::base::init_client();
     leptos::mount::hydrate_body(app::App);
 }

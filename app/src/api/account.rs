@@ -124,7 +124,7 @@ pub async fn sign_in(
         .await
         .map_err(|e| back(e.into()))?;
     start_session(&session, user.id).await.map_err(back)?;
-    request::redirect(&request::safe_next(
+    request::redirect_to(&request::safe_next(
         next.as_deref(),
         &state.site.redirect_origins,
     ));

@@ -55,10 +55,11 @@ impl Auth {
 /// page (path and query) afterwards, saying so when their session has just ended.
 #[component]
 pub fn RequireSignIn(children: ChildrenFn) -> impl IntoView {
-    use leptos_router::components::Redirect;
+    use crate::components::base::{self, GoTo};
     let auth = Auth::get();
     let children = StoredValue::new(children);
     // The page this guard was created for: once the router has moved on, it must not redirect.
+    // The browser's path: under the base path already, as `next` must be.
     let location = use_location();
     let here = location.pathname.get_untracked();
     let next = match location.search.get_untracked() {
@@ -76,8 +77,11 @@ pub fn RequireSignIn(children: ChildrenFn) -> impl IntoView {
                                 return ().into_any();
                             }
                             let ended = if viewer.session_ended { "&ended=1" } else { "" };
-                            let path = format!("/sign-in?next={}{ended}", urlencoding::encode(&next));
-                            view! { <Redirect path/> }.into_any()
+                            let url = base::url(&format!(
+                                "/sign-in?next={}{ended}",
+                                urlencoding::encode(&next)
+                            ));
+                            view! { <GoTo url/> }.into_any()
                         }
                         _ => children.read_value()().into_any(),
                     })
@@ -87,11 +91,13 @@ pub fn RequireSignIn(children: ChildrenFn) -> impl IntoView {
 }
 
 /// Where to go after signing in: `next` when it is a path on this site or a URL on one of
-/// `allowed_origins` (the services behind forward authentication), else the devices page.
+/// `allowed_origins` (the services behind forward authentication), else the devices page (under
+/// the base path). A local `next` is taken as it is: it comes from the browser's location, so it
+/// already holds the base path.
 pub fn safe_next(next: Option<&str>, allowed_origins: &[String]) -> String {
-    const HOME: &str = "/account/sessions";
+    let home = || crate::components::base::url("/account/sessions");
     let Some(next) = next.map(str::trim).filter(|n| !n.is_empty()) else {
-        return HOME.to_owned();
+        return home();
     };
     // Nothing a header or a browser could reinterpret, and no backslash (browsers read `/\evil`
     // as another host).
@@ -102,7 +108,7 @@ pub fn safe_next(next: Option<&str>, allowed_origins: &[String]) -> String {
     if plain && (local || allowed_origin(next, allowed_origins)) {
         next.to_owned()
     } else {
-        HOME.to_owned()
+        home()
     }
 }
 
@@ -124,7 +130,7 @@ fn allowed_origin(url: &str, origins: &[String]) -> bool {
             .any(|allowed| allowed.eq_ignore_ascii_case(origin))
 }
 
-/// Whether the browser is still at `path`. While the router moves to another page the old one stays
+/// Whether the browser is still at `path` (the full path, base path included). While the router moves to another page the old one stays
 /// on screen for a moment; it must not start redirects of its own then.
 pub fn still_at(path: &str) -> bool {
     use_location().pathname.with_untracked(|p| p == path)

@@ -1,9 +1,84 @@
-//! Form pieces: the anti-forgery field, the error banner, notices.
+//! Form pieces: the server-function form, the anti-forgery field, the error banner, notices.
 
+use leptos::html::Form;
 use leptos::prelude::*;
+use leptos::server_fn::codec::PostUrl;
+use leptos::server_fn::{Http, ServerFn};
 use leptos_router::hooks::use_query_map;
+use serde::de::DeserializeOwned;
 
 use crate::error::AppError;
+
+/// A form that calls a server function: leptos' `ActionForm`, but posting to the function's URL
+/// under the base path (`action` is [`crate::components::base::url`] of it), so that it reaches us
+/// through the proxy with JavaScript off too. With JavaScript, submitting dispatches `action` in
+/// place, as `ActionForm` does (the server function itself is called under the base path, see
+/// [`crate::components::base::init_client`]).
+#[component]
+pub fn ActionForm<ServFn, OutputProtocol>(
+    /// The action the form dispatches.
+    action: ServerAction<ServFn>,
+    /// Where to keep the `<form>` element.
+    #[prop(optional)]
+    node_ref: NodeRef<Form>,
+    /// The form's fields and buttons.
+    children: Children,
+) -> impl IntoView
+where
+    ServFn: DeserializeOwned
+        + ServerFn<Protocol = Http<PostUrl, OutputProtocol>, Error = AppError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    ServFn::Output: Send + Sync + 'static,
+    OutputProtocol: 'static,
+{
+    let on_submit = move |event: leptos::ev::SubmitEvent| {
+        if event.default_prevented() {
+            return;
+        }
+        event.prevent_default();
+        submit(action, &event);
+    };
+    view! {
+        <form method="post" action=crate::components::base::url(ServFn::url()) node_ref=node_ref on:submit=on_submit>
+            {children()}
+        </form>
+    }
+}
+
+/// Dispatches `action` with the submitted form's fields; a form that does not fit the function's
+/// arguments becomes the action's error, as with leptos' `ActionForm`.
+#[cfg(feature = "hydrate")]
+fn submit<ServFn>(action: ServerAction<ServFn>, event: &leptos::ev::SubmitEvent)
+where
+    ServFn: DeserializeOwned + ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    ServFn::Output: Send + Sync + 'static,
+{
+    use leptos::form::FromFormData;
+    match ServFn::from_event(event) {
+        Ok(input) => {
+            action.dispatch(input);
+        }
+        Err(error) => {
+            leptos::logging::error!("the form does not fit the server function: {error:?}");
+            action
+                .value()
+                .set(Some(Err(AppError::Transport(error.to_string()))));
+            action.version().update(|n| *n += 1);
+        }
+    }
+}
+
+/// On the server, forms are never submitted in place.
+#[cfg(not(feature = "hydrate"))]
+fn submit<ServFn>(_action: ServerAction<ServFn>, _event: &leptos::ev::SubmitEvent)
+where
+    ServFn: ServerFn + Send + Sync + 'static,
+    ServFn::Output: Send + Sync + 'static,
+{
+}
 
 /// The hidden field carrying the anti-forgery token; every form that changes state has one.
 #[component]

@@ -13,7 +13,8 @@ use crate::api::admin::{
     Changelist, ChangelistParams,
 };
 use crate::components::auth::{Auth, RequireSignIn};
-use crate::components::form::{form_error, CsrfField, FormError, Notice};
+use crate::components::base;
+use crate::components::form::{form_error, ActionForm, CsrfField, FormError, Notice};
 use crate::error::AppError;
 use crate::format;
 
@@ -51,7 +52,7 @@ fn AdminNav(current: &'static str) -> impl IntoView {
     let link = move |href: &'static str, label: &'static str| {
         let here = href == current;
         view! {
-            <a href=href class:active=here aria-current=here.then_some("page")>
+            <a href=base::url(href) class:active=here aria-current=here.then_some("page")>
                 {label}
             </a>
         }
@@ -103,9 +104,9 @@ fn changelist_href(params: &ChangelistParams) -> String {
         })
         .collect();
     if query.is_empty() {
-        "/admin/sessions".to_owned()
+        base::url("/admin/sessions")
     } else {
-        format!("/admin/sessions?{}", query.join("&"))
+        base::url(&format!("/admin/sessions?{}", query.join("&")))
     }
 }
 
@@ -225,7 +226,7 @@ fn ChangelistView(
         let token = token.clone();
         view! {
             <div class="user-banner">
-                <p>{format!("Every session of {name}.")}" "<a href="/admin/sessions">"All sessions"</a></p>
+                <p>{format!("Every session of {name}.")}" "<a href=base::url("/admin/sessions")>"All sessions"</a></p>
                 <ActionForm action=sign_out_user>
                     <CsrfField token/>
                     <input type="hidden" name="user_id" value=id.to_string()/>
@@ -330,7 +331,7 @@ fn ChangelistView(
     }
     .into_any();
     let search = view! {
-                <form method="get" action="/admin/sessions" class="search" role="search">
+                <form method="get" action=base::url("/admin/sessions") class="search" role="search">
                     {[("state", &params.state), ("owner", &params.owner), ("user", &params.user), ("country", &params.country), ("device", &params.device), ("since", &params.since)]
                         .into_iter()
                         .filter_map(|(k, v)| v.clone().map(|v| view! { <input type="hidden" name=k value=v/> }))
@@ -355,7 +356,7 @@ fn ChangelistView(
             <div class="changelist-main">
                 {search}
                 <p class="count" data-testid="result-count">{total_text}</p>
-                <form method="get" action="/admin/sessions/confirm">
+                <form method="get" action=base::url("/admin/sessions/confirm")>
                     <div class="table-wrap">
                         <table class="changelist-table">
                             <thead>
@@ -395,7 +396,7 @@ fn ChangelistView(
 fn ChangelistRow(session: AdminSession, now: i64) -> impl IntoView {
     let user = match (session.user_id, session.username.clone()) {
         (Some(id), Some(name)) => view! {
-            <a href=format!("/admin/sessions?user={id}")>{name}</a>
+            <a href=base::url(&format!("/admin/sessions?user={id}"))>{name}</a>
         }
         .into_any(),
         _ => view! { <span class="muted">"Anonymous"</span> }.into_any(),
@@ -417,7 +418,7 @@ fn ChangelistRow(session: AdminSession, now: i64) -> impl IntoView {
             </td>
             <td>{user}</td>
             <td>
-                <a class="mono" href=format!("/admin/sessions/{}", session.public_id)>
+                <a class="mono" href=base::url(&format!("/admin/sessions/{}", session.public_id))>
                     {session.ip.clone().unwrap_or_else(|| "—".into())}
                 </a>
             </td>
@@ -477,7 +478,7 @@ pub fn AdminConfirmPage() -> impl IntoView {
                                     <section class="card narrow">
                                         <h1>"Nothing selected"</h1>
                                         <p class="muted">"Tick the sessions to sign out in the list first."</p>
-                                        <a class="button secondary" href="/admin/sessions">"Back to sessions"</a>
+                                        <a class="button secondary" href=base::url("/admin/sessions")>"Back to sessions"</a>
                                     </section>
                                 }
                                     .into_any()
@@ -518,7 +519,7 @@ pub fn AdminConfirmPage() -> impl IntoView {
                                                 <button type="submit" class="button danger" data-testid="confirm-sign-out-selected">
                                                     "Yes, sign them out"
                                                 </button>
-                                                <a class="button secondary" href="/admin/sessions">"No, go back"</a>
+                                                <a class="button secondary" href=base::url("/admin/sessions")>"No, go back"</a>
                                             </div>
                                         </ActionForm>
                                     </section>
@@ -578,7 +579,7 @@ pub fn AdminSessionPage() -> impl IntoView {
                                     <h2>"Session data"</h2>
                                     <pre class="json" data-testid="session-data">{d.data.clone()}</pre>
                                     {d.client_hints.clone().map(|h| view! { <h2>"Client hints"</h2> <pre class="json">{h}</pre> })}
-                                    <p><a href="/admin/sessions">"← All sessions"</a></p>
+                                    <p><a href=base::url("/admin/sessions")>"← All sessions"</a></p>
                                 }
                                     .into_any()
                             }
@@ -610,7 +611,7 @@ pub fn AdminUsersPage() -> impl IntoView {
             <AdminNav current="/admin/users"/>
             <h1>"Users"</h1>
             <FormError error/>
-            <form method="get" action="/admin/users" class="search" role="search">
+            <form method="get" action=base::url("/admin/users") class="search" role="search">
                 <label for="uq" class="visually-hidden">"Search users"</label>
                 <input id="uq" name="q" type="search" placeholder="Username or email"
                     value=move || query.with(|q| q.get("q").unwrap_or_default())/>
@@ -646,7 +647,7 @@ pub fn AdminUsersPage() -> impl IntoView {
                                                         let label = if u.is_active { "Deactivate" } else { "Activate" };
                                                         view! {
                                                             <tr data-testid="user-row">
-                                                                <td><a href=format!("/admin/sessions?user={}", u.id)>{u.username.clone()}</a></td>
+                                                                <td><a href=base::url(&format!("/admin/sessions?user={}", u.id))>{u.username.clone()}</a></td>
                                                                 <td>{u.email.clone().unwrap_or_default()}</td>
                                                                 <td>{if u.is_staff { "✔" } else { "" }}</td>
                                                                 <td>{u.active_sessions}</td>

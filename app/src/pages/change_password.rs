@@ -4,7 +4,7 @@ use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
 use crate::components::auth::{Auth, RequireSignIn};
-use crate::components::form::{form_error, invalid, CsrfField, FormError, Notice};
+use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
 
 fn changed_text(signed_out: u64) -> String {
     match signed_out {

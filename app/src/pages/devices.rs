@@ -7,7 +7,7 @@ use crate::api::sessions::{
     list_my_sessions, DeviceSession, MySessions, SignOutOtherSessions, SignOutSession,
 };
 use crate::components::auth::{Auth, RequireSignIn};
-use crate::components::form::{form_error, CsrfField, FormError, Notice};
+use crate::components::form::{form_error, ActionForm, CsrfField, FormError, Notice};
 use crate::format;
 
 /// `/account/sessions`, "Your devices": every active session of the signed-in user, this one pinned

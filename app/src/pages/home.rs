@@ -3,6 +3,7 @@ use leptos_meta::Title;
 
 use crate::api::system::{system_status, ServiceStatus};
 use crate::components::auth::Auth;
+use crate::components::base;
 use crate::error::AppError;
 
 fn describe(result: &Result<ServiceStatus, AppError>) -> String {
@@ -52,7 +53,7 @@ pub fn HomePage() -> impl IntoView {
                                         "There are no accounts yet. Create the first one: it will be a staff "
                                         "account, able to find and end any session."
                                     </p>
-                                    <a class="button" href="/sign-up">"Create the first staff account"</a>
+                                    <a class="button" href=base::url("/sign-up")>"Create the first staff account"</a>
                                 </section>
                             }
                                 .into_any()
@@ -60,19 +61,19 @@ pub fn HomePage() -> impl IntoView {
                             view! {
                                 <section class="card">
                                     <h2>{format!("Welcome back, {}", user.username)}</h2>
-                                    <a class="button" href="/account/sessions">"Review your devices"</a>
+                                    <a class="button" href=base::url("/account/sessions")>"Review your devices"</a>
                                 </section>
                             }
                                 .into_any()
                         } else {
                             view! {
                                 <section class="card cta">
-                                    <a class="button" href="/sign-in">"Sign in"</a>
+                                    <a class="button" href=base::url("/sign-in")>"Sign in"</a>
                                     {viewer
                                         .signup_open
                                         .then(|| {
                                             view! {
-                                                <a class="button secondary" href="/sign-up">
+                                                <a class="button secondary" href=base::url("/sign-up")>
                                                     "Create an account"
                                                 </a>
                                             }
@@ -93,7 +94,7 @@ pub fn HomePage() -> impl IntoView {
             </Transition>
             <form
                 method="get"
-                action="/"
+                action=base::url("/")
                 class="inline-form"
                 on:submit=move |event| {
                     event.prevent_default();

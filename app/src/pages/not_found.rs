@@ -13,7 +13,7 @@ pub fn NotFound() -> impl IntoView {
         <section class="card narrow">
             <h1>"Page not found"</h1>
             <p class="muted">"There is nothing at this address."</p>
-            <a class="button" href="/">"Go home"</a>
+            <a class="button" href=crate::components::base::url("/")>"Go home"</a>
         </section>
     }
 }

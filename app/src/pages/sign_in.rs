@@ -1,10 +1,10 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::auth::{safe_next, still_at, Auth};
-use crate::components::form::{form_error, invalid, CsrfField, FormError, Notice};
+use crate::components::base::{self, GoTo};
+use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
 
 /// `/sign-in`: username and password. Already signed in: straight to the devices page.
 #[component]
@@ -23,14 +23,14 @@ pub fn SignInPage() -> impl IntoView {
                     .get()
                     .map(|viewer| match viewer {
                         Ok(viewer) if viewer.user.is_some() => {
-                            if !still_at("/sign-in") {
+                            if !still_at(&base::url("/sign-in")) {
                                 return ().into_any();
                             }
-                            let path = safe_next(
+                            let url = safe_next(
                                 query.get_untracked().get("next").as_deref(),
                                 &viewer.redirect_origins,
                             );
-                            view! { <Redirect path/> }.into_any()
+                            view! { <GoTo url/> }.into_any()
                         }
                         Ok(viewer) => {
                             let q = query.get_untracked();
@@ -49,7 +49,7 @@ pub fn SignInPage() -> impl IntoView {
                                 .then(|| {
                                     view! {
                                         <p class="muted form-footer">
-                                            "New here? " <a href="/sign-up">"Create an account"</a>
+                                            "New here? " <a href=base::url("/sign-up")>"Create an account"</a>
                                         </p>
                                     }
                                 });

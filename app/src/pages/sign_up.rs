@@ -1,11 +1,11 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::components::Redirect;
 use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
 use crate::components::auth::{still_at, Auth};
-use crate::components::form::{form_error, invalid, CsrfField, FormError};
+use crate::components::base::{self, GoTo};
+use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError};
 
 /// `/sign-up`: a new account. While no account exists at all, this creates the first staff account,
 /// whether or not sign-up is open.
@@ -25,10 +25,10 @@ pub fn SignUpPage() -> impl IntoView {
                     .get()
                     .map(|viewer| match viewer {
                         Ok(viewer) if viewer.user.is_some() => {
-                            if !still_at("/sign-up") {
+                            if !still_at(&base::url("/sign-up")) {
                                 return ().into_any();
                             }
-                            view! { <Redirect path="/account/sessions"/> }.into_any()
+                            view! { <GoTo url=base::url("/account/sessions")/> }.into_any()
                         }
                         Ok(viewer) if !viewer.signup_open && !viewer.first_run => {
                             view! {
@@ -37,7 +37,7 @@ pub fn SignUpPage() -> impl IntoView {
                                     <p class="muted">
                                         "New accounts are created by an administrator."
                                     </p>
-                                    <a class="button" href="/sign-in">"Sign in"</a>
+                                    <a class="button" href=base::url("/sign-in")>"Sign in"</a>
                                 </section>
                             }
                                 .into_any()
@@ -115,7 +115,7 @@ pub fn SignUpPage() -> impl IntoView {
                                         </div>
                                     </ActionForm>
                                     <p class="muted form-footer">
-                                        "Already have an account? " <a href="/sign-in">"Sign in"</a>
+                                        "Already have an account? " <a href=base::url("/sign-in")>"Sign in"</a>
                                     </p>
                                 </section>
                             }

@@ -194,6 +194,13 @@ pub struct Settings {
     #[arg(long, env = "PUBLIC_ORIGIN", value_parser = parse_origin, global = true)]
     pub public_origin: Option<String>,
 
+    /// The path the whole site is served under, behind a reverse proxy that passes it on unchanged
+    /// (such as /sso for https://app.example.com/sso/...): pages, forms, server functions and
+    /// assets all live under it. Empty (the default): the site is at the root. /healthz,
+    /// /auth/verify and /metrics also answer without it.
+    #[arg(long, env = "BASE_PATH", default_value = "", value_parser = parse_base_path, global = true)]
+    pub base_path: String,
+
     /// Origins of the services behind forward authentication (GET /auth/verify), comma separated:
     /// after signing in, `next` may send the browser back to them. Any other `next` outside this
     /// site leads to the devices page, so the sign-in page is never an open redirect.
@@ -263,6 +270,7 @@ impl Settings {
             clear_expired_every: 0,
             signup_open: true,
             public_origin: None,
+            base_path: String::new(),
             redirect_origins: Vec::new(),
             embed_origins: Vec::new(),
             bench_baseline_route: false,
@@ -277,7 +285,7 @@ impl Settings {
     pub fn site(&self) -> SiteSettings {
         SiteSettings {
             public_origin: self.public_origin.clone(),
-            base_path: String::new(),
+            base_path: self.base_path.clone(),
             redirect_origins: self.redirect_origins.clone(),
             embed_origins: self.embed_origins.clone(),
             bench_routes: self.bench_baseline_route,
@@ -336,6 +344,21 @@ fn parse_token(value: &str) -> Result<String, String> {
     Ok(value.to_owned())
 }
 
+/// A base path: empty, or `/seg[/seg…]` with no trailing slash and only `A-Z a-z 0-9 . _ ~ -` in
+/// its segments.
+fn parse_base_path(value: &str) -> Result<String, String> {
+    let value = value.trim();
+    if crate::components::base::is_valid(value) {
+        Ok(value.to_owned())
+    } else {
+        Err(
+            "must be empty or a path such as /sso or /account/v2: a leading slash, no trailing \
+             slash, and only letters, digits and . _ ~ - in each segment"
+                .into(),
+        )
+    }
+}
+
 /// A cookie domain: a host name (no scheme, port or path), lower-cased, without a leading dot.
 fn parse_domain(value: &str) -> Result<String, String> {
     let domain = value.trim().trim_start_matches('.').to_ascii_lowercase();
@@ -372,7 +395,25 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_domain, parse_origin, parse_token};
+    use super::{parse_base_path, parse_domain, parse_origin, parse_token};
+
+    #[test]
+    fn base_paths_are_validated() {
+        assert_eq!(parse_base_path("").as_deref(), Ok(""));
+        assert_eq!(parse_base_path(" /sso ").as_deref(), Ok("/sso"));
+        assert_eq!(parse_base_path("/a/b-c").as_deref(), Ok("/a/b-c"));
+        for bad in [
+            "/",
+            "sso",
+            "/sso/",
+            "/a b",
+            "/sso?x=1",
+            "https://x/sso",
+            "/a//b",
+        ] {
+            assert!(parse_base_path(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn cookie_domains_are_plain_host_names() {

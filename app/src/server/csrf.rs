@@ -39,6 +39,9 @@ pub struct CsrfSettings {
     pub cookie_name: String,
     /// Whether the cookie is marked Secure.
     pub secure: bool,
+    /// The path the site is mounted under (`BASE_PATH`), for the link of the refusal page. The
+    /// cookie itself keeps `Path=/`, like the session cookie.
+    pub base_path: String,
 }
 
 impl CsrfSettings {
@@ -52,6 +55,7 @@ impl CsrfSettings {
                 "csrftoken".into()
             },
             secure,
+            base_path: String::new(),
         }
     }
 }
@@ -113,7 +117,7 @@ pub async fn protect(
                 reason,
                 "cross-origin request refused"
             );
-            return refused(request.uri().path());
+            return refused(request.uri().path(), &settings.base_path);
         }
     }
     let token = console_sessions::sessions::cookie_value(request.headers(), &settings.cookie_name)
@@ -204,7 +208,7 @@ fn check_origin(
     }
 }
 
-fn refused(path: &str) -> Response {
+fn refused(path: &str, base_path: &str) -> Response {
     if path.starts_with("/api/v1/") {
         return (
             StatusCode::FORBIDDEN,
@@ -215,12 +219,15 @@ fn refused(path: &str) -> Response {
         )
             .into_response();
     }
+    // The base path is validated at startup: unreserved characters only, nothing to escape.
     (
         StatusCode::FORBIDDEN,
         [(CONTENT_TYPE, "text/html; charset=utf-8")],
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused</title></head>\
-         <body><h1>Request refused</h1><p>This request came from another site, so it was not carried out. \
-         Go back to <a href=\"/\">console-sessions</a> and try again from there.</p></body></html>",
+        format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Request refused</title></head>\
+             <body><h1>Request refused</h1><p>This request came from another site, so it was not carried out. \
+             Go back to <a href=\"{base_path}/\">console-sessions</a> and try again from there.</p></body></html>"
+        ),
     )
         .into_response()
 }

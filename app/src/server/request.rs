@@ -67,12 +67,19 @@ pub async fn require_user_id(session: &Session) -> Result<i64, AppError> {
     session.user_id().await?.ok_or(AppError::SignInRequired)
 }
 
-/// Sends the browser to `path` (a local path we built).
+/// Sends the browser to `path`, a path of this site we built (such as `/account/sessions`): under
+/// the base path.
 pub fn redirect(path: &str) {
-    leptos_axum::redirect(path);
+    leptos_axum::redirect(&crate::components::base::url(path));
 }
 
-/// For a plain form post, sends the browser back to `page` with the error's code and the given
+/// Sends the browser to `url` as it is: a URL already complete, such as [`safe_next`]'s answer.
+pub fn redirect_to(url: &str) {
+    leptos_axum::redirect(url);
+}
+
+/// For a plain form post, sends the browser back to `page` (a path of this site, put under the base
+/// path) with the error's code and the given
 /// fields in the query, so the page can show the message and keep what was typed (never passwords).
 /// The hydrated page gets the error itself and shows it in place. Returns the error, for `Err(...)`.
 pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> AppError {

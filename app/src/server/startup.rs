@@ -17,7 +17,9 @@ use console_sessions::accounts::Accounts;
 use console_sessions::geo::{GeoIp, GeoIpError};
 use console_sessions::{Database, DbError, SessionEngine, SessionLayer};
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{
+    generate_route_list_with_exclusions_and_ssg_and_context, AxumRouteListing, LeptosRoutes,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -96,7 +98,8 @@ impl Application {
             None => GeoIp::disabled(),
         };
         let session_config = settings.session_config();
-        let csrf = CsrfSettings::new(settings.public_origin.clone(), session_config.secure);
+        let mut csrf = CsrfSettings::new(settings.public_origin.clone(), session_config.secure);
+        csrf.base_path = settings.base_path.clone();
         let sessions = SessionEngine::with_geoip(db.clone(), session_config, geoip);
         let accounts = Accounts::new(db.clone(), sessions.clone(), settings.accounts_config());
         let state = AppState {
@@ -123,11 +126,7 @@ impl Application {
             }
             (_, endpoint) => (None, endpoint),
         };
-        let mut app_router = router_with(state.clone(), cut_off, on_main);
-        if settings.bench_baseline_route {
-            // Outside every layer: the floor the layered routes are compared with.
-            app_router = app_router.route("/bench/bare", get(forward_auth::baseline));
-        }
+        let app_router = router_with(state.clone(), cut_off, on_main);
         Ok(Self {
             listener,
             local_addr,
@@ -292,13 +291,21 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// [`router`], with `/metrics` when `metrics` is given; requests still running when `cut_off`
-/// turns `true` (the shutdown deadline) are answered 503.
+/// turns `true` (the shutdown deadline) are answered 503. Under a base path, everything is served
+/// under it (see [`mount`]).
 pub fn router_with(
     state: AppState,
     cut_off: watch::Receiver<bool>,
     metrics: Option<MetricsEndpoint>,
 ) -> Router {
-    let routes = generate_route_list(App);
+    // The app sees the state while its routes are listed: their paths carry the base path.
+    let (routes, _) = generate_route_list_with_exclusions_and_ssg_and_context(App, None, {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    });
+    let base_path = state.site.base_path.clone();
+    let routes = with_home_slash(routes, &base_path);
+    let bench_routes = state.site.bench_routes;
     let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/auth/verify", get(forward_auth::verify))
@@ -312,7 +319,7 @@ pub fn router_with(
             get(metrics_endpoint::scrape).with_state(endpoint),
         );
     }
-    router
+    let router: Router = router
         .leptos_routes_with_context(
             &state,
             routes,
@@ -348,7 +355,81 @@ pub fn router_with(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::from_fn(telemetry::drop_unsafe_request_id))
-        .with_state(state)
+        .with_state(state);
+    let router = if bench_routes {
+        // Outside every layer: the floor the layered routes are compared with.
+        router.route("/bench/bare", get(forward_auth::baseline))
+    } else {
+        router
+    };
+    mount(router, &base_path)
+}
+
+/// Under a base path the home page is listed at `/sso` only: it is served at `/sso/` too, the
+/// address the app links to (and where a proxy's `location /sso/` sends it).
+fn with_home_slash(mut routes: Vec<AxumRouteListing>, base_path: &str) -> Vec<AxumRouteListing> {
+    if base_path.is_empty() {
+        return routes;
+    }
+    let slash = format!("{base_path}/");
+    let home = routes.iter().find(|route| route.path() == base_path);
+    if let Some(home) = home {
+        if !routes.iter().any(|route| route.path() == slash) {
+            let listing =
+                AxumRouteListing::new(slash, home.mode().clone(), home.methods(), Vec::new());
+            routes.push(listing);
+        }
+    }
+    routes
+}
+
+/// Serves `router` under `base_path` (such as `/sso`), for a proxy that passes the prefix on.
+///
+/// The pages are routed under the base path already (the route list is made with it). Everything
+/// else is routed at its own path, so the prefix is taken off before routing: server functions
+/// (`/sso/api/…`), the built assets (`/sso/pkg/…`) and public files (`/sso/favicon.svg`), and the
+/// answers for machines (`/sso/auth/verify`, `/sso/healthz`, `/sso/metrics`, `/sso/bench/…`).
+/// Those also still answer without the prefix: load balancers probe nodes directly. A page asked
+/// for without the prefix is not found.
+pub fn mount(router: Router, base_path: &str) -> Router {
+    if base_path.is_empty() {
+        return router;
+    }
+    let base: Arc<str> = base_path.into();
+    // An axum router's own layers run after routing: the URI is rewritten by a router around it.
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::from_fn_with_state(base, strip_base))
+}
+
+/// Middleware of [`mount`]: takes the base path off the URI of what is routed without it.
+async fn strip_base(State(base): State<Arc<str>>, mut request: Request, next: Next) -> Response {
+    let rewritten = unprefixed(&base, request.uri().path()).and_then(|rest| {
+        let path_and_query = match request.uri().query() {
+            Some(query) => format!("{rest}?{query}"),
+            None => rest.to_owned(),
+        };
+        let mut parts = request.uri().clone().into_parts();
+        parts.path_and_query = path_and_query.parse().ok();
+        axum::http::Uri::from_parts(parts).ok()
+    });
+    if let Some(uri) = rewritten {
+        *request.uri_mut() = uri;
+    }
+    next.run(request).await
+}
+
+/// `path` without `base`, when it is under `base` and is not a page: a server function, an asset
+/// or public file (one segment with a dot), or an answer for machines.
+fn unprefixed<'a>(base: &str, path: &'a str) -> Option<&'a str> {
+    let rest = path.strip_prefix(base)?;
+    let name = rest.strip_prefix('/')?;
+    let routed_without_base = rest.starts_with("/api/")
+        || rest.starts_with("/pkg/")
+        || rest.starts_with("/bench/")
+        || matches!(rest, "/auth/verify" | "/healthz" | "/metrics")
+        || (!name.contains('/') && name.contains('.'));
+    routed_without_base.then_some(rest)
 }
 
 /// Middleware: runs the request unless the shutdown deadline passes first; then the request is
@@ -395,6 +476,38 @@ async fn healthz(State(state): State<AppState>) -> Response {
                 Json(serde_json::json!({"status": "unavailable", "database": "unavailable"})),
             )
                 .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unprefixed;
+
+    #[test]
+    fn only_what_is_not_a_page_loses_the_base_path() {
+        assert_eq!(
+            unprefixed("/sso", "/sso/api/account/sign-in"),
+            Some("/api/account/sign-in")
+        );
+        assert_eq!(
+            unprefixed("/sso", "/sso/pkg/console-sessions.css"),
+            Some("/pkg/console-sessions.css")
+        );
+        assert_eq!(unprefixed("/sso", "/sso/favicon.svg"), Some("/favicon.svg"));
+        assert_eq!(unprefixed("/sso", "/sso/healthz"), Some("/healthz"));
+        assert_eq!(unprefixed("/sso", "/sso/auth/verify"), Some("/auth/verify"));
+        assert_eq!(unprefixed("/a/b", "/a/b/metrics"), Some("/metrics"));
+        for page in [
+            "/sso",
+            "/sso/",
+            "/sso/sign-in",
+            "/sso/admin/sessions/abc.def",
+            "/ssox/api/x",
+            "/api/account/viewer",
+            "/sign-in",
+        ] {
+            assert_eq!(unprefixed("/sso", page), None, "{page}");
         }
     }
 }
