@@ -14,6 +14,8 @@ process.env.E2E_DATA_DIR = dataDir;
 export const baseURL = `http://127.0.0.1:${port}`;
 // embed.spec.ts serves a page that frames ours on this port (allowed) and the next (not allowed).
 export const embedPort = port + 1;
+// base_path.spec.ts: a second server, mounted under /sso (BASE_PATH), on its own database.
+export const basePathURL = `http://127.0.0.1:${port + 3}/sso`;
 // Tests that use the command line (createsuperuser) reach the same database as the server.
 process.env.E2E_DATABASE_URL = `sqlite://${dataDir}/e2e.db`;
 process.env.E2E_BINARY = `${root}/target/debug/console-sessions`;
@@ -46,22 +48,40 @@ export default defineConfig({
     { name: "javascript", use: { javaScriptEnabled: true } },
     { name: "no-javascript", use: { javaScriptEnabled: false } },
   ],
-  webServer: {
-    // A freshly built server (make e2e builds it first) on its own SQLite file.
-    command: `${root}/target/debug/console-sessions serve`,
-    url: `${baseURL}/healthz`,
-    reuseExistingServer: false,
-    timeout: 60_000,
-    stdout: "pipe",
-    stderr: "pipe",
-    env: {
-      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
-      LEPTOS_SITE_ROOT: `${root}/target/site`,
-      DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
-      // Browsers in the admin test claim addresses with X-Forwarded-For, as if behind a proxy.
-      TRUSTED_PROXIES: "127.0.0.1/32",
-      EMBED_ORIGINS: `http://127.0.0.1:${port + 1}`,
-      RUST_LOG: "warn",
+  webServer: [
+    {
+      // A freshly built server (make e2e builds it first) on its own SQLite file.
+      command: `${root}/target/debug/console-sessions serve`,
+      url: `${baseURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+        LEPTOS_SITE_ROOT: `${root}/target/site`,
+        DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
+        // Browsers in the admin test claim addresses with X-Forwarded-For, as if behind a proxy.
+        TRUSTED_PROXIES: "127.0.0.1/32",
+        EMBED_ORIGINS: `http://127.0.0.1:${port + 1}`,
+        RUST_LOG: "warn",
+      },
     },
-  },
+    {
+      // The same binary mounted under /sso, as behind a proxy that routes that path to it.
+      command: `${root}/target/debug/console-sessions serve`,
+      url: `${basePathURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port + 3}`,
+        LEPTOS_SITE_ROOT: `${root}/target/site`,
+        DATABASE_URL: `sqlite://${dataDir}/e2e-base-path.db`,
+        BASE_PATH: "/sso",
+        RUST_LOG: "warn",
+      },
+    },
+  ],
 });
