@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SECONDS_PER_RUN=${1:-10}
-ROUNDS=${2:-5}
+ROUNDS=${2:-7}
 CONNECTIONS=${3:-32}
 PORT=${BENCH_PORT:-3190}
 BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions
@@ -31,7 +31,14 @@ export DATABASE_URL="sqlite://$work/bench.db" LEPTOS_SITE_ADDR="127.0.0.1:$PORT"
   CLEAR_EXPIRED_EVERY=0 RUST_LOG="${RUST_LOG:-info}"
 CONSOLE_SESSIONS_SUPERUSER_PASSWORD="bench password 123" \
   "$BINARY" createsuperuser --username admin --email admin@example.com >/dev/null
-"$BINARY" serve >"$work/server.log" 2>&1 &
+# On a machine with several cores, wrk gets core 0 and the server the others, so that neither
+# steals the other's time slices unevenly between runs.
+cores=$(nproc)
+server_cpus=""; wrk_cpus=""
+if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
+  server_cpus="taskset -c 1-$((cores - 1))"; wrk_cpus="taskset -c 0"
+fi
+$server_cpus "$BINARY" serve >"$work/server.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
 
@@ -48,7 +55,7 @@ cookie="Cookie: session=$session"
   || { echo "/auth/verify does not accept the session" >&2; exit 1; }
 
 run() { # route -> requests per second
-  wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -H "$cookie" "http://127.0.0.1:$PORT$1" \
+  $wrk_cpus wrk -t1 -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" -H "$cookie" "http://127.0.0.1:$PORT$1" \
     | awk '/^Requests\/sec/ {print $2}'
 }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::nginx::{spawn_upstream, Nginx};
+use common::nginx::{free_port, spawn_upstream, Nginx};
 use common::{location, spawn_app_on, spawn_app_with, Browser, TestApp, FIREFOX, PASSWORD};
 use console_sessions::Backend;
 use reqwest::Response;
@@ -17,6 +17,7 @@ use serde_json::Value;
 on_every_database!(
     a_signed_in_browser_is_verified_with_its_user_in_headers_and_json,
     a_revoked_session_or_a_deactivated_user_is_refused,
+    a_user_deactivated_behind_the_services_back_is_refused_and_signed_out,
     nginx_lets_signed_in_people_through_and_sends_others_to_sign_in,
 );
 
@@ -77,6 +78,26 @@ async fn a_revoked_session_or_a_deactivated_user_is_refused(backend: Backend) {
         assert_eq!(response.status(), 401);
         assert_eq!(header(&response, "x-auth-user"), "");
     }
+}
+
+async fn a_user_deactivated_behind_the_services_back_is_refused_and_signed_out(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let browser = app.signed_in("alice", FIREFOX).await;
+    // Not through the account service (which would end the sessions), and before any verify
+    // cached the identity: only /auth/verify's own check can catch it.
+    app.test_db
+        .execute(&format!(
+            "UPDATE users SET is_active = false WHERE id = {alice}"
+        ))
+        .await
+        .unwrap();
+    let response = verify(&browser, "https://a/").await;
+    assert_eq!(response.status(), 401);
+    assert!(
+        app.sessions_of(alice).await.is_empty(),
+        "the session of an inactive user ends"
+    );
 }
 
 #[tokio::test]
@@ -140,7 +161,7 @@ async fn last_activity(app: &TestApp, user_id: i64) -> time::OffsetDateTime {
 #[tokio::test]
 async fn verifying_touches_last_activity_at_most_once_per_interval() {
     let app = spawn_app_with(Backend::Sqlite, |settings| {
-        settings.session_activity_interval = 1;
+        settings.session_activity_interval = 2;
     })
     .await;
     let alice = app.create_user("alice").await;
@@ -154,7 +175,7 @@ async fn verifying_touches_last_activity_at_most_once_per_interval() {
         signed_in_at,
         "no write within the interval"
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     assert_eq!(verify(&browser, "https://a/").await.status(), 200);
     let touched = last_activity(&app, alice).await;
     assert!(touched > signed_in_at, "touched once the interval passed");
@@ -200,10 +221,15 @@ async fn sign_in_returns_to_allowed_services_only() {
 }
 
 async fn nginx_lets_signed_in_people_through_and_sends_others_to_sign_in(backend: Backend) {
-    let app = spawn_app_on(backend).await;
+    let nginx_port = free_port();
+    let nginx_origin = format!("http://127.0.0.1:{nginx_port}");
+    let app = spawn_app_with(backend, |settings| {
+        settings.redirect_origins = vec![nginx_origin.clone()];
+    })
+    .await;
     let alice = app.create_user("alice").await;
     let upstream = spawn_upstream().await;
-    let nginx = Nginx::start(&app.address, upstream);
+    let nginx = Nginx::start_on(nginx_port, &app.address, upstream);
     let private = format!("{}/private/report?week=47", nginx.address);
 
     // Nobody signed in: nginx sends the browser to our sign-in page, to come back afterwards.
@@ -220,9 +246,22 @@ async fn nginx_lets_signed_in_people_through_and_sends_others_to_sign_in(backend
         )
     );
 
-    // Signing in there (cookies are per host, not per port, as in a browser) lets them through,
-    // and the upstream learns who they are.
-    browser.sign_in("alice", PASSWORD).await;
+    // The sign-in form, posted with the `next` of that URL, sends the browser back to nginx.
+    let response = browser
+        .submit(
+            "/api/account/sign-in",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", &private),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location_of(&response), private);
+
+    // Signed in (cookies are per host, not per port, as in a browser), they are let through, and
+    // the upstream learns who they are.
     let response = browser.client.get(&private).send().await.unwrap();
     assert_eq!(response.status(), 200, "{}", nginx.error_log());
     let seen: Value = response.json().await.unwrap();
@@ -314,9 +353,65 @@ async fn a_cookie_domain_shares_the_session_with_sibling_subdomains() {
         .get_all("set-cookie")
         .iter()
         .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("__Secure-session="))
+        .find(|c| c.starts_with("__Secure-session=") && !c.starts_with("__Secure-session=;"))
         .expect("the session cookie, named __Secure- since __Host- cannot have a Domain");
     for part in ["Domain=example.test", "Secure", "HttpOnly", "SameSite=Lax"] {
         assert!(session_cookie.contains(part), "{session_cookie}");
     }
+    let token = session_cookie
+        .trim_start_matches("__Secure-session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A proxy on a sibling subdomain passes the cookie on: it verifies.
+    let proxy = reqwest::Client::new();
+    let verified = proxy
+        .get(app.url("/auth/verify"))
+        .header("cookie", format!("__Secure-session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    assert_eq!(header(&verified, "x-auth-user"), "alice");
+    // Signing out removes the domain cookie (a removal must name the same domain) and any
+    // host-only one of the same name left from before the domain was set.
+    let csrf = "c".repeat(43);
+    let response = proxy
+        .post(app.url("/api/account/sign-out"))
+        .header(
+            "cookie",
+            format!("__Secure-session={token}; __Host-csrftoken={csrf}"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf_token={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    let removals: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .filter(|c| c.starts_with("__Secure-session=;") || c.starts_with("__Secure-session=\"\";"))
+        .collect();
+    assert!(
+        removals
+            .iter()
+            .any(|c| c.contains("Domain=example.test") && c.contains("Max-Age=0")),
+        "{removals:?}"
+    );
+    assert!(
+        removals
+            .iter()
+            .any(|c| !c.contains("Domain") && c.contains("Max-Age=0")),
+        "{removals:?}"
+    );
+    let after = proxy
+        .get(app.url("/auth/verify"))
+        .header("cookie", format!("__Secure-session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401, "the session ended");
 }

@@ -107,6 +107,15 @@ where
                     let headers = response.headers_mut();
                     let domain = engine.config().cookie_domain.as_deref();
                     if let Some(cookie) = cookie_header(name, &commit.cookie, secure, domain) {
+                        // A host-only cookie of the same name, from before the domain was set,
+                        // would be sent first and win: it goes whenever the session cookie changes.
+                        if domain.is_some() && !name.starts_with("__Host-") {
+                            if let Some(old) =
+                                cookie_header(name, &CookieAction::Remove, secure, None)
+                            {
+                                headers.append(SET_COOKIE, old);
+                            }
+                        }
                         headers.append(SET_COOKIE, cookie);
                         // A response that sets a session cookie must never be cached for others.
                         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -384,7 +384,11 @@ fn parse_origin(value: &str) -> Result<String, String> {
         .strip_prefix("https://")
         .or_else(|| value.strip_prefix("http://"))
         .ok_or("must start with https:// or http://")?;
-    if rest.is_empty() || rest.contains(['/', '?', '#', '@', ' ']) {
+    // Host name or IP literal and port only: the value goes into headers (a CSP among them).
+    let plain = rest
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if rest.is_empty() || !plain {
         return Err(
             "must be scheme://host[:port] with no path, such as https://sessions.example.com"
                 .into(),
@@ -458,6 +462,9 @@ mod tests {
             "https://a/b",
             "ftp://a",
             "https://u@a",
+            "https://a; script-src *",
+            "https://*.example.com",
+            "https://'self'",
         ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }

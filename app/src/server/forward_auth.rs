@@ -15,7 +15,7 @@
 //!
 //! [`Accounts::identity`]: console_sessions::accounts::Accounts::identity
 
-use axum::extract::{Query, State};
+use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, HOST, LOCATION};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -39,14 +39,6 @@ pub const X_AUTH_SIGN_IN: HeaderName = HeaderName::from_static("x-auth-sign-in")
 /// The longest original URL carried into `next`; a longer one sends the person to the devices page.
 const MAX_NEXT_CHARS: usize = 2048;
 
-/// The query of `/auth/verify`.
-#[derive(Debug, Default, Deserialize)]
-pub struct VerifyQuery {
-    /// `1`/`true`: answer a refused request with a 302 to the sign-in page rather than a 401.
-    #[serde(default)]
-    redirect: Option<String>,
-}
-
 /// What `/auth/verify` says about a verified user (the body; the headers say the same).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifiedUser {
@@ -68,16 +60,17 @@ impl From<&Identity> for VerifiedUser {
     }
 }
 
-/// `GET /auth/verify`.
-pub async fn verify(
-    State(state): State<AppState>,
-    Query(query): Query<VerifyQuery>,
-    session: Session,
-    headers: HeaderMap,
-) -> Response {
+/// `GET /auth/verify`. It reads the request's headers and query only to refuse: a proxy asks this
+/// on every request it lets through, so the verified path does no more than it must.
+pub async fn verify(State(state): State<AppState>, session: Session, request: Request) -> Response {
     match verified_identity(&state, &session).await {
         Ok(Some(identity)) => verified(&identity),
-        Ok(None) => refused(&state, &headers, wants_redirect(&query)),
+        Ok(None) => refused(
+            &state,
+            request.headers(),
+            session.client().https,
+            wants_redirect(request.uri().query()),
+        ),
         Err(error) => {
             let mut response = (
                 StatusCode::from_u16(error.status_code())
@@ -132,13 +125,18 @@ fn header_text(text: &str) -> HeaderValue {
     HeaderValue::from_bytes(text.as_bytes()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-fn wants_redirect(query: &VerifyQuery) -> bool {
-    matches!(query.redirect.as_deref(), Some("1" | "true" | "yes"))
+/// `?redirect=1` (or `true`, `yes`): answer a refusal with a 302 to the sign-in page.
+fn wants_redirect(query: Option<&str>) -> bool {
+    query.is_some_and(|query| {
+        query
+            .split('&')
+            .any(|pair| matches!(pair, "redirect=1" | "redirect=true" | "redirect=yes"))
+    })
 }
 
 /// The 401 (or 302) answer, pointing at the sign-in page.
-fn refused(state: &AppState, headers: &HeaderMap, redirect: bool) -> Response {
-    let sign_in = sign_in_url(state, headers);
+fn refused(state: &AppState, headers: &HeaderMap, https: bool, redirect: bool) -> Response {
+    let sign_in = sign_in_url(state, headers, https);
     let mut response = if redirect {
         (StatusCode::FOUND, ()).into_response()
     } else {
@@ -167,17 +165,24 @@ fn refused(state: &AppState, headers: &HeaderMap, redirect: bool) -> Response {
 
 /// Our sign-in page, absolute (the proxy sends the browser there from another host), with `next`
 /// set to the URL the person asked the proxy for, when the proxy said which.
-pub fn sign_in_url(state: &AppState, headers: &HeaderMap) -> String {
+///
+/// Set `PUBLIC_ORIGIN` for forward authentication: without it the origin is guessed from the
+/// `Host` the proxy addressed us by (often an internal name) and `https` from a trusted proxy.
+pub fn sign_in_url(state: &AppState, headers: &HeaderMap, https: bool) -> String {
     let site = match &state.site.public_origin {
         Some(origin) => origin.clone(),
-        // Without a configured origin, the Host the proxy addressed us by is the best guess.
         None => {
             let host = headers
                 .get(HOST)
                 .and_then(|h| h.to_str().ok())
-                .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_graphic()))
+                .filter(|h| {
+                    !h.is_empty()
+                        && h.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+                })
                 .unwrap_or("localhost");
-            format!("http://{host}")
+            let scheme = if https { "https" } else { "http" };
+            format!("{scheme}://{host}")
         }
     };
     let mut url = format!("{site}{}/sign-in", state.site.base_path);

@@ -87,7 +87,7 @@ pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> Ap
     if is_plain_form_post() {
         let mut url = format!("{page}?error={}", urlencoding::encode(&error.code()));
         for (name, value) in keep {
-            if !value.is_empty() && value.len() <= 512 {
+            if !value.is_empty() && value.len() <= 2048 {
                 url.push('&');
                 url.push_str(name);
                 url.push('=');

@@ -425,6 +425,7 @@ fn unprefixed<'a>(base: &str, path: &'a str) -> Option<&'a str> {
     let rest = path.strip_prefix(base)?;
     let name = rest.strip_prefix('/')?;
     let routed_without_base = rest.starts_with("/api/")
+        || rest == "/api/v1"
         || rest.starts_with("/pkg/")
         || rest.starts_with("/bench/")
         || matches!(rest, "/auth/verify" | "/healthz" | "/metrics")

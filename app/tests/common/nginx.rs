@@ -56,14 +56,22 @@ pub async fn spawn_upstream() -> SocketAddr {
     address
 }
 
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    probe.local_addr().unwrap().port()
+}
+
 impl Nginx {
     /// nginx on a free port, proxying to `upstream` once `/auth/verify` on `app` (an
     /// `http://host:port` address) says yes; a 401 becomes a redirect to the sign-in URL it gives.
     pub fn start(app: &str, upstream: SocketAddr) -> Self {
-        let port = {
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            probe.local_addr().unwrap().port()
-        };
+        Self::start_on(free_port(), app, upstream)
+    }
+
+    /// [`Nginx::start`] on this port (from [`free_port`], when the app must know nginx's origin
+    /// before nginx starts).
+    pub fn start_on(port: u16, app: &str, upstream: SocketAddr) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().display().to_string();
         let app = app.trim_start_matches("http://");
