@@ -24,7 +24,25 @@ use console_sessions::accounts::Identity;
 use console_sessions::Session;
 use serde::{Deserialize, Serialize};
 
+use super::site::SiteSettings;
 use super::state::AppState;
+
+/// What `/auth/verify` needs of the application state: taken on every proxied request, so not the
+/// whole [`AppState`] (whose clone copies the Leptos options too).
+#[derive(Clone)]
+pub struct VerifyState {
+    accounts: console_sessions::accounts::Accounts,
+    site: std::sync::Arc<SiteSettings>,
+}
+
+impl axum::extract::FromRef<AppState> for VerifyState {
+    fn from_ref(state: &AppState) -> Self {
+        Self {
+            accounts: state.accounts.clone(),
+            site: state.site.clone(),
+        }
+    }
+}
 use crate::error::AppError;
 
 /// The username of the signed-in user.
@@ -50,19 +68,13 @@ pub struct VerifiedUser {
     pub email: Option<String>,
 }
 
-impl From<&Identity> for VerifiedUser {
-    fn from(identity: &Identity) -> Self {
-        Self {
-            user_id: identity.id,
-            username: identity.username.clone(),
-            email: identity.email.clone(),
-        }
-    }
-}
-
 /// `GET /auth/verify`. It reads the request's headers and query only to refuse: a proxy asks this
 /// on every request it lets through, so the verified path does no more than it must.
-pub async fn verify(State(state): State<AppState>, session: Session, request: Request) -> Response {
+pub async fn verify(
+    State(state): State<VerifyState>,
+    session: Session,
+    request: Request,
+) -> Response {
     match verified_identity(&state, &session).await {
         Ok(Some(identity)) => verified(&identity),
         Ok(None) => refused(
@@ -90,7 +102,7 @@ pub async fn verify(State(state): State<AppState>, session: Session, request: Re
 
 /// The active user the session belongs to; a session of a user who is gone or inactive ends here.
 async fn verified_identity(
-    state: &AppState,
+    state: &VerifyState,
     session: &Session,
 ) -> Result<Option<std::sync::Arc<Identity>>, AppError> {
     let Some(user_id) = session.user_id().await? else {
@@ -107,7 +119,19 @@ async fn verified_identity(
 
 /// The 200 answer: headers for the proxy to pass on, and the same as JSON.
 pub fn verified(identity: &Identity) -> Response {
-    let mut response = Json(VerifiedUser::from(identity)).into_response();
+    /// [`VerifiedUser`], borrowed: the answer is written without copying the identity.
+    #[derive(Serialize)]
+    struct Body<'a> {
+        user_id: i64,
+        username: &'a str,
+        email: Option<&'a str>,
+    }
+    let mut response = Json(Body {
+        user_id: identity.id,
+        username: &identity.username,
+        email: identity.email.as_deref(),
+    })
+    .into_response();
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(X_AUTH_USER_ID, HeaderValue::from(identity.id));
@@ -135,8 +159,8 @@ fn wants_redirect(query: Option<&str>) -> bool {
 }
 
 /// The 401 (or 302) answer, pointing at the sign-in page.
-fn refused(state: &AppState, headers: &HeaderMap, https: bool, redirect: bool) -> Response {
-    let sign_in = sign_in_url(state, headers, https);
+fn refused(state: &VerifyState, headers: &HeaderMap, https: bool, redirect: bool) -> Response {
+    let sign_in = sign_in_url(&state.site, headers, https);
     let mut response = if redirect {
         (StatusCode::FOUND, ()).into_response()
     } else {
@@ -168,8 +192,8 @@ fn refused(state: &AppState, headers: &HeaderMap, https: bool, redirect: bool) -
 ///
 /// Set `PUBLIC_ORIGIN` for forward authentication: without it the origin is guessed from the
 /// `Host` the proxy addressed us by (often an internal name) and `https` from a trusted proxy.
-pub fn sign_in_url(state: &AppState, headers: &HeaderMap, https: bool) -> String {
-    let site = match &state.site.public_origin {
+pub fn sign_in_url(site: &SiteSettings, headers: &HeaderMap, https: bool) -> String {
+    let origin = match &site.public_origin {
         Some(origin) => origin.clone(),
         None => {
             let host = headers
@@ -185,7 +209,7 @@ pub fn sign_in_url(state: &AppState, headers: &HeaderMap, https: bool) -> String
             format!("{scheme}://{host}")
         }
     };
-    let mut url = format!("{site}{}/sign-in", state.site.base_path);
+    let mut url = format!("{origin}{}/sign-in", site.base_path);
     if let Some(next) = original_url(headers) {
         url.push_str("?next=");
         url.push_str(&urlencoding::encode(&next));
