@@ -16,3 +16,9 @@ pub struct SiteSettings {
     /// Serve the load bench's reference routes (`BENCH_BASELINE_ROUTE`).
     pub bench_routes: bool,
 }
+
+/// The paths answered for machines (proxies, probes, scrapers, the load bench), never pages: they
+/// carry no form, and they also answer outside the base path.
+pub fn is_machine_path(path: &str) -> bool {
+    path.starts_with("/bench/") || matches!(path, "/auth/verify" | "/healthz" | "/metrics")
+}

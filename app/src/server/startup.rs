@@ -427,8 +427,7 @@ fn unprefixed<'a>(base: &str, path: &'a str) -> Option<&'a str> {
     let routed_without_base = rest.starts_with("/api/")
         || rest == "/api/v1"
         || rest.starts_with("/pkg/")
-        || rest.starts_with("/bench/")
-        || matches!(rest, "/auth/verify" | "/healthz" | "/metrics")
+        || super::site::is_machine_path(rest)
         || (!name.contains('/') && name.contains('.'));
     routed_without_base.then_some(rest)
 }
