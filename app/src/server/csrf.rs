@@ -207,14 +207,12 @@ fn check_origin(
 
 fn refused(path: &str, base_path: &str) -> Response {
     if path.starts_with("/api/v1/") {
-        return (
+        let error = super::api_v1::error::ApiError::new(
             StatusCode::FORBIDDEN,
-            [(CACHE_CONTROL, "no-store")],
-            axum::Json(serde_json::json!({
-                "error": {"code": "cross_origin", "message": "Cross-origin request refused."}
-            })),
-        )
-            .into_response();
+            "cross_origin",
+            "Cross-origin request refused.",
+        );
+        return ([(CACHE_CONTROL, "no-store")], error).into_response();
     }
     // The base path is validated at startup: unreserved characters only, nothing to escape.
     (

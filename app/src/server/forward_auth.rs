@@ -24,6 +24,7 @@ use console_sessions::accounts::Identity;
 use console_sessions::Session;
 use serde::{Deserialize, Serialize};
 
+use super::api_v1::error::ApiError;
 use super::site::SiteSettings;
 use super::state::AppState;
 
@@ -84,14 +85,7 @@ pub async fn verify(
             wants_redirect(request.uri().query()),
         ),
         Err(error) => {
-            let mut response = (
-                StatusCode::from_u16(error.status_code())
-                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-                Json(serde_json::json!({
-                    "error": {"code": error.code(), "message": error.to_string()}
-                })),
-            )
-                .into_response();
+            let mut response = ApiError::from(error).into_response();
             response
                 .headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -166,11 +160,9 @@ fn refused(state: &VerifyState, headers: &HeaderMap, https: bool, redirect: bool
     } else {
         (
             StatusCode::UNAUTHORIZED,
+            // The API's error shape, and where to sign in.
             Json(serde_json::json!({
-                "error": {
-                    "code": AppError::SignInRequired.code(),
-                    "message": AppError::SignInRequired.to_string(),
-                },
+                "error": ApiError::from(AppError::SignInRequired).detail(),
                 "sign_in_url": sign_in,
             })),
         )
