@@ -41,6 +41,9 @@ test("the whole app works under a base path", async ({ page }, info) => {
   await expect(page).toHaveURL(`${basePathURL}/account/sessions`);
   await expect(page.getByText("This device")).toBeVisible();
   await screenshot(page, `base-path-${usesJavaScript(info) ? "js" : "nojs"}`);
+  await page.setViewportSize({ width: 375, height: 740 });
+  await screenshot(page, `base-path-phone-${usesJavaScript(info) ? "js" : "nojs"}`);
+  await page.setViewportSize({ width: 1280, height: 720 });
 
   await page.getByTestId("sign-out").click();
   await expect(page).toHaveURL(new RegExp(`^${basePathURL}/sign-in\\?signed_out=1$`));

@@ -33,6 +33,14 @@ test("an allowed site shows the devices page in a frame, without our chrome", as
     await expect(frame.locator(".topbar")).toBeHidden();
     await expect(frame.locator(".footer")).toBeHidden();
     await screenshot(page, `embed-${usesJavaScript(info) ? "js" : "nojs"}`);
+    // On a phone the frame is narrow: the page must fit it without scrolling sideways.
+    await page.setViewportSize({ width: 375, height: 740 });
+    await expect(frame.getByRole("heading", { name: "Your devices" })).toBeVisible();
+    const overflow = await frame
+      .locator("html")
+      .evaluate((html) => html.scrollWidth - html.clientWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await screenshot(page, `embed-phone-${usesJavaScript(info) ? "js" : "nojs"}`);
   } finally {
     host.close();
   }
