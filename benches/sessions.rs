@@ -111,6 +111,65 @@ fn sessions(c: &mut Criterion) {
             engine.commit(&session).await.unwrap();
         })
     });
+    // Forward authentication's question, answered from memory: the session (`cached_user`), then
+    // its user (`identity`).
+    let accounts = console_sessions::accounts::Accounts::new(
+        test_db.db.clone(),
+        engine.clone(),
+        Default::default(),
+    );
+    let user = rt
+        .block_on(accounts.create_user(console_sessions::accounts::NewUser {
+            username: "alice".into(),
+            email: Some("alice@example.com".into()),
+            password: "correct horse battery staple".into(),
+            is_staff: false,
+        }))
+        .unwrap();
+    let (mut signed_in, signed_in_token) = record();
+    signed_in.user_id = Some(user.id);
+    rt.block_on(engine.store().create(&signed_in)).unwrap();
+    let signed_in_client = ClientInfo {
+        ip: signed_in.ip,
+        user_agent: signed_in.user_agent.clone(),
+        ..Default::default()
+    };
+    group.bench_function("cached_user", |b| {
+        b.to_async(&rt).iter(|| async {
+            let user_id = engine
+                .cached_user(signed_in_token.expose(), &signed_in_client)
+                .await;
+            assert_eq!(user_id, Some(user.id));
+        })
+    });
+    group.bench_function("cached_user_and_identity", |b| {
+        b.to_async(&rt).iter(|| async {
+            let user_id = engine
+                .cached_user(signed_in_token.expose(), &signed_in_client)
+                .await
+                .unwrap();
+            accounts.identity(user_id).await.unwrap().unwrap()
+        })
+    });
+    // What forward authentication reads of each request before any lookup.
+    let mut headers = axum::http::HeaderMap::new();
+    headers.insert("host", "127.0.0.1:3000".parse().unwrap());
+    headers.insert(
+        "cookie",
+        format!("session={}", signed_in_token.expose())
+            .parse()
+            .unwrap(),
+    );
+    let peer: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
+    group.bench_function("client_info_from_headers", |b| {
+        b.iter(|| ClientInfo::from_headers(&headers, Some(peer), &[]))
+    });
+    group.bench_function("cookie_value_and_hash", |b| {
+        b.iter(|| {
+            let value = console_sessions::sessions::cookie_value(&headers, "session").unwrap();
+            SessionToken::hash_of(value).unwrap()
+        })
+    });
     group.finish();
 }
 

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Load bench of forward authentication: wrk against GET /auth/verify with a valid session cookie (a
-# cached_db hit), against GET /bench/baseline (the same JSON and headers, through the same router and
-# middleware, but no session) and GET /bench/bare (the same answer outside every middleware), all in
-# one release binary on a SQLite file. Rounds alternate the routes so a slower moment of the machine
-# hits all of them alike; each route's median is reported, and the ratio verify / baseline.
+# cached_db hit), against GET /bench/bare (the same JSON and headers from a bare axum route in the
+# same binary: no middleware, no session) and GET /bench/baseline (the same answer through the
+# pages' middleware: request span and log line, request id, metrics, CSRF, embedding headers,
+# session layer), all in one release binary on a SQLite file. /auth/verify is served outside that
+# middleware, so the comparison the issue asks for is verify / bare.
+#
+# Rounds alternate the routes, a few seconds each, so that a slower moment of the machine hits all
+# of them alike; each route's median is reported, and the median of the per-round ratios (this
+# machine is a shared VM whose speed drifts by tens of percent over a minute).
 #
 #   make bench-verify            (or: benches/verify.sh [seconds per run] [rounds] [connections])
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER_RUN=${1:-10}
-ROUNDS=${2:-7}
+SECONDS_PER_RUN=${1:-3}
+ROUNDS=${2:-21}
 CONNECTIONS=${3:-32}
 PORT=${BENCH_PORT:-3190}
 BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions
@@ -64,15 +69,17 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 run /auth/verify >/dev/null
 declare -A results
 for round in $(seq 1 "$ROUNDS"); do
-  for route in /auth/verify /bench/baseline /bench/bare; do
+  for route in /auth/verify /bench/bare /bench/baseline; do
     rps=$(run "$route")
     results[$route]+="$rps "
     echo "round $round  $route  $rps req/s"
   done
 done
-verify=$(echo "${results[/auth/verify]}" | tr ' ' '\n' | grep . | median)
-baseline=$(echo "${results[/bench/baseline]}" | tr ' ' '\n' | grep . | median)
-bare=$(echo "${results[/bench/bare]}" | tr ' ' '\n' | grep . | median)
-echo "median req/s: /auth/verify $verify, /bench/baseline $baseline, /bench/bare $bare"
-awk -v v="$verify" -v b="$baseline" -v r="$bare" \
-  'BEGIN {printf "ratio verify/baseline %.3f (target >= 0.90); verify/bare %.3f\n", v / b, v / r}'
+list() { echo "${results[$1]}" | tr ' ' '\n' | grep .; }
+verify=$(list /auth/verify | median)
+baseline=$(list /bench/baseline | median)
+bare=$(list /bench/bare | median)
+paired=$(paste <(list /auth/verify) <(list /bench/bare) | awk '{print $1 / $2}' | median)
+echo "median req/s: /auth/verify $verify, /bench/bare $bare, /bench/baseline $baseline"
+awk -v v="$verify" -v b="$baseline" -v r="$bare" -v p="$paired" \
+  'BEGIN {printf "verify/bare: median of round ratios %.3f, ratio of medians %.3f (target >= 0.90); verify/baseline %.2f\n", p, v / r, v / b}'

@@ -716,6 +716,64 @@ async fn a_cache_hit_does_not_touch_the_database(ctx: Ctx) {
     }
 }
 
+async fn cached_user_answers_only_for_a_quiet_cached_session_of_a_user(ctx: Ctx) {
+    let alice = ctx.user("alice").await;
+    let token = ctx.new_session(Some(alice)).await;
+    let anonymous = ctx.new_session(None).await;
+    let same = client("203.0.113.5", FIREFOX);
+    let engine = &ctx.engine;
+    match engine.config().backend {
+        SessionBackend::Db => {
+            assert_eq!(
+                engine.cached_user(token.expose(), &same).await,
+                None,
+                "no cache"
+            );
+            return;
+        }
+        SessionBackend::CachedDb => {}
+    }
+    assert_eq!(engine.cached_user(token.expose(), &same).await, Some(alice));
+    // Anything that needs the full way is None: no user, another client, a malformed or
+    // unknown cookie, a session not in memory, a session ended.
+    assert_eq!(engine.cached_user(anonymous.expose(), &same).await, None);
+    let elsewhere = client("198.51.100.7", FIREFOX);
+    assert_eq!(engine.cached_user(token.expose(), &elsewhere).await, None);
+    assert_eq!(engine.cached_user("not a token", &same).await, None);
+    let (_, unknown) = record(Some(alice));
+    assert_eq!(engine.cached_user(unknown.expose(), &same).await, None);
+    assert_eq!(
+        ctx.cold_engine().cached_user(token.expose(), &same).await,
+        None
+    );
+    engine.revoke_all(alice).await.unwrap();
+    assert_eq!(engine.cached_user(token.expose(), &same).await, None);
+}
+
+async fn cached_user_leaves_a_due_activity_touch_to_the_full_way(ctx: Ctx) {
+    if ctx.engine.config().backend == SessionBackend::Db {
+        return;
+    }
+    let alice = ctx.user("alice").await;
+    let session = ctx.request(None);
+    session.set_user_id(Some(alice)).await.unwrap();
+    let CookieAction::Set { token, .. } = ctx.finish(&session).await else {
+        panic!("expected a cookie");
+    };
+    let same = client("203.0.113.5", FIREFOX);
+    let mut record = ctx.stored(&token).await.unwrap();
+    // As if the last activity were longer ago than the interval.
+    record.last_activity_at -=
+        ctx.engine.config().activity_interval + std::time::Duration::from_secs(1);
+    assert!(ctx
+        .engine
+        .store()
+        .save(&record, &token.hash())
+        .await
+        .unwrap());
+    assert_eq!(ctx.engine.cached_user(token.expose(), &same).await, None);
+}
+
 async fn a_load_sees_what_another_connection_wrote_at_once(ctx: Ctx) {
     let store = ctx.engine.db_store();
     // A first load opens whatever the store reads through before the other side writes.
@@ -918,6 +976,8 @@ suite!(
     the_same_session_data_is_seen_through_every_type,
     location_is_recorded_at_sign_in_and_follows_the_address,
     client_hints_are_stored_and_make_reduced_user_agents_readable,
+    cached_user_answers_only_for_a_quiet_cached_session_of_a_user,
+    cached_user_leaves_a_due_activity_touch_to_the_full_way,
     a_load_sees_what_another_connection_wrote_at_once,
     every_db_load_is_one_query_even_when_loads_overlap,
     a_load_abandoned_midway_leaves_the_store_working,

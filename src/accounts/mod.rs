@@ -705,11 +705,17 @@ impl Accounts {
         Ok(row.map(UserRow::into_user))
     }
 
+    /// [`Accounts::identity`] when memory can answer it, else `None` (ask that, then). Not async:
+    /// a caller on a hot path keeps its future small by awaiting the database only when it must.
+    pub fn cached_identity(&self, user_id: i64) -> Option<Arc<Identity>> {
+        self.inner.identities.get(&user_id)
+    }
+
     /// The identity of an active user, answered from memory for up to [`IDENTITY_CACHE_TTL`]:
     /// the question every request through a forward-authenticating proxy asks. `None` for a user
     /// who does not exist or is inactive (those are never cached).
     pub async fn identity(&self, user_id: i64) -> Result<Option<Arc<Identity>>, AccountError> {
-        if let Some(identity) = self.inner.identities.get(&user_id) {
+        if let Some(identity) = self.cached_identity(user_id) {
             return Ok(Some(identity));
         }
         let Some(user) = self.user(user_id).await?.filter(|user| user.is_active) else {

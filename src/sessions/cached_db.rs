@@ -156,6 +156,26 @@ impl<S: SessionStore> CachedDbStore<S> {
         }
     }
 
+    /// The cached row of a live session, shared rather than copied; `None` when it is not in
+    /// memory (or caching is paused, or it has expired). Never reads the store: for a caller with a
+    /// full path of its own to fall back on.
+    pub async fn peek(
+        &self,
+        token_hash: &TokenHash,
+        now: OffsetDateTime,
+    ) -> Option<Arc<SessionRecord>> {
+        if !self.is_caching() {
+            return None;
+        }
+        let record = self.cache.get(token_hash).await?;
+        if !record.is_active_at(now) {
+            return None;
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::cache_hit();
+        Some(record)
+    }
+
     async fn evict_deleted(&self, deleted: &[Deleted]) {
         for session in deleted {
             self.cache.invalidate(&session.token_hash).await;

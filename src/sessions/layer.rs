@@ -56,15 +56,19 @@ pub struct SessionService<S> {
 
 /// The value of the session cookie, if any: the first cookie of that name in the `Cookie` headers.
 /// Headers that are not text, and pairs that are not `name=value`, are skipped.
-pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+///
+/// Read on every request, so it only looks for the one name (as the `cookie` crate's parser would
+/// split and trim the pairs) and copies nothing.
+pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|header| header.to_str().ok())
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == name)
-        .map(|cookie| cookie.value().to_owned())
+        .flat_map(|header| header.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim())
+        })
 }
 
 impl<S> Service<Request<Body>> for SessionService<S>
@@ -85,54 +89,77 @@ where
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
         let engine = self.engine.clone();
-        let config = engine.config();
         let peer = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
-        let client = ClientInfo::from_headers(request.headers(), peer, &config.trusted_proxies);
-        let secure = config.secure || client.https;
-        let value = cookie_value(request.headers(), &config.cookie_name);
-        let session = engine.session(value.as_deref(), client);
+        let session = engine.request_session(request.headers(), peer);
         request.extensions_mut().insert(session.clone());
 
         // The clone that was made ready is the one to call (tower's usual swap).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         Box::pin(async move {
-            let mut response = inner.call(request).await?;
-            match engine.commit(&session).await {
-                Ok(commit) => {
-                    let name = &engine.config().cookie_name;
-                    let headers = response.headers_mut();
-                    let domain = engine.config().cookie_domain.as_deref();
-                    if let Some(cookie) = cookie_header(name, &commit.cookie, secure, domain) {
-                        // A host-only cookie of the same name, from before the domain was set,
-                        // would be sent first and win: it goes whenever the session cookie changes.
-                        if domain.is_some() && !name.starts_with("__Host-") {
-                            if let Some(old) =
-                                cookie_header(name, &CookieAction::Remove, secure, None)
-                            {
-                                headers.append(SET_COOKIE, old);
-                            }
-                        }
-                        headers.append(SET_COOKIE, cookie);
-                        // A response that sets a session cookie must never be cached for others.
-                        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                    }
-                    if commit.accessed {
-                        headers.append(VARY, HeaderValue::from_static("Cookie"));
-                    }
-                    // Ask browsers for the client hints that make reduced user agents readable.
-                    headers.insert("accept-ch", HeaderValue::from_static(ACCEPT_CH));
-                }
-                Err(error) => {
-                    tracing::error!(%error, "session could not be saved; answering 503");
-                    response = unavailable();
-                }
-            }
-            Ok(response)
+            let response = inner.call(request).await?;
+            Ok(engine.finish_response(&session, response).await)
         })
+    }
+}
+
+impl SessionEngine {
+    /// The session of a request with these headers from this socket peer: its cookie, and its
+    /// client (address, user agent, client hints). What [`SessionLayer`] does on the way in, for a
+    /// handler that runs without the layer.
+    pub fn request_session(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Session {
+        let config = self.config();
+        let client = ClientInfo::from_headers(headers, peer, &config.trusted_proxies);
+        self.session(cookie_value(headers, &config.cookie_name), client)
+    }
+
+    /// Commits `session` and writes what that asks of the cookie into `response`; if the store
+    /// fails, the response becomes a 503 so the client never believes a change was kept. What
+    /// [`SessionLayer`] does on the way out.
+    pub async fn finish_response(
+        &self,
+        session: &Session,
+        mut response: Response<Body>,
+    ) -> Response<Body> {
+        let config = self.config();
+        let secure = config.secure || session.client().https;
+        match self.commit(session).await {
+            Ok(commit) => {
+                let name = &config.cookie_name;
+                let headers = response.headers_mut();
+                let domain = config.cookie_domain.as_deref();
+                if let Some(cookie) = cookie_header(name, &commit.cookie, secure, domain) {
+                    // A host-only cookie of the same name, from before the domain was set, would
+                    // be sent first and win: it goes whenever the session cookie changes.
+                    if domain.is_some() && !name.starts_with("__Host-") {
+                        if let Some(old) = cookie_header(name, &CookieAction::Remove, secure, None)
+                        {
+                            headers.append(SET_COOKIE, old);
+                        }
+                    }
+                    headers.append(SET_COOKIE, cookie);
+                    // A response that sets a session cookie must never be cached for others.
+                    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
+                let varies = headers
+                    .get_all(VARY)
+                    .iter()
+                    .any(|value| value.as_bytes().eq_ignore_ascii_case(b"cookie"));
+                if commit.accessed && !varies {
+                    headers.append(VARY, HeaderValue::from_static("Cookie"));
+                }
+                // Ask browsers for the client hints that make reduced user agents readable.
+                headers.insert("accept-ch", HeaderValue::from_static(ACCEPT_CH));
+                response
+            }
+            Err(error) => {
+                tracing::error!(%error, "session could not be saved; answering 503");
+                unavailable()
+            }
+        }
     }
 }
 
@@ -222,7 +249,7 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; ===; session=abc; session=def"),
         );
-        assert_eq!(cookie_value(&headers, "session").as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&headers, "session"), Some("abc"));
         assert_eq!(cookie_value(&headers, "other"), None);
         headers.insert(
             COOKIE,

@@ -43,6 +43,17 @@ impl SessionToken {
         (bytes.len() == 32).then(|| Self(value.to_owned()))
     }
 
+    /// The [`TokenHash`] of the token this cookie value is, when it has the shape of one, without
+    /// keeping a copy of it: for lookups that need nothing else (a value of the right length and
+    /// alphabet that is not a real token simply matches no session).
+    pub fn hash_of(value: &str) -> Option<TokenHash> {
+        let shaped = value.len() == TOKEN_LENGTH
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        shaped.then(|| TokenHash(Sha256::digest(value.as_bytes()).into()))
+    }
+
     /// The value to put in the cookie.
     pub fn expose(&self) -> &str {
         &self.0

@@ -75,6 +75,23 @@ pub(crate) struct State {
     pub(crate) client_changed: bool,
 }
 
+/// Whether the request's client differs from what the session row says (an address, user agent or
+/// client hints the request has and the row does not): committing then rewrites the row.
+pub(crate) fn client_differs(client: &ClientInfo, record: &SessionRecord) -> bool {
+    (client.ip.is_some() && client.ip != record.ip)
+        || (client.user_agent.is_some() && client.user_agent != record.user_agent)
+        || (!client.hints.is_empty() && record.client_hints.as_ref() != Some(&client.hints))
+}
+
+/// Whether the row's last activity is older than the activity interval: committing then touches it.
+pub(crate) fn activity_due(
+    engine: &SessionEngine,
+    record: &SessionRecord,
+    now: OffsetDateTime,
+) -> bool {
+    now - record.last_activity_at >= engine.config().activity_interval
+}
+
 impl Session {
     pub(crate) fn new(
         engine: SessionEngine,
@@ -136,13 +153,8 @@ impl Session {
             },
         };
         if let Some(record) = record {
-            let client = &self.shared.client;
-            state.client_changed = (client.ip.is_some() && client.ip != record.ip)
-                || (client.user_agent.is_some() && client.user_agent != record.user_agent)
-                || (!client.hints.is_empty()
-                    && record.client_hints.as_ref() != Some(&client.hints));
-            let since = now - record.last_activity_at;
-            state.activity_due = since >= engine.config().activity_interval;
+            state.client_changed = client_differs(&self.shared.client, &record);
+            state.activity_due = activity_due(engine, &record, now);
             state.data = record.data.clone();
             state.user_id = record.user_id;
             state.expiry = record.expiry;

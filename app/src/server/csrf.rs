@@ -128,7 +128,7 @@ pub async fn protect(
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(|value| CsrfToken {
-            value,
+            value: value.to_owned(),
             from_cookie: true,
         })
         .unwrap_or_else(CsrfToken::generate);

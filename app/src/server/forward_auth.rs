@@ -15,36 +15,60 @@
 //!
 //! [`Accounts::identity`]: console_sessions::accounts::Accounts::identity
 
-use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, HOST, LOCATION};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{CACHE_CONTROL, HOST, LOCATION, VARY, X_CONTENT_TYPE_OPTIONS};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use console_sessions::accounts::Identity;
-use console_sessions::Session;
+use console_sessions::accounts::{Accounts, Identity};
+use console_sessions::sessions::{cookie_value, ClientInfo};
+use console_sessions::{Session, SessionEngine};
+use metrics::Counter;
 use serde::{Deserialize, Serialize};
 
 use super::api_v1::error::ApiError;
+use super::metrics::FORWARD_AUTH;
 use super::site::SiteSettings;
 use super::state::AppState;
+use crate::error::AppError;
 
-/// What `/auth/verify` needs of the application state: taken on every proxied request, so not the
-/// whole [`AppState`] (whose clone copies the Leptos options too).
+/// What `/auth/verify` needs: the engine, the accounts, the site settings, and its counters. Taken
+/// on every request a proxy lets through, so one shared allocation whose clone is one count.
 #[derive(Clone)]
 pub struct VerifyState {
-    accounts: console_sessions::accounts::Accounts,
-    site: std::sync::Arc<SiteSettings>,
+    inner: Arc<VerifyInner>,
 }
 
-impl axum::extract::FromRef<AppState> for VerifyState {
-    fn from_ref(state: &AppState) -> Self {
+struct VerifyInner {
+    sessions: SessionEngine,
+    accounts: Accounts,
+    site: Arc<SiteSettings>,
+    /// [`FORWARD_AUTH`] by result, looked up once rather than on every answer.
+    verified: Counter,
+    refused: Counter,
+    failed: Counter,
+}
+
+impl VerifyState {
+    /// The state of `/auth/verify` in this application. Its counters go to the metrics recorder
+    /// installed now (none yet: they count nothing).
+    pub fn new(state: &AppState) -> Self {
+        let counter = |result: &'static str| ::metrics::counter!(FORWARD_AUTH, "result" => result);
         Self {
-            accounts: state.accounts.clone(),
-            site: state.site.clone(),
+            inner: Arc::new(VerifyInner {
+                sessions: state.sessions.clone(),
+                accounts: state.accounts.clone(),
+                site: state.site.clone(),
+                verified: counter("verified"),
+                refused: counter("refused"),
+                failed: counter("unavailable"),
+            }),
         }
     }
 }
-use crate::error::AppError;
 
 /// The username of the signed-in user.
 pub const X_AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
@@ -69,36 +93,77 @@ pub struct VerifiedUser {
     pub email: Option<String>,
 }
 
-/// `GET /auth/verify`. It reads the request's headers and query only to refuse: a proxy asks this
-/// on every request it lets through, so the verified path does no more than it must.
-pub async fn verify(
-    State(state): State<VerifyState>,
-    session: Session,
-    request: Request,
-) -> Response {
-    match verified_identity(&state, &session).await {
-        Ok(Some(identity)) => verified(&identity),
-        Ok(None) => refused(
-            &state,
-            request.headers(),
-            session.client().https,
-            wants_redirect(request.uri().query()),
-        ),
+/// `GET /auth/verify`, served outside the application's middleware (see the router): a proxy asks
+/// it on every request it lets through, so the verified path does no more than it must.
+///
+/// A session the `cached_db` cache can answer for alone (live, signed in, not due a last-activity
+/// touch, same client) is verified from memory: one cache entry read, nothing copied, nothing
+/// written. Everything else — no cookie, a cache miss, a touch due, `db` backend — goes the full
+/// way, as through the session layer: load, check, commit, cookie.
+pub async fn verify(State(state): State<VerifyState>, request: Request) -> Response {
+    let inner = &*state.inner;
+    let engine = &inner.sessions;
+    let headers = request.headers();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0);
+    let client = ClientInfo::from_headers(headers, peer, &engine.config().trusted_proxies);
+    if let Some(value) = cookie_value(headers, &engine.config().cookie_name) {
+        if let Some(user_id) = engine.cached_user(value, &client).await {
+            if let Some(identity) = inner.accounts.cached_identity(user_id) {
+                inner.verified.increment(1);
+                return verified(&identity);
+            }
+        }
+    }
+    // Boxed: its future (database reads, the commit) is many times the size of the one above,
+    // and would otherwise be allocated and moved on every request, verified from memory or not.
+    Box::pin(verify_fully(state, client, request)).await
+}
+
+/// `/auth/verify` the full way, as through the session layer: load, check, commit, cookie.
+async fn verify_fully(state: VerifyState, client: ClientInfo, request: Request) -> Response {
+    let state = &*state.inner;
+    let engine = &state.sessions;
+    let headers = request.headers();
+    let cookie = cookie_value(headers, &engine.config().cookie_name);
+    tracing::debug!(
+        cookie = cookie.is_some(),
+        "forward auth answered the full way"
+    );
+    let session = engine.session(cookie, client);
+    let response = match verified_identity(state, &session).await {
+        Ok(Some(identity)) => {
+            state.verified.increment(1);
+            verified(&identity)
+        }
+        Ok(None) => {
+            state.refused.increment(1);
+            refused(
+                &state.site,
+                headers,
+                session.client().https,
+                wants_redirect(request.uri().query()),
+            )
+        }
         Err(error) => {
+            state.failed.increment(1);
             let mut response = ApiError::from(error).into_response();
             response
                 .headers_mut()
                 .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
-    }
+    };
+    engine.finish_response(&session, response).await
 }
 
 /// The active user the session belongs to; a session of a user who is gone or inactive ends here.
 async fn verified_identity(
-    state: &VerifyState,
+    state: &VerifyInner,
     session: &Session,
-) -> Result<Option<std::sync::Arc<Identity>>, AppError> {
+) -> Result<Option<Arc<Identity>>, AppError> {
     let Some(user_id) = session.user_id().await? else {
         return Ok(None);
     };
@@ -127,7 +192,11 @@ pub fn verified(identity: &Identity) -> Response {
     })
     .into_response();
     let headers = response.headers_mut();
+    // Room for all of them at once, rather than growing the map while adding them.
+    headers.reserve(8);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(VARY, HeaderValue::from_static("Cookie"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(X_AUTH_USER_ID, HeaderValue::from(identity.id));
     // Usernames and addresses are checked for control characters when made, so their UTF-8 bytes
     // are a valid header value; anything that still is not becomes an empty header, never an error.
@@ -153,8 +222,8 @@ fn wants_redirect(query: Option<&str>) -> bool {
 }
 
 /// The 401 (or 302) answer, pointing at the sign-in page.
-fn refused(state: &VerifyState, headers: &HeaderMap, https: bool, redirect: bool) -> Response {
-    let sign_in = sign_in_url(&state.site, headers, https);
+fn refused(site: &SiteSettings, headers: &HeaderMap, https: bool, redirect: bool) -> Response {
+    let sign_in = sign_in_url(site, headers, https);
     let mut response = if redirect {
         (StatusCode::FOUND, ()).into_response()
     } else {
@@ -170,6 +239,7 @@ fn refused(state: &VerifyState, headers: &HeaderMap, https: bool, redirect: bool
     };
     let headers = response.headers_mut();
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if let Ok(value) = HeaderValue::from_str(&sign_in) {
         if redirect {
             headers.insert(LOCATION, value.clone());

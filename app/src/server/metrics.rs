@@ -23,6 +23,10 @@ use subtle::ConstantTimeEq;
 pub const HTTP_REQUESTS: &str = "console_sessions_http_requests_total";
 /// Histogram, labels `method`, `route`: seconds from the request to its response's headers.
 pub const HTTP_DURATION: &str = "console_sessions_http_request_duration_seconds";
+/// Counter, label `result` (`verified`, `refused`, `unavailable`): `/auth/verify` answers. Forward
+/// authentication is asked on every request a proxy passes, so it is served outside the request
+/// middleware and counted here rather than in [`HTTP_REQUESTS`].
+pub const FORWARD_AUTH: &str = "console_sessions_forward_auth_total";
 /// Gauge, label `state` (`in_use`, `idle`): database pool connections, sampled at each scrape.
 pub const DB_POOL_CONNECTIONS: &str = "console_sessions_db_pool_connections";
 /// Gauge: the most connections the pool opens.
@@ -75,6 +79,11 @@ fn describe() {
         HTTP_DURATION,
         Unit::Seconds,
         "Time from a request to its response, by method and route."
+    );
+    describe_counter!(
+        FORWARD_AUTH,
+        Unit::Count,
+        "Forward-authentication answers of /auth/verify, by result (verified, refused, unavailable)."
     );
     describe_gauge!(
         DB_POOL_CONNECTIONS,

@@ -306,9 +306,9 @@ pub fn router_with(
     let base_path = state.site.base_path.clone();
     let routes = with_home_slash(routes, &base_path);
     let bench_routes = state.site.bench_routes;
+    let verify_state = forward_auth::VerifyState::new(&state);
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .route("/auth/verify", get(forward_auth::verify))
         .merge(super::api_v1::router());
     if state.site.bench_routes {
         router = router.route("/bench/baseline", get(forward_auth::baseline));
@@ -355,9 +355,16 @@ pub fn router_with(
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::from_fn(telemetry::drop_unsafe_request_id))
-        .with_state(state);
+        .with_state(state)
+        // Outside every layer: a proxy asks this on every request it passes, so it has none of
+        // the pages' costs (request span and log line, request id, CSRF and embedding headers).
+        // It reads its session itself, counts its answers itself, and logs only failures.
+        .route(
+            "/auth/verify",
+            get(forward_auth::verify).with_state(verify_state),
+        );
     let router = if bench_routes {
-        // Outside every layer: the floor the layered routes are compared with.
+        // Outside every layer too: the floor /auth/verify is compared with.
         router.route("/bench/bare", get(forward_auth::baseline))
     } else {
         router
