@@ -10,7 +10,6 @@ use common::{
     error_code, location, spawn_app_on, spawn_app_with, Browser, TestApp, DESKTOP_CHROME, FIREFOX,
     IPHONE_SAFARI, PASSWORD,
 };
-use console_sessions::accounts::NewUser;
 use console_sessions::admin::{AuditEntry, SessionAdmin};
 use console_sessions::sessions::ClientInfo;
 use console_sessions::Backend;
@@ -28,21 +27,6 @@ on_every_database!(
     the_detail_page_shows_fields_and_data_but_never_the_token,
     cross_origin_admin_posts_are_refused,
 );
-
-/// Creates an active staff user with [`PASSWORD`]; returns its id.
-async fn create_staff(app: &TestApp, username: &str) -> i64 {
-    app.state
-        .accounts
-        .create_user(NewUser {
-            username: username.to_owned(),
-            email: Some(format!("{username}@example.test")),
-            password: PASSWORD.to_owned(),
-            is_staff: true,
-        })
-        .await
-        .expect("the staff user is created")
-        .id
-}
 
 /// A browser that reaches the app through the trusted proxy from `ip`, signed in.
 async fn signed_in_from(app: &TestApp, username: &str, user_agent: &str, ip: &str) -> Browser {
@@ -188,7 +172,7 @@ impl Targets<'_> {
 
 async fn non_staff_users_get_403_on_every_admin_page_and_function(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let root = create_staff(&app, "root").await;
+    let root = app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     let staff = app.signed_in("root", DESKTOP_CHROME).await;
     let browser = app.signed_in("alice", FIREFOX).await;
@@ -292,7 +276,7 @@ async fn non_staff_users_get_403_on_every_admin_page_and_function(backend: Backe
 
 async fn staff_can_open_every_admin_page(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     app.create_user("alice").await;
     let staff = app.signed_in("root", DESKTOP_CHROME).await;
     let alice = app.signed_in("alice", IPHONE_SAFARI).await;
@@ -402,7 +386,7 @@ async fn search_by_cidr_finds_the_sessions_in_the_network(backend: Backend) {
         settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     for name in ["alice", "bob", "carol", "dave", "erin"] {
         app.create_user(name).await;
     }
@@ -476,7 +460,7 @@ async fn search_by_cidr_finds_the_sessions_in_the_network(backend: Backend) {
 
 async fn filters_narrow_the_changelist(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     app.create_user("bob").await;
     app.create_user("carol").await;
@@ -648,7 +632,7 @@ async fn bulk_sign_out_ends_the_sessions_in_the_database_and_cache_and_is_audite
         settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
     })
     .await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     let bob = app.create_user("bob").await;
     let carol = app.create_user("carol").await;
@@ -763,7 +747,7 @@ async fn bulk_sign_out_ends_the_sessions_in_the_database_and_cache_and_is_audite
 
 async fn signing_out_all_sessions_of_a_user(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     let bob = app.create_user("bob").await;
     let staff = app.signed_in("root", FIREFOX).await;
@@ -842,7 +826,7 @@ async fn signing_out_all_sessions_of_a_user(backend: Backend) {
 
 async fn deactivating_a_user_from_the_admin_ends_their_sessions(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let root = create_staff(&app, "root").await;
+    let root = app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     let staff = app.signed_in("root", FIREFOX).await;
     let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
@@ -959,7 +943,7 @@ async fn deactivating_a_user_from_the_admin_ends_their_sessions(backend: Backend
 
 async fn the_detail_page_shows_fields_and_data_but_never_the_token(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     app.create_user("alice").await;
     let staff = app.signed_in("root", FIREFOX).await;
     let alice = app.signed_in("alice", IPHONE_SAFARI).await;
@@ -1044,7 +1028,7 @@ async fn the_detail_page_shows_fields_and_data_but_never_the_token(backend: Back
 
 async fn cross_origin_admin_posts_are_refused(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     let staff = app.signed_in("root", FIREFOX).await;
     let victim = app.signed_in("alice", DESKTOP_CHROME).await;

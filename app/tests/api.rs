@@ -14,7 +14,7 @@ use common::{
     session_cookie, spawn_app_on, spawn_app_with_accounts, Browser, TestApp, DESKTOP_CHROME,
     FIREFOX, IPHONE_SAFARI, PASSWORD,
 };
-use console_sessions::accounts::{AccountsConfig, NewUser, ThrottleLimits};
+use console_sessions::accounts::{AccountsConfig, ThrottleLimits};
 use console_sessions::admin::SessionAdmin;
 use console_sessions::Backend;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
@@ -217,20 +217,6 @@ async fn admin_search(api: &Api, query: String) -> Value {
     let body: Value = response.json().await.unwrap();
     assert_eq!(status, 200, "{query}: {body}");
     body
-}
-
-async fn create_staff(app: &TestApp, username: &str) -> i64 {
-    app.state
-        .accounts
-        .create_user(NewUser {
-            username: username.to_owned(),
-            email: None,
-            password: PASSWORD.to_owned(),
-            is_staff: true,
-        })
-        .await
-        .expect("the staff user is created")
-        .id
 }
 
 async fn audit_log(app: &TestApp) -> Vec<console_sessions::admin::AuditEntry> {
@@ -646,7 +632,7 @@ async fn revoke_others_answers_how_many_sessions_ended(backend: Backend) {
 
 async fn staff_endpoints_refuse_visitors_with_401_and_non_staff_with_403(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    let root_id = create_staff(&app, "root").await;
+    let root_id = app.create_staff("root").await;
     let bob = app.create_user("bob").await;
     app.create_user("alice").await;
     let root = Api::signed_in(&app, "root", FIREFOX).await;
@@ -687,7 +673,7 @@ async fn staff_endpoints_refuse_visitors_with_401_and_non_staff_with_403(backend
 
 async fn staff_search_takes_the_changelist_parameters(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     app.create_user("alice").await;
     let bob = app.create_user("bob").await;
     let root = Api::signed_in(&app, "root", FIREFOX).await;
@@ -768,7 +754,7 @@ async fn staff_search_takes_the_changelist_parameters(backend: Backend) {
 
 async fn staff_bulk_revoke_ends_the_sessions_and_is_audited(backend: Backend) {
     let app = spawn_app_on(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     let alice = app.create_user("alice").await;
     let bob = app.create_user("bob").await;
     let carol = app.create_user("carol").await;

@@ -7,7 +7,6 @@
 mod common;
 
 use common::{location, spawn_app_with, Browser, TestApp, DESKTOP_CHROME, FIREFOX, PASSWORD};
-use console_sessions::accounts::NewUser;
 use console_sessions::Backend;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -99,19 +98,6 @@ async fn sign_in(browser: &Browser, username: &str) {
     .await;
     assert_eq!(response.status(), 302);
     assert_eq!(location(&response), "/sso/account/sessions");
-}
-
-async fn create_staff(app: &TestApp, username: &str) {
-    app.state
-        .accounts
-        .create_user(NewUser {
-            username: username.to_owned(),
-            email: None,
-            password: PASSWORD.to_owned(),
-            is_staff: true,
-        })
-        .await
-        .unwrap();
 }
 
 async fn pages_and_their_links_live_under_the_base_path(backend: Backend) {
@@ -263,7 +249,7 @@ async fn signing_in_and_out_without_javascript_stays_under_the_base_path(backend
 
 async fn staff_pages_link_under_the_base_path(backend: Backend) {
     let app = spawn(backend).await;
-    create_staff(&app, "root").await;
+    app.create_staff("root").await;
     app.create_user("alice").await;
     let staff = app.browser_with_agent(DESKTOP_CHROME);
     sign_in(&staff, "root").await;

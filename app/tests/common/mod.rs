@@ -221,13 +221,22 @@ impl TestApp {
 
     /// Creates a user with [`PASSWORD`] through the account service; returns its id.
     pub async fn create_user(&self, username: &str) -> i64 {
+        self.create_account(username, false).await
+    }
+
+    /// Creates an active staff user with [`PASSWORD`] through the account service; returns its id.
+    pub async fn create_staff(&self, username: &str) -> i64 {
+        self.create_account(username, true).await
+    }
+
+    async fn create_account(&self, username: &str, is_staff: bool) -> i64 {
         self.state
             .accounts
             .create_user(NewUser {
                 username: username.to_owned(),
                 email: Some(format!("{username}@example.test")),
                 password: PASSWORD.to_owned(),
-                is_staff: false,
+                is_staff,
             })
             .await
             .expect("the user is created")
