@@ -21,6 +21,15 @@ fn record() -> (SessionRecord, SessionToken) {
     (record, token)
 }
 
+/// The client a stored session records: its requests change nothing about the row.
+fn client_of(record: &SessionRecord) -> ClientInfo {
+    ClientInfo {
+        ip: record.ip,
+        user_agent: record.user_agent.clone(),
+        ..Default::default()
+    }
+}
+
 fn sessions(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -98,11 +107,7 @@ fn sessions(c: &mut Criterion) {
             db_store.create(&record().0).await.unwrap();
         })
     });
-    let client = ClientInfo {
-        ip: stored.ip,
-        user_agent: stored.user_agent.clone(),
-        ..Default::default()
-    };
+    let client = client_of(&stored);
     group.bench_function("request_read_cache_hit", |b| {
         b.to_async(&rt).iter(|| async {
             let session = engine.session(Some(token.expose()), client.clone());
@@ -129,11 +134,7 @@ fn sessions(c: &mut Criterion) {
     let (mut signed_in, signed_in_token) = record();
     signed_in.user_id = Some(user.id);
     rt.block_on(engine.store().create(&signed_in)).unwrap();
-    let signed_in_client = ClientInfo {
-        ip: signed_in.ip,
-        user_agent: signed_in.user_agent.clone(),
-        ..Default::default()
-    };
+    let signed_in_client = client_of(&signed_in);
     group.bench_function("cached_user", |b| {
         b.to_async(&rt).iter(|| async {
             let user_id = engine

@@ -30,8 +30,8 @@ pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
 pub use layer::{cookie_value, SessionLayer, SessionService};
 pub use record::{
-    from_millis, ip_key, now, to_millis, truncate_user_agent, Expiry, PublicId, SessionRecord,
-    SessionToken, TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
+    from_millis, ip_key, is_base64url, now, to_millis, truncate_user_agent, Expiry, PublicId,
+    SessionRecord, SessionToken, TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
 };
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};

@@ -47,11 +47,7 @@ impl SessionToken {
     /// keeping a copy of it: for lookups that need nothing else (a value of the right length and
     /// alphabet that is not a real token simply matches no session).
     pub fn hash_of(value: &str) -> Option<TokenHash> {
-        let shaped = value.len() == TOKEN_LENGTH
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        shaped.then(|| TokenHash(Sha256::digest(value.as_bytes()).into()))
+        (value.len() == TOKEN_LENGTH && is_base64url(value)).then(|| TokenHash::of(value))
     }
 
     /// The value to put in the cookie.
@@ -61,7 +57,7 @@ impl SessionToken {
 
     /// The SHA-256 of the token: what the database stores and looks up.
     pub fn hash(&self) -> TokenHash {
-        TokenHash(Sha256::digest(self.0.as_bytes()).into())
+        TokenHash::of(&self.0)
     }
 }
 
@@ -76,6 +72,11 @@ impl fmt::Debug for SessionToken {
 pub struct TokenHash(pub [u8; 32]);
 
 impl TokenHash {
+    /// The SHA-256 of a token's cookie form.
+    fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
     /// Rebuilds a hash read from the database; `None` unless it is exactly 32 bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         <[u8; 32]>::try_from(bytes).ok().map(Self)
@@ -98,6 +99,12 @@ impl fmt::Debug for TokenHash {
     }
 }
 
+/// Whether `text` uses only the unpadded base64url alphabet (the shape of tokens and public ids).
+pub fn is_base64url(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// The name pages, APIs and the admin use for a session: 128 random bits as 22 characters of
 /// base64url. Knowing it grants nothing; every operation on it is scoped to a user or to staff.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -117,10 +124,7 @@ impl PublicId {
 
     /// Accepts only strings with the exact shape of a public id.
     pub fn parse(value: &str) -> Option<Self> {
-        let valid = value.len() == PUBLIC_ID_LENGTH
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let valid = value.len() == PUBLIC_ID_LENGTH && is_base64url(value);
         valid.then(|| Self(value.to_owned()))
     }
 

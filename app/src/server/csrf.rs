@@ -122,10 +122,7 @@ pub async fn protect(
     }
     let token = console_sessions::sessions::cookie_value(request.headers(), &settings.cookie_name)
         .filter(|value| {
-            value.len() == TOKEN_LENGTH
-                && value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            value.len() == TOKEN_LENGTH && console_sessions::sessions::is_base64url(value)
         })
         .map(|value| CsrfToken {
             value: value.to_owned(),
