@@ -6,8 +6,8 @@
 # session layer), all in one release binary on a SQLite file. /auth/verify is served outside that
 # middleware, so the comparison the issue asks for is verify / bare.
 #
-# Rounds alternate the routes, a few seconds each, so that a slower moment of the machine hits all
-# of them alike; each route's median is reported, and the median of the per-round ratios (this
+# Rounds alternate the routes, a few seconds each and in turn in both orders, so that a slower
+# moment of the machine hits all of them alike; each route's median is reported, and the median of the per-round ratios (this
 # machine is a shared VM whose speed drifts by tens of percent over a minute).
 #
 #   make bench-verify            (or: benches/verify.sh [seconds per run] [rounds] [connections])
@@ -69,7 +69,11 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 run /auth/verify >/dev/null
 declare -A results
 for round in $(seq 1 "$ROUNDS"); do
-  for route in /auth/verify /bench/bare /bench/baseline; do
+  # Each round runs the routes in the other order than the last (ABBA), so a machine getting
+  # faster or slower within a round does not favour whichever route always comes first.
+  routes="/auth/verify /bench/bare /bench/baseline"
+  [ $((round % 2)) = 0 ] && routes="/bench/baseline /bench/bare /auth/verify"
+  for route in $routes; do
     rps=$(run "$route")
     results[$route]+="$rps "
     echo "round $round  $route  $rps req/s"

@@ -724,30 +724,23 @@ async fn cached_user_answers_only_for_a_quiet_cached_session_of_a_user(ctx: Ctx)
     let engine = &ctx.engine;
     match engine.config().backend {
         SessionBackend::Db => {
-            assert_eq!(
-                engine.cached_user(token.expose(), &same).await,
-                None,
-                "no cache"
-            );
+            assert_eq!(engine.cached_user(token.expose(), &same), None, "no cache");
             return;
         }
         SessionBackend::CachedDb => {}
     }
-    assert_eq!(engine.cached_user(token.expose(), &same).await, Some(alice));
+    assert_eq!(engine.cached_user(token.expose(), &same), Some(alice));
     // Anything that needs the full way is None: no user, another client, a malformed or
     // unknown cookie, a session not in memory, a session ended.
-    assert_eq!(engine.cached_user(anonymous.expose(), &same).await, None);
+    assert_eq!(engine.cached_user(anonymous.expose(), &same), None);
     let elsewhere = client("198.51.100.7", FIREFOX);
-    assert_eq!(engine.cached_user(token.expose(), &elsewhere).await, None);
-    assert_eq!(engine.cached_user("not a token", &same).await, None);
+    assert_eq!(engine.cached_user(token.expose(), &elsewhere), None);
+    assert_eq!(engine.cached_user("not a token", &same), None);
     let (_, unknown) = record(Some(alice));
-    assert_eq!(engine.cached_user(unknown.expose(), &same).await, None);
-    assert_eq!(
-        ctx.cold_engine().cached_user(token.expose(), &same).await,
-        None
-    );
+    assert_eq!(engine.cached_user(unknown.expose(), &same), None);
+    assert_eq!(ctx.cold_engine().cached_user(token.expose(), &same), None);
     engine.revoke_all(alice).await.unwrap();
-    assert_eq!(engine.cached_user(token.expose(), &same).await, None);
+    assert_eq!(engine.cached_user(token.expose(), &same), None);
 }
 
 async fn cached_user_leaves_a_due_activity_touch_to_the_full_way(ctx: Ctx) {
@@ -771,7 +764,7 @@ async fn cached_user_leaves_a_due_activity_touch_to_the_full_way(ctx: Ctx) {
         .save(&record, &token.hash())
         .await
         .unwrap());
-    assert_eq!(ctx.engine.cached_user(token.expose(), &same).await, None);
+    assert_eq!(ctx.engine.cached_user(token.expose(), &same), None);
 }
 
 async fn a_load_sees_what_another_connection_wrote_at_once(ctx: Ctx) {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use moka::future::Cache;
+use moka::sync::Cache;
 use time::OffsetDateTime;
 
 use super::record::{PublicId, SessionRecord, TokenHash};
@@ -98,7 +98,7 @@ impl<S: SessionStore> CachedDbStore<S> {
 
     /// Drops one entry.
     pub async fn evict(&self, token_hash: &TokenHash) {
-        self.cache.invalidate(token_hash).await;
+        self.cache.invalidate(token_hash);
     }
 
     /// Drops every entry.
@@ -112,7 +112,7 @@ impl<S: SessionStore> CachedDbStore<S> {
     pub async fn evict_published(&self, token_hashes: &[TokenHash]) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         for token_hash in token_hashes {
-            self.cache.invalidate(token_hash).await;
+            self.cache.invalidate(token_hash);
         }
     }
 
@@ -142,32 +142,27 @@ impl<S: SessionStore> CachedDbStore<S> {
 
     /// Keeps `record`, read or written when the generation was `generation`, unless caching is
     /// paused or an eviction (or pause) has happened since: the record may be what it removed.
-    async fn keep(&self, record: &SessionRecord, generation: u64) {
+    fn keep(&self, record: &SessionRecord, generation: u64) {
         if !self.is_caching() || self.generation() != generation {
             return;
         }
         self.cache
-            .insert(record.token_hash, Arc::new(record.clone()))
-            .await;
+            .insert(record.token_hash, Arc::new(record.clone()));
         // An eviction that began after the check above either has dropped this entry already or
         // will (it bumps the generation before it evicts); one that began before it is caught here.
         if self.generation() != generation || !self.is_caching() {
-            self.cache.invalidate(&record.token_hash).await;
+            self.cache.invalidate(&record.token_hash);
         }
     }
 
     /// The cached row of a live session, shared rather than copied; `None` when it is not in
     /// memory (or caching is paused, or it has expired). Never reads the store: for a caller with a
     /// full path of its own to fall back on.
-    pub async fn peek(
-        &self,
-        token_hash: &TokenHash,
-        now: OffsetDateTime,
-    ) -> Option<Arc<SessionRecord>> {
+    pub fn peek(&self, token_hash: &TokenHash, now: OffsetDateTime) -> Option<Arc<SessionRecord>> {
         if !self.is_caching() {
             return None;
         }
-        let record = self.cache.get(token_hash).await?;
+        let record = self.cache.get(token_hash)?;
         if !record.is_active_at(now) {
             return None;
         }
@@ -178,7 +173,7 @@ impl<S: SessionStore> CachedDbStore<S> {
 
     async fn evict_deleted(&self, deleted: &[Deleted]) {
         for session in deleted {
-            self.cache.invalidate(&session.token_hash).await;
+            self.cache.invalidate(&session.token_hash);
         }
     }
 }
@@ -188,7 +183,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
     async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
         let generation = self.generation();
         self.inner.create(record).await?;
-        self.keep(record, generation).await;
+        self.keep(record, generation);
         Ok(())
     }
 
@@ -202,13 +197,13 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
             crate::metrics::cache_miss();
             return self.inner.load(token_hash, now).await;
         }
-        if let Some(record) = self.cache.get(token_hash).await {
+        if let Some(record) = self.cache.get(token_hash) {
             if record.is_active_at(now) {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 crate::metrics::cache_hit();
                 return Ok(Some((*record).clone()));
             }
-            self.cache.invalidate(token_hash).await;
+            self.cache.invalidate(token_hash);
             return Ok(None);
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -216,7 +211,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         let generation = self.generation();
         let record = self.inner.load(token_hash, now).await?;
         if let Some(record) = &record {
-            self.keep(record, generation).await;
+            self.keep(record, generation);
         }
         Ok(record)
     }
@@ -227,17 +222,17 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         current_hash: &TokenHash,
     ) -> Result<bool, StoreError> {
         // Evict first: whatever happens below, the cache must not keep serving the old state.
-        self.cache.invalidate(current_hash).await;
+        self.cache.invalidate(current_hash);
         let generation = self.generation();
         let saved = self.inner.save(record, current_hash).await?;
         if saved {
-            self.keep(record, generation).await;
+            self.keep(record, generation);
         }
         Ok(saved)
     }
 
     async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
-        self.cache.invalidate(token_hash).await;
+        self.cache.invalidate(token_hash);
         self.inner.delete(token_hash).await
     }
 

@@ -243,12 +243,13 @@ impl SessionEngine {
     /// miss, a malformed or unknown cookie, a session without a user, or one due a write.
     ///
     /// For answers asked of every request through a proxy (forward authentication): it reads one
-    /// cache entry and copies nothing.
-    pub async fn cached_user(&self, cookie_value: &str, client: &ClientInfo) -> Option<i64> {
+    /// cache entry and copies nothing. Not async: nothing in it waits.
+    pub fn cached_user(&self, cookie_value: &str, client: &ClientInfo) -> Option<i64> {
         let cache = self.cache()?;
         let token_hash = SessionToken::hash_of(cookie_value)?;
-        let now = now();
-        let record = cache.peek(&token_hash, now).await?;
+        // Not rounded to the stored milliseconds like `now()`: only compared, never stored.
+        let now = OffsetDateTime::now_utc();
+        let record = cache.peek(&token_hash, now)?;
         let quiet =
             !session::activity_due(self, &record, now) && !session::client_differs(client, &record);
         quiet.then_some(record.user_id).flatten()

@@ -110,7 +110,7 @@ pub async fn verify(State(state): State<VerifyState>, request: Request) -> Respo
         .map(|info| info.0);
     let client = ClientInfo::from_headers(headers, peer, &engine.config().trusted_proxies);
     if let Some(value) = cookie_value(headers, &engine.config().cookie_name) {
-        if let Some(user_id) = engine.cached_user(value, &client).await {
+        if let Some(user_id) = engine.cached_user(value, &client) {
             if let Some(identity) = inner.accounts.cached_identity(user_id) {
                 inner.verified.increment(1);
                 return verified(&identity);
