@@ -7,8 +7,9 @@
 # middleware, so the comparison the issue asks for is verify / bare.
 #
 # Rounds alternate the routes, a few seconds each and in turn in both orders, so that a slower
-# moment of the machine hits all of them alike; each route's median is reported, and the median of the per-round ratios (this
-# machine is a shared VM whose speed drifts by tens of percent over a minute).
+# moment of the machine hits all of them alike; each route's median is reported, and the median of
+# the per-round ratios (this machine is a shared VM whose speed drifts by tens of percent over a
+# minute).
 #
 #   make bench-verify            (or: benches/verify.sh [seconds per run] [rounds] [connections])
 set -euo pipefail

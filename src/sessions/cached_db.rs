@@ -97,7 +97,7 @@ impl<S: SessionStore> CachedDbStore<S> {
     }
 
     /// Drops one entry.
-    pub async fn evict(&self, token_hash: &TokenHash) {
+    pub fn evict(&self, token_hash: &TokenHash) {
         self.cache.invalidate(token_hash);
     }
 
@@ -109,7 +109,7 @@ impl<S: SessionStore> CachedDbStore<S> {
 
     /// Drops sessions another node ended or re-keyed (published by the database). A load reading
     /// the store at the same moment does not put the old row back.
-    pub async fn evict_published(&self, token_hashes: &[TokenHash]) {
+    pub fn evict_published(&self, token_hashes: &[TokenHash]) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         for token_hash in token_hashes {
             self.cache.invalidate(token_hash);
@@ -171,7 +171,7 @@ impl<S: SessionStore> CachedDbStore<S> {
         Some(record)
     }
 
-    async fn evict_deleted(&self, deleted: &[Deleted]) {
+    fn evict_deleted(&self, deleted: &[Deleted]) {
         for session in deleted {
             self.cache.invalidate(&session.token_hash);
         }
@@ -242,7 +242,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         user_id: Option<i64>,
     ) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.inner.delete_by_public_ids(public_ids, user_id).await?;
-        self.evict_deleted(&deleted).await;
+        self.evict_deleted(&deleted);
         Ok(deleted)
     }
 
@@ -252,13 +252,13 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         keep: Option<&PublicId>,
     ) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.inner.delete_for_user(user_id, keep).await?;
-        self.evict_deleted(&deleted).await;
+        self.evict_deleted(&deleted);
         Ok(deleted)
     }
 
     async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.inner.delete_user(user_id).await?;
-        self.evict_deleted(&deleted).await;
+        self.evict_deleted(&deleted);
         Ok(deleted)
     }
 
@@ -268,7 +268,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         batch: u32,
     ) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.inner.delete_expired(now, batch).await?;
-        self.evict_deleted(&deleted).await;
+        self.evict_deleted(&deleted);
         Ok(deleted)
     }
 

@@ -167,7 +167,7 @@ async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool, shared: PgPool) {
                     Ok(Some(notification)) if notification.payload() == ping => {
                         heard = tokio::time::Instant::now();
                     }
-                    Ok(Some(notification)) => apply(&cache, notification.payload()).await,
+                    Ok(Some(notification)) => apply(&cache, notification.payload()),
                     Ok(None) => break "the connection was lost".to_owned(),
                     Err(error) => break error.to_string(),
                 },
@@ -209,7 +209,7 @@ async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-async fn apply(cache: &CachedDbStore<DbStore>, payload: &str) {
+fn apply(cache: &CachedDbStore<DbStore>, payload: &str) {
     match Eviction::parse(payload) {
         Eviction::All => {
             tracing::info!("session cache: every session ended elsewhere; cache cleared");
@@ -223,7 +223,7 @@ async fn apply(cache: &CachedDbStore<DbStore>, payload: &str) {
                     tracing::debug!(token_hash = ?hash, "session cache: evicting a session ended elsewhere");
                 }
             }
-            cache.evict_published(&hashes).await;
+            cache.evict_published(&hashes);
         }
     }
 }
