@@ -3,7 +3,10 @@
 //! The counters are bumped where the events happen (the engine, the cache, sign-in). Without a
 //! recorder installed — library users who do not want metrics, the library's own tests — every call
 //! is a no-op. An application that wants them installs a recorder (the console-sessions app installs
-//! a Prometheus one) and may call [`describe`] for the help texts.
+//! a Prometheus one) and may call [`describe`] for the help texts, and calls [`publish`] before each
+//! scrape for the counters kept outside the recorder.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::accounts::AccountError;
 use crate::sessions::Deleted;
@@ -101,12 +104,25 @@ pub(crate) fn sessions_expired(count: usize) {
     }
 }
 
+/// Cache hits and misses of every `cached_db` store in this process. A hit comes with nearly
+/// every request, so it is one relaxed add here rather than a lookup in the recorder's registry;
+/// [`publish`] hands the totals to the recorder when it is read.
+static CACHE_HIT_COUNT: AtomicU64 = AtomicU64::new(0);
+static CACHE_MISS_COUNT: AtomicU64 = AtomicU64::new(0);
+
 pub(crate) fn cache_hit() {
-    ::metrics::counter!(CACHE_HITS).increment(1);
+    CACHE_HIT_COUNT.fetch_add(1, Ordering::Relaxed);
 }
 
 pub(crate) fn cache_miss() {
-    ::metrics::counter!(CACHE_MISSES).increment(1);
+    CACHE_MISS_COUNT.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Brings the counters the library keeps itself ([`CACHE_HITS`], [`CACHE_MISSES`]) up to date in
+/// the installed recorder: call it just before rendering a scrape.
+pub fn publish() {
+    ::metrics::counter!(CACHE_HITS).absolute(CACHE_HIT_COUNT.load(Ordering::Relaxed));
+    ::metrics::counter!(CACHE_MISSES).absolute(CACHE_MISS_COUNT.load(Ordering::Relaxed));
 }
 
 pub(crate) fn sign_in<T>(result: &Result<T, AccountError>) {

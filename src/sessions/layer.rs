@@ -54,20 +54,25 @@ pub struct SessionService<S> {
     engine: SessionEngine,
 }
 
-/// The value of the session cookie, if any: the first cookie of that name in the `Cookie` headers.
-/// Headers that are not text, and pairs that are not `name=value`, are skipped.
+/// The value of the session cookie, if any: the first cookie of that name in the `Cookie` headers
+/// whose value is text. Pairs that are not `name=value` are skipped, and so is a pair whose value
+/// is not UTF-8; another cookie's odd bytes do not hide ours.
 ///
-/// Read on every request, so it only looks for the one name (as the `cookie` crate's parser would
-/// split and trim the pairs) and copies nothing.
+/// Read on every request, so it scans the bytes for the one name (splitting and trimming the pairs
+/// as the `cookie` crate's parser would) and copies nothing.
 pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let name = name.as_bytes();
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|header| header.to_str().ok())
-        .flat_map(|header| header.split(';'))
+        .flat_map(|header| header.as_bytes().split(|&byte| byte == b';'))
         .find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            (key.trim() == name).then(|| value.trim())
+            let equals = pair.iter().position(|&byte| byte == b'=')?;
+            let (key, value) = (&pair[..equals], &pair[equals + 1..]);
+            if key.trim_ascii() != name {
+                return None;
+            }
+            std::str::from_utf8(value.trim_ascii()).ok()
         })
 }
 
@@ -256,6 +261,11 @@ mod tests {
             HeaderValue::from_bytes(b"session=\xff\xfe").unwrap(),
         );
         assert_eq!(cookie_value(&headers, "session"), None);
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_bytes("theme=\u{e9}t\u{e9}; session = ghi ".as_bytes()).unwrap(),
+        );
+        assert_eq!(cookie_value(&headers, "session"), Some("ghi"));
     }
 
     #[test]

@@ -145,6 +145,7 @@ pub async fn scrape(State(endpoint): State<MetricsEndpoint>, request: Request) -
                 .into_response();
         }
     }
+    console_sessions::metrics::publish();
     let (open, idle) = endpoint.db.pool_usage();
     let idle = u32::try_from(idle).unwrap_or(u32::MAX);
     ::metrics::gauge!(DB_POOL_CONNECTIONS, "state" => "in_use")
