@@ -28,13 +28,14 @@ TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/p
 export TEST_POSTGRES_URL
 
 .PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres \
-        fmt-check clippy cargo-test site e2e bench bench-verify clean nginx
+        fmt-check clippy cargo-test site e2e bench bench-verify bench-verify-instructions clean nginx
 
 help:
 	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
 	@echo "make test   install what is missing, then fmt, clippy (server + wasm), cargo test (SQLite + PostgreSQL), Playwright"
 	@echo "make bench  criterion benchmarks"
 	@echo "make bench-verify  wrk load bench of /auth/verify"
+	@echo "make bench-verify-instructions  instructions per request of /auth/verify, under callgrind"
 
 ## ---- installs (each step checks first) ----
 
@@ -125,6 +126,12 @@ bench:
 bench-verify:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) wrk; }
 	benches/verify.sh
+
+# The same two routes' instructions per request, counted by callgrind: the machine's load does
+# not move this figure, so it shows what a change to the verified path costs.
+bench-verify-instructions:
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) valgrind; }
+	benches/verify-instructions.sh
 
 clean:
 	$(CARGO) clean

@@ -15,8 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-SECONDS_PER_RUN=${1:-3}
-ROUNDS=${2:-21}
+SECONDS_PER_RUN=${1:-2}
+ROUNDS=${2:-41}
 CONNECTIONS=${3:-32}
 PORT=${BENCH_PORT:-3190}
 BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions

@@ -191,9 +191,10 @@ struct Inner {
     engine: SessionEngine,
     config: AccountsConfig,
     hashing: Semaphore,
-    /// Identities by user id, each with when it was read: [`Accounts::identity`]'s memory. A
-    /// quick_cache rather than moka: forward authentication reads it on every request, and it is
-    /// a fraction of moka's cost per read (no read log, no clock); the age is checked on read.
+    /// Identities by user id, each with when it goes stale ([`IDENTITY_CACHE_TTL`] after it was
+    /// read): [`Accounts::identity`]'s memory. A quick_cache rather than moka: forward
+    /// authentication reads it on every request, and it is a fraction of moka's cost per read (no
+    /// read log, no clock); the age is checked on read.
     identities: quick_cache::sync::Cache<i64, (Arc<Identity>, Instant)>,
 }
 
@@ -711,8 +712,9 @@ impl Accounts {
     /// [`Accounts::identity`] when memory can answer it, else `None` (ask that, then). Not async:
     /// a caller on a hot path keeps its future small by awaiting the database only when it must.
     pub fn cached_identity(&self, user_id: i64) -> Option<Arc<Identity>> {
-        let (identity, read_at) = self.inner.identities.get(&user_id)?;
-        (read_at.elapsed() < IDENTITY_CACHE_TTL).then_some(identity)
+        let (identity, stale_at) = self.inner.identities.get(&user_id)?;
+        // A comparison of two instants, not `elapsed()`: no duration is worked out per request.
+        (Instant::now() < stale_at).then_some(identity)
     }
 
     /// The identity of an active user, answered from memory for up to [`IDENTITY_CACHE_TTL`]:
@@ -731,9 +733,10 @@ impl Accounts {
             email: user.email,
             is_staff: user.is_staff,
         });
-        self.inner
-            .identities
-            .insert(user_id, (identity.clone(), Instant::now()));
+        self.inner.identities.insert(
+            user_id,
+            (identity.clone(), Instant::now() + IDENTITY_CACHE_TTL),
+        );
         Ok(Some(identity))
     }
 
