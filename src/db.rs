@@ -209,7 +209,7 @@ impl Database {
     /// Closes every connection of the pool, waiting for those in use to be returned. The SQLite read
     /// connections of the session stores over this database close with it, just after.
     pub async fn close(&self) {
-        with_pool!(self, |pool| pool.close().await)
+        with_pool!(self, |pool| close_pool(pool).await)
     }
 
     /// Connections currently open, and how many of them are idle.
@@ -220,6 +220,25 @@ impl Database {
     /// The most connections the pool opens.
     pub fn max_connections(&self) -> u32 {
         with_pool!(self, |pool| pool.options().get_max_connections())
+    }
+}
+
+/// The longest [`Database::close`] keeps closing connections that come back to the pool after it
+/// was closed.
+const CLOSE_STRAGGLERS_WAIT: Duration = Duration::from_secs(5);
+
+/// Closes `pool` and every connection of it, stragglers included.
+///
+/// sqlx's `Pool::close` can return with a connection still open: a connection's return to the pool
+/// is a spawned task, which can put it in the idle queue after `close` emptied that queue for the
+/// last time, and nothing would ever close it (sqlx issue 3217). Closing again closes whatever came
+/// back since, so this repeats until the pool is empty.
+async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
+    pool.close().await;
+    let deadline = Instant::now() + CLOSE_STRAGGLERS_WAIT;
+    while pool.size() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        pool.close().await;
     }
 }
 
