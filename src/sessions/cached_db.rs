@@ -161,25 +161,15 @@ impl<S: SessionStore> CachedDbStore<S> {
         }
     }
 
-    /// The cached row of a live session, shared rather than copied; `None` when it is not in
-    /// memory (or caching is paused, or it has expired). Never reads the store: for a caller with a
-    /// full path of its own to fall back on.
-    pub fn peek(&self, token_hash: &TokenHash, now: OffsetDateTime) -> Option<Arc<SessionRecord>> {
-        self.peek_at(token_hash, now.unix_timestamp_nanos())
-    }
-
-    /// [`peek`](Self::peek) at a moment given as Unix nanoseconds, for a caller that reads the
-    /// clock that way.
-    pub fn peek_at(
-        &self,
-        token_hash: &TokenHash,
-        now_unix_nanos: i128,
-    ) -> Option<Arc<SessionRecord>> {
+    /// The cached row of a session live at `now_unix_nanos` (the moment as Unix nanoseconds),
+    /// shared rather than copied; `None` when it is not in memory (or caching is paused, or it has
+    /// expired). Never reads the store: for a caller with a full path of its own to fall back on.
+    pub fn peek(&self, token_hash: &TokenHash, now_unix_nanos: i128) -> Option<Arc<SessionRecord>> {
         if !self.is_caching() {
             return None;
         }
         let record = self.cache.get(token_hash)?;
-        if record.expires_at.unix_timestamp_nanos() <= now_unix_nanos {
+        if !record.is_active_at_unix_nanos(now_unix_nanos) {
             return None;
         }
         self.hits.fetch_add(1, Ordering::Relaxed);

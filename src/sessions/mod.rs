@@ -247,18 +247,17 @@ impl SessionEngine {
     pub fn cached_user(&self, cookie_value: &str, client: &ClientInfo) -> Option<i64> {
         let cache = self.cache()?;
         let token_hash = SessionToken::hash_of(cookie_value)?;
-        // The clock as Unix nanoseconds, compared with the row's times as such: making an
-        // `OffsetDateTime` of the clock and subtracting two of them costs several times as much.
-        // Not rounded to the stored milliseconds like `now()`: only compared, never stored.
+        // The clock as Unix nanoseconds, compared with the row's times as such (see
+        // `activity_due_at_unix_nanos`). Not rounded to the stored milliseconds like `now()`:
+        // only compared, never stored.
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .ok()?
             .as_nanos();
         let now = i128::try_from(now).ok()?;
-        let record = cache.peek_at(&token_hash, now)?;
-        let interval = i128::try_from(self.inner.config.activity_interval.as_nanos()).ok()?;
-        let activity_due = now - record.last_activity_at.unix_timestamp_nanos() >= interval;
-        let quiet = !activity_due && !session::client_differs(client, &record);
+        let record = cache.peek(&token_hash, now)?;
+        let quiet = !session::activity_due_at_unix_nanos(self, &record, now)
+            && !session::client_differs(client, &record);
         quiet.then_some(record.user_id).flatten()
     }
 

@@ -239,7 +239,13 @@ pub fn truncate_user_agent(user_agent: &str) -> String {
 impl SessionRecord {
     /// Whether the session is still valid at `now`.
     pub fn is_active_at(&self, now: OffsetDateTime) -> bool {
-        self.expires_at > now
+        self.is_active_at_unix_nanos(now.unix_timestamp_nanos())
+    }
+
+    /// [`is_active_at`](Self::is_active_at) a moment given as Unix nanoseconds, for a caller that
+    /// reads the clock that way.
+    pub fn is_active_at_unix_nanos(&self, now_unix_nanos: i128) -> bool {
+        self.expires_at.unix_timestamp_nanos() > now_unix_nanos
     }
 }
 

@@ -89,7 +89,21 @@ pub(crate) fn activity_due(
     record: &SessionRecord,
     now: OffsetDateTime,
 ) -> bool {
-    now - record.last_activity_at >= engine.config().activity_interval
+    activity_due_at_unix_nanos(engine, record, now.unix_timestamp_nanos())
+}
+
+/// [`activity_due`] at a moment given as Unix nanoseconds: for the forward-authentication check,
+/// which reads the clock that way (making an `OffsetDateTime` of it and subtracting two of them
+/// costs several times as much).
+pub(crate) fn activity_due_at_unix_nanos(
+    engine: &SessionEngine,
+    record: &SessionRecord,
+    now_unix_nanos: i128,
+) -> bool {
+    // A whole `Duration` in nanoseconds is far below `i128::MAX`.
+    let interval =
+        i128::try_from(engine.config().activity_interval.as_nanos()).unwrap_or(i128::MAX);
+    now_unix_nanos - record.last_activity_at.unix_timestamp_nanos() >= interval
 }
 
 impl Session {
