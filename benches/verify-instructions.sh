@@ -14,38 +14,13 @@ cd "$(dirname "$0")/.."
 
 REQUESTS=${1:-3000}
 PORT=${BENCH_PORT:-3194}
-BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions
 
 for tool in valgrind callgrind_control callgrind_annotate python3 curl; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install valgrind python3 curl" >&2; exit 1; }
 done
-cargo build --release --quiet -p console-sessions-app --features ssr --bin console-sessions
-
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-export DATABASE_URL="sqlite://$work/bench.db" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
-  LEPTOS_SITE_ROOT="$work" SESSION_BACKEND=cached_db BENCH_BASELINE_ROUTE=true \
-  CLEAR_EXPIRED_EVERY=0 RUST_LOG="${RUST_LOG:-warn}"
-CONSOLE_SESSIONS_SUPERUSER_PASSWORD="bench password 123" \
-  "$BINARY" createsuperuser --username admin --email admin@example.com >/dev/null
-valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$BINARY" serve \
-  >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
-
-jar="$work/cookies"
-token=$(curl -fs -c "$jar" "http://127.0.0.1:$PORT/api/account/viewer" | sed -E 's/.*"csrf_token":"([^"]+)".*/\1/')
-curl -fs -b "$jar" -c "$jar" -o /dev/null -H "Origin: http://127.0.0.1:$PORT" \
-  --data-urlencode "csrf_token=$token" --data-urlencode "username=admin" \
-  --data-urlencode "password=bench password 123" "http://127.0.0.1:$PORT/api/account/sign-in"
-session=$(awk '$6 == "session" {print $7}' "$jar")
-[ -n "$session" ] || { echo "sign-in failed" >&2; exit 1; }
+# shellcheck source=benches/bench-server.sh
+. benches/bench-server.sh
+start_server "$PORT" 120 valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p"
 
 # Exactly $REQUESTS requests on 8 keep-alive connections, each answer read in full.
 load() {

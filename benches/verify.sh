@@ -19,24 +19,11 @@ SECONDS_PER_RUN=${1:-2}
 ROUNDS=${2:-41}
 CONNECTIONS=${3:-32}
 PORT=${BENCH_PORT:-3190}
-BINARY=${CARGO_TARGET_DIR:-target}/release/console-sessions
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
-cargo build --release --quiet -p console-sessions-app --features ssr --bin console-sessions
+# shellcheck source=benches/bench-server.sh
+. benches/bench-server.sh
 
-work=$(mktemp -d)
-server=""
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-export DATABASE_URL="sqlite://$work/bench.db" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
-  LEPTOS_SITE_ROOT="$work" SESSION_BACKEND=cached_db BENCH_BASELINE_ROUTE=true \
-  CLEAR_EXPIRED_EVERY=0 RUST_LOG="${RUST_LOG:-info}"
-CONSOLE_SESSIONS_SUPERUSER_PASSWORD="bench password 123" \
-  "$BINARY" createsuperuser --username admin --email admin@example.com >/dev/null
 # On a machine with several cores, wrk gets core 0 and the server the others, so that neither
 # steals the other's time slices unevenly between runs.
 cores=$(nproc)
@@ -44,18 +31,9 @@ server_cpus=""; wrk_cpus=""
 if [ "$cores" -ge 2 ] && command -v taskset >/dev/null; then
   server_cpus="taskset -c 1-$((cores - 1))"; wrk_cpus="taskset -c 0"
 fi
-$server_cpus "$BINARY" serve >"$work/server.log" 2>&1 &
-server=$!
-for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
-
-# Sign in as a browser would: the form token from the viewer, then the form.
-jar="$work/cookies"
-token=$(curl -fs -c "$jar" "http://127.0.0.1:$PORT/api/account/viewer" | sed -E 's/.*"csrf_token":"([^"]+)".*/\1/')
-curl -fs -b "$jar" -c "$jar" -o /dev/null -H "Origin: http://127.0.0.1:$PORT" \
-  --data-urlencode "csrf_token=$token" --data-urlencode "username=admin" \
-  --data-urlencode "password=bench password 123" "http://127.0.0.1:$PORT/api/account/sign-in"
-session=$(awk '$6 == "session" {print $7}' "$jar")
-[ -n "$session" ] || { echo "sign-in failed" >&2; exit 1; }
+export RUST_LOG="${RUST_LOG:-info}"
+# shellcheck disable=SC2086 # the launcher is words, or nothing
+start_server "$PORT" 10 $server_cpus
 cookie="Cookie: session=$session"
 [ "$(curl -s -o /dev/null -w '%{http_code}' -H "$cookie" "http://127.0.0.1:$PORT/auth/verify")" = 200 ] \
   || { echo "/auth/verify does not accept the session" >&2; exit 1; }
