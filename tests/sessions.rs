@@ -1032,3 +1032,237 @@ fn open_descriptors_to(file: &std::path::Path) -> usize {
         .filter(|target| names.contains(target))
         .count()
 }
+
+/// A store that, once armed, stops every `load` right after it has read the database: it says so
+/// on `read`, then waits on `resume`. It lets a test put a delete exactly between a cache miss's
+/// read and its insert into the cache.
+#[derive(Clone)]
+struct PausingStore {
+    inner: console_sessions::sessions::DbStore,
+    pause: std::sync::Arc<std::sync::Mutex<Option<Pause>>>,
+}
+
+#[derive(Clone)]
+struct Pause {
+    read: std::sync::Arc<tokio::sync::Barrier>,
+    resume: std::sync::Arc<tokio::sync::Barrier>,
+}
+
+impl PausingStore {
+    /// The next load pauses after reading; the returned handle meets it there and lets it go.
+    fn arm(&self) -> Pause {
+        let pause = Pause {
+            read: std::sync::Arc::new(tokio::sync::Barrier::new(2)),
+            resume: std::sync::Arc::new(tokio::sync::Barrier::new(2)),
+        };
+        *self.pause.lock().unwrap() = Some(pause.clone());
+        pause
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for PausingStore {
+    async fn create(&self, record: &SessionRecord) -> Result<(), StoreError> {
+        self.inner.create(record).await
+    }
+    async fn load(
+        &self,
+        token_hash: &TokenHash,
+        now: time::OffsetDateTime,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let loaded = self.inner.load(token_hash, now).await;
+        let pause = self.pause.lock().unwrap().take();
+        if let Some(pause) = pause {
+            pause.read.wait().await;
+            pause.resume.wait().await;
+        }
+        loaded
+    }
+    async fn save(&self, record: &SessionRecord, current: &TokenHash) -> Result<bool, StoreError> {
+        self.inner.save(record, current).await
+    }
+    async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        self.inner.delete(token_hash).await
+    }
+    async fn delete_by_public_ids(
+        &self,
+        public_ids: &[PublicId],
+        user_id: Option<i64>,
+    ) -> Result<Vec<console_sessions::sessions::Deleted>, StoreError> {
+        self.inner.delete_by_public_ids(public_ids, user_id).await
+    }
+    async fn delete_for_user(
+        &self,
+        user_id: i64,
+        keep: Option<&PublicId>,
+    ) -> Result<Vec<console_sessions::sessions::Deleted>, StoreError> {
+        self.inner.delete_for_user(user_id, keep).await
+    }
+    async fn delete_user(
+        &self,
+        user_id: i64,
+    ) -> Result<Vec<console_sessions::sessions::Deleted>, StoreError> {
+        self.inner.delete_user(user_id).await
+    }
+    async fn delete_expired(
+        &self,
+        now: time::OffsetDateTime,
+        batch: u32,
+    ) -> Result<Vec<console_sessions::sessions::Deleted>, StoreError> {
+        self.inner.delete_expired(now, batch).await
+    }
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        now: time::OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        self.inner.list_for_user(user_id, now).await
+    }
+    async fn get_by_public_id(
+        &self,
+        public_id: &PublicId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        self.inner.get_by_public_id(public_id).await
+    }
+    async fn search(
+        &self,
+        query: &SessionQuery,
+        now: time::OffsetDateTime,
+    ) -> Result<console_sessions::sessions::SessionPage, StoreError> {
+        self.inner.search(query, now).await
+    }
+}
+
+/// Every way a node ends sessions itself, each given the session's record and its user.
+#[derive(Debug, Clone, Copy)]
+enum LocalDelete {
+    SignOut,
+    Revoke,
+    RevokeOthers,
+    RevokeAll,
+    Bulk,
+    DeleteUser,
+    Sweep,
+    NewToken,
+}
+
+/// A cache miss reads a session, the session is ended while that read is on its way back, and
+/// then the read finishes: whatever the kind of delete, nothing is left in the cache, and the
+/// session is not served again.
+async fn a_load_racing_with_a_delete_caches_nothing(backend: Backend) {
+    use console_sessions::sessions::{CacheSettings, CachedDbStore, DbStore};
+    let test_db = TestDatabase::new(backend).await.unwrap();
+    let paused = PausingStore {
+        inner: DbStore::new(test_db.db.clone()),
+        pause: Default::default(),
+    };
+    let cache = CachedDbStore::new(paused.clone(), &CacheSettings::default());
+    for (n, how) in [
+        LocalDelete::SignOut,
+        LocalDelete::Revoke,
+        LocalDelete::RevokeOthers,
+        LocalDelete::RevokeAll,
+        LocalDelete::Bulk,
+        LocalDelete::DeleteUser,
+        LocalDelete::Sweep,
+        LocalDelete::NewToken,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let user = test_db
+            .insert_user(&format!("racer{n}"), false)
+            .await
+            .unwrap();
+        let (mut record, token) = record(Some(user));
+        if matches!(how, LocalDelete::Sweep) {
+            record.expires_at = now() + time::Duration::seconds(1);
+        }
+        paused.inner.create(&record).await.unwrap();
+        let other = PublicId::generate();
+        // The load reads the row (live at `read_at`), then waits.
+        let read_at = now();
+        let pause = paused.arm();
+        let loading = {
+            let cache = cache.clone();
+            let hash = token.hash();
+            tokio::spawn(async move { cache.load(&hash, read_at).await })
+        };
+        pause.read.wait().await;
+        let hash = token.hash();
+        match how {
+            LocalDelete::SignOut => assert!(cache.delete(&hash).await.unwrap()),
+            LocalDelete::Revoke => {
+                let ids = [record.public_id.clone()];
+                assert_eq!(
+                    cache
+                        .delete_by_public_ids(&ids, Some(user))
+                        .await
+                        .unwrap()
+                        .len(),
+                    1
+                );
+            }
+            LocalDelete::RevokeOthers => {
+                assert_eq!(
+                    cache
+                        .delete_for_user(user, Some(&other))
+                        .await
+                        .unwrap()
+                        .len(),
+                    1
+                );
+            }
+            LocalDelete::RevokeAll => {
+                assert_eq!(cache.delete_for_user(user, None).await.unwrap().len(), 1);
+            }
+            LocalDelete::Bulk => {
+                let ids = [record.public_id.clone()];
+                assert_eq!(
+                    cache.delete_by_public_ids(&ids, None).await.unwrap().len(),
+                    1
+                );
+            }
+            LocalDelete::DeleteUser => {
+                assert_eq!(cache.delete_user(user).await.unwrap().len(), 1);
+            }
+            LocalDelete::Sweep => {
+                let later = now() + time::Duration::seconds(5);
+                assert_eq!(cache.delete_expired(later, 100).await.unwrap().len(), 1);
+            }
+            LocalDelete::NewToken => {
+                let mut cycled = record.clone();
+                cycled.token_hash = SessionToken::generate().hash();
+                assert!(cache.save(&cycled, &hash).await.unwrap());
+            }
+        }
+        pause.resume.wait().await;
+        let loaded = loading.await.unwrap().unwrap();
+        assert!(
+            loaded.is_some(),
+            "{how:?}: the load read the row before it ended"
+        );
+        assert!(
+            !cache.is_cached(&hash),
+            "{how:?}: the ended session is back in the cache"
+        );
+        assert!(
+            cache.load(&hash, read_at).await.unwrap().is_none(),
+            "{how:?}: the ended session is served again"
+        );
+    }
+}
+
+mod a_load_racing_with_a_delete {
+    use super::*;
+
+    #[tokio::test]
+    async fn caches_nothing_on_sqlite() {
+        a_load_racing_with_a_delete_caches_nothing(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn caches_nothing_on_postgres() {
+        a_load_racing_with_a_delete_caches_nothing(Backend::Postgres).await;
+    }
+}

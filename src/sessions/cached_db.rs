@@ -53,9 +53,10 @@ pub struct CachedDbStore<S> {
     misses: Arc<AtomicU64>,
     /// Whether entries are served and stored (off while a cluster node cannot hear evictions).
     caching: Arc<AtomicBool>,
-    /// Bumped by every eviction that comes from elsewhere and by every pause. A load that read the
-    /// store keeps its row only if no such eviction happened meanwhile: the row may predate a delete
-    /// whose notification was handled between the read and the insert.
+    /// Bumped by every eviction (a delete made here, one published by another node, a re-keyed
+    /// session) and by every pause. A load that read the store keeps its row only if no eviction
+    /// happened meanwhile: the row may predate a delete that committed between the read and the
+    /// insert, and evicting before that delete cannot help (the load puts the row back after).
     generation: Arc<AtomicU64>,
 }
 
@@ -177,10 +178,26 @@ impl<S: SessionStore> CachedDbStore<S> {
         Some(record)
     }
 
+    /// After a delete made through this cache: drops what it deleted, and stops any load that
+    /// read those rows before the delete committed from keeping them. Also called when the
+    /// delete failed (it may still have committed): the generation moves either way.
     fn evict_deleted(&self, deleted: &[Deleted]) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         for session in deleted {
             self.cache.invalidate(&session.token_hash);
         }
+    }
+
+    /// [`CachedDbStore::evict_deleted`] for the outcome of a bulk delete.
+    fn after_delete(
+        &self,
+        result: Result<Vec<Deleted>, StoreError>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        match &result {
+            Ok(deleted) => self.evict_deleted(deleted),
+            Err(_) => self.evict_deleted(&[]),
+        }
+        result
     }
 }
 
@@ -230,16 +247,27 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         // Evict first: whatever happens below, the cache must not keep serving the old state.
         self.cache.invalidate(current_hash);
         let generation = self.generation();
-        let saved = self.inner.save(record, current_hash).await?;
-        if saved {
-            self.keep(record, generation);
+        let saved = self.inner.save(record, current_hash).await;
+        if record.token_hash != *current_hash {
+            // A new token (sign-in): the old one is dead, and a load that read the row under it
+            // before the save must not put it back. The new row is then read on its next use.
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.cache.invalidate(current_hash);
         }
-        Ok(saved)
+        if saved? {
+            self.keep(record, generation);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
+        // Stop serving it at once, and again once the row is gone (see `evict_deleted`).
         self.cache.invalidate(token_hash);
-        self.inner.delete(token_hash).await
+        let deleted = self.inner.delete(token_hash).await;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate(token_hash);
+        deleted
     }
 
     async fn delete_by_public_ids(
@@ -247,9 +275,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         public_ids: &[PublicId],
         user_id: Option<i64>,
     ) -> Result<Vec<Deleted>, StoreError> {
-        let deleted = self.inner.delete_by_public_ids(public_ids, user_id).await?;
-        self.evict_deleted(&deleted);
-        Ok(deleted)
+        self.after_delete(self.inner.delete_by_public_ids(public_ids, user_id).await)
     }
 
     async fn delete_for_user(
@@ -257,15 +283,11 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         user_id: i64,
         keep: Option<&PublicId>,
     ) -> Result<Vec<Deleted>, StoreError> {
-        let deleted = self.inner.delete_for_user(user_id, keep).await?;
-        self.evict_deleted(&deleted);
-        Ok(deleted)
+        self.after_delete(self.inner.delete_for_user(user_id, keep).await)
     }
 
     async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
-        let deleted = self.inner.delete_user(user_id).await?;
-        self.evict_deleted(&deleted);
-        Ok(deleted)
+        self.after_delete(self.inner.delete_user(user_id).await)
     }
 
     async fn delete_expired(
@@ -273,9 +295,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         now: OffsetDateTime,
         batch: u32,
     ) -> Result<Vec<Deleted>, StoreError> {
-        let deleted = self.inner.delete_expired(now, batch).await?;
-        self.evict_deleted(&deleted);
-        Ok(deleted)
+        self.after_delete(self.inner.delete_expired(now, batch).await)
     }
 
     async fn list_for_user(
