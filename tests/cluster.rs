@@ -420,3 +420,67 @@ async fn sqlite_and_the_db_backend_need_no_listener() {
     );
     assert!(engine.spawn_eviction_listener().is_none());
 }
+
+/// A node that also remembers identities: its engine, its accounts (registered with the engine
+/// before it listens), and its listener.
+async fn node_with_accounts(
+    test_db: &TestDatabase,
+) -> (
+    SessionEngine,
+    console_sessions::accounts::Accounts,
+    EvictionListener,
+) {
+    let engine = SessionEngine::new(test_db.db.clone(), config(Duration::from_secs(3600)));
+    let accounts = console_sessions::accounts::Accounts::new(
+        test_db.db.clone(),
+        engine.clone(),
+        Default::default(),
+    );
+    let listener = engine.spawn_eviction_listener().unwrap();
+    let cache = engine.cache().unwrap().clone();
+    wait_until("the node listens and caches", || cache.is_caching()).await;
+    (engine, accounts, listener)
+}
+
+/// Forward authentication answers who a user is from memory: a user deactivated, made staff or
+/// deleted on one node — or by a statement typed in psql — is forgotten by the other at once,
+/// not after the identity cache's 30 seconds.
+#[tokio::test]
+async fn a_user_changed_on_one_node_is_forgotten_by_the_others_identity_cache() {
+    let test_db = TestDatabase::postgres().await.unwrap();
+    let (_a, accounts_a, _listening_a) = node_with_accounts(&test_db).await;
+    let (_b, accounts_b, _listening_b) = node_with_accounts(&test_db).await;
+    let carol = test_db.insert_user("carol", false).await.unwrap();
+    let dave = test_db.insert_user("dave", false).await.unwrap();
+    let erin = test_db.insert_user("erin", false).await.unwrap();
+    for user in [carol, dave, erin] {
+        assert!(accounts_b.identity(user).await.unwrap().is_some());
+        assert!(accounts_b.cached_identity(user).is_some(), "remembered");
+    }
+    accounts_a.set_staff(carol, true).await.unwrap();
+    test_db
+        .execute(&format!(
+            "UPDATE users SET is_active = FALSE WHERE id = {dave}"
+        ))
+        .await
+        .unwrap();
+    accounts_a.delete_user(erin).await.unwrap();
+    for (user, what) in [
+        (carol, "made staff"),
+        (dave, "deactivated in psql"),
+        (erin, "deleted"),
+    ] {
+        let started = Instant::now();
+        while accounts_b.cached_identity(user).is_some() {
+            assert!(
+                started.elapsed() < EVICTION_BOUND,
+                "a user {what} on another node is still remembered"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let carol_now = accounts_b.identity(carol).await.unwrap().unwrap();
+    assert!(carol_now.is_staff, "read again, as it is now");
+    assert!(accounts_b.identity(dave).await.unwrap().is_none());
+    assert!(accounts_b.identity(erin).await.unwrap().is_none());
+}

@@ -36,6 +36,7 @@ on_every_database!(
     staff_bulk_revoke_ends_the_sessions_and_is_audited,
     malformed_requests_get_the_json_error_shape,
     the_openapi_document_lists_every_path_and_each_one_is_routed,
+    an_inactive_users_session_is_refused_by_every_own_session_endpoint,
 );
 
 /// The operations the API has, as the OpenAPI document must list them.
@@ -980,5 +981,81 @@ async fn the_openapi_document_lists_every_path_and_each_one_is_routed(backend: B
             .unwrap()
             .contains_key(status.as_str());
         assert!(documented, "{method} {path} answered {status}");
+    }
+}
+
+/// A user deactivated behind the service's back (a statement in the database that ended none of
+/// their sessions) can no longer use their session on any endpoint of their own: each answers
+/// 401 and the session ends, as the pages and forward authentication already do.
+async fn an_inactive_users_session_is_refused_by_every_own_session_endpoint(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let laptop = Api::signed_in(&app, "alice", FIREFOX).await;
+    Api::signed_in(&app, "alice", IPHONE_SAFARI).await;
+    let phone_id = app.sessions_of(alice).await[0].public_id.to_string();
+    app.test_db
+        .execute(&format!(
+            "UPDATE users SET is_active = FALSE WHERE id = {alice}"
+        ))
+        .await
+        .unwrap();
+    expect_error(
+        laptop.get("/api/v1/sessions").await,
+        401,
+        "sign_in_required",
+    )
+    .await;
+    let laptop = Api::with_planted_session(&app, alice).await;
+    expect_error(
+        laptop.delete(&format!("/api/v1/sessions/{phone_id}")).await,
+        401,
+        "sign_in_required",
+    )
+    .await;
+    let laptop = Api::with_planted_session(&app, alice).await;
+    expect_error(
+        laptop.post_empty("/api/v1/sessions/revoke-others").await,
+        401,
+        "sign_in_required",
+    )
+    .await;
+    let laptop = Api::with_planted_session(&app, alice).await;
+    let changed = laptop
+        .browser
+        .call(
+            "/api/account/change-password",
+            &[
+                ("current_password", PASSWORD),
+                ("password", "a brand new passphrase"),
+                ("password_confirm", "a brand new passphrase"),
+                ("sign_out_others", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status(), 401, "change-password refuses too");
+    assert!(
+        app.state
+            .accounts
+            .authenticate("alice", PASSWORD, None)
+            .await
+            .is_err(),
+        "inactive: no sign-in at all"
+    );
+}
+
+impl Api {
+    /// A client holding a session of `user_id` written straight into the database, as one that
+    /// slipped past deactivation would be.
+    async fn with_planted_session(app: &TestApp, user_id: i64) -> Self {
+        let (mut record, token) = console_sessions::testing::sample_record(Some(user_id));
+        record.user_agent = Some(FIREFOX.to_owned());
+        console_sessions::SessionStore::create(app.state.sessions.db_store(), &record)
+            .await
+            .unwrap();
+        let again = Api::new(app);
+        again
+            .browser
+            .set_cookie(&format!("session={}", token.expose()));
+        again
     }
 }

@@ -39,7 +39,7 @@ pub use validate::{
 };
 
 use crate::db::{escape_like, is_unique_violation, Database};
-use crate::sessions::{from_millis, now, to_millis, SessionEngine};
+use crate::sessions::{from_millis, now, to_millis, SessionEngine, StoreError, UserDirectory};
 use crate::with_pool;
 use throttle::{millis, Kind};
 
@@ -195,7 +195,41 @@ struct Inner {
     /// read): [`Accounts::identity`]'s memory. A quick_cache rather than moka: forward
     /// authentication reads it on every request, and it is a fraction of moka's cost per read (no
     /// read log, no clock); the age is checked on read.
-    identities: quick_cache::sync::Cache<i64, (Arc<Identity>, Instant)>,
+    identities: Arc<IdentityCache>,
+}
+
+type IdentityCache = quick_cache::sync::Cache<i64, (Arc<Identity>, Instant)>;
+
+/// What the session engine asks of accounts (see [`UserDirectory`]): registered by
+/// [`Accounts::new`]. Holds the database and the identity cache, not the service, so the engine
+/// and the service do not keep each other alive.
+struct Directory {
+    db: Database,
+    identities: Arc<IdentityCache>,
+}
+
+#[async_trait::async_trait]
+impl UserDirectory for Directory {
+    async fn may_sign_in(&self, user_id: i64) -> Result<bool, StoreError> {
+        let active: Option<(bool,)> = with_pool!(&self.db, |pool| sqlx::query_as(
+            "SELECT is_active FROM users WHERE id = $1"
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await)?;
+        Ok(active.is_some_and(|(active,)| active))
+    }
+
+    fn forget(&self, user_ids: Option<&[i64]>) {
+        match user_ids {
+            Some(ids) => {
+                for id in ids {
+                    self.identities.remove(id);
+                }
+            }
+            None => self.identities.clear(),
+        }
+    }
 }
 
 /// How long [`Accounts::identity`] may answer from memory. Usernames and email addresses never
@@ -230,19 +264,38 @@ impl std::fmt::Debug for Accounts {
 
 impl Accounts {
     /// The service over this database, ending sessions through `engine`.
+    ///
+    /// It registers itself as the engine's [`UserDirectory`]: a session signed in for a user who
+    /// is (by then) inactive or deleted is undone when it is written, and on PostgreSQL the
+    /// engine's eviction listener tells it of users changed on other nodes.
     pub fn new(db: Database, engine: SessionEngine, config: AccountsConfig) -> Self {
         let permits = config
             .max_concurrent_hashes
             .clamp(1, Semaphore::MAX_PERMITS);
+        let identities = Arc::new(quick_cache::sync::Cache::new(IDENTITY_CACHE_CAPACITY));
+        engine.set_user_directory(Arc::new(Directory {
+            db: db.clone(),
+            identities: identities.clone(),
+        }));
         Self {
             inner: Arc::new(Inner {
                 db,
                 engine,
                 config,
                 hashing: Semaphore::new(permits),
-                identities: quick_cache::sync::Cache::new(IDENTITY_CACHE_CAPACITY),
+                identities,
             }),
         }
+    }
+
+    /// Whether identities may be answered from memory: only while the session cache is serving
+    /// too. With PostgreSQL that means its node is hearing the changes other nodes publish; the
+    /// `db` backend caches nothing, identities included.
+    fn remembers_identities(&self) -> bool {
+        self.inner
+            .engine
+            .cache()
+            .is_some_and(|cache| cache.is_caching())
     }
 
     /// The settings.
@@ -712,6 +765,9 @@ impl Accounts {
     /// [`Accounts::identity`] when memory can answer it, else `None` (ask that, then). Not async:
     /// a caller on a hot path keeps its future small by awaiting the database only when it must.
     pub fn cached_identity(&self, user_id: i64) -> Option<Arc<Identity>> {
+        if !self.remembers_identities() {
+            return None;
+        }
         let (identity, stale_at) = self.inner.identities.get(&user_id)?;
         // A comparison of two instants, not `elapsed()`: no duration is worked out per request.
         (Instant::now() < stale_at).then_some(identity)
@@ -733,10 +789,12 @@ impl Accounts {
             email: user.email,
             is_staff: user.is_staff,
         });
-        self.inner.identities.insert(
-            user_id,
-            (identity.clone(), Instant::now() + IDENTITY_CACHE_TTL),
-        );
+        if self.remembers_identities() {
+            self.inner.identities.insert(
+                user_id,
+                (identity.clone(), Instant::now() + IDENTITY_CACHE_TTL),
+            );
+        }
         Ok(Some(identity))
     }
 

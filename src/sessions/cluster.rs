@@ -18,12 +18,17 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tracing::Instrument;
 
+use std::sync::Arc;
+
 use super::cached_db::CachedDbStore;
 use super::db_store::DbStore;
 use super::record::TokenHash;
+use super::UserDirectory;
 
 /// The PostgreSQL channel the database publishes ended sessions on. Payload: token hashes in
-/// lowercase hex, comma separated (at most 100 per notification), or `*` for "forget everything".
+/// lowercase hex, comma separated (at most 100 per notification), or `*` for "forget everything",
+/// or `users:` and user ids, comma separated, for users changed or deleted (migration
+/// `0008_user_evictions.sql`), whose identity a node may remember.
 /// Listeners also send `ping:<random>` to themselves there as a heartbeat; others ignore it.
 pub const EVICTION_CHANNEL: &str = "console_sessions_evict";
 
@@ -47,6 +52,9 @@ pub enum Eviction {
     Sessions(Vec<TokenHash>),
     /// Drop every session (the table was truncated).
     All,
+    /// Forget what is remembered of these users (their activity, staff flag or names changed, or
+    /// they were deleted).
+    Users(Vec<i64>),
 }
 
 impl Eviction {
@@ -55,6 +63,13 @@ impl Eviction {
     pub fn parse(payload: &str) -> Self {
         if payload.trim() == "*" {
             return Self::All;
+        }
+        if let Some(ids) = payload.strip_prefix("users:") {
+            return Self::Users(
+                ids.split(',')
+                    .filter_map(|id| id.trim().parse().ok())
+                    .collect(),
+            );
         }
         Self::Sessions(payload.split(',').filter_map(parse_hash).collect())
     }
@@ -93,7 +108,14 @@ impl EvictionListener {
     ///
     /// Caching is paused at once and resumes as soon as the listener is listening; it is paused
     /// again (the cache emptied) whenever the connection is lost, until it is back.
-    pub fn spawn(cache: CachedDbStore<DbStore>, pool: &PgPool) -> Self {
+    ///
+    /// `users`, the account system's directory, hears of users changed on other nodes, and is
+    /// told to forget everything whenever evictions may have been missed.
+    pub fn spawn(
+        cache: CachedDbStore<DbStore>,
+        pool: &PgPool,
+        users: Option<Arc<dyn UserDirectory>>,
+    ) -> Self {
         // One connection beside the pool: the listener never takes one requests need, and connects
         // again with the pool's own options (host, credentials, TLS).
         let own = PgPoolOptions::new()
@@ -101,10 +123,11 @@ impl EvictionListener {
             .min_connections(0)
             .acquire_timeout(RECONNECT_MAX)
             .connect_lazy_with((*pool.connect_options()).clone());
-        cache.pause_caching();
+        pause(&cache, users.as_deref());
         // Its log lines (and sqlx's, for its statements) belong to no request: they carry this span.
         let task = tokio::spawn(
-            listen(cache, own, pool.clone()).instrument(tracing::info_span!("session_evictions")),
+            listen(cache, users, own, pool.clone())
+                .instrument(tracing::info_span!("session_evictions")),
         );
         Self { task }
     }
@@ -126,7 +149,20 @@ impl Drop for EvictionListener {
     }
 }
 
-async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool, shared: PgPool) {
+/// Stops serving anything from memory that an eviction may have been missed for.
+fn pause(cache: &CachedDbStore<DbStore>, users: Option<&dyn UserDirectory>) {
+    cache.pause_caching();
+    if let Some(users) = users {
+        users.forget(None);
+    }
+}
+
+async fn listen(
+    cache: CachedDbStore<DbStore>,
+    users: Option<Arc<dyn UserDirectory>>,
+    pool: PgPool,
+    shared: PgPool,
+) {
     let ping = format!("ping:{:016x}", rand::random::<u64>());
     let mut wait = RECONNECT_MIN;
     let mut first = true;
@@ -167,7 +203,9 @@ async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool, shared: PgPool) {
                     Ok(Some(notification)) if notification.payload() == ping => {
                         heard = tokio::time::Instant::now();
                     }
-                    Ok(Some(notification)) => apply(&cache, notification.payload()),
+                    Ok(Some(notification)) => {
+                        apply(&cache, users.as_deref(), notification.payload());
+                    }
                     Ok(None) => break "the connection was lost".to_owned(),
                     Err(error) => break error.to_string(),
                 },
@@ -191,7 +229,7 @@ async fn listen(cache: CachedDbStore<DbStore>, pool: PgPool, shared: PgPool) {
             }
         };
         // Evictions may be missed from now on: serve nothing from memory until listening again.
-        cache.pause_caching();
+        pause(&cache, users.as_deref());
         tracing::error!(
             %reason,
             "session cache: stopped hearing evictions from other nodes; cache cleared and caching \
@@ -209,8 +247,17 @@ async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
     Ok(listener)
 }
 
-fn apply(cache: &CachedDbStore<DbStore>, payload: &str) {
+fn apply(cache: &CachedDbStore<DbStore>, users: Option<&dyn UserDirectory>, payload: &str) {
     match Eviction::parse(payload) {
+        Eviction::Users(ids) => {
+            tracing::debug!(
+                users = ids.len(),
+                "users changed elsewhere; forgetting them"
+            );
+            if let Some(users) = users {
+                users.forget(Some(&ids));
+            }
+        }
         Eviction::All => {
             tracing::info!("session cache: every session ended elsewhere; cache cleared");
             cache.evict_all();
@@ -245,6 +292,10 @@ mod tests {
             Eviction::parse("00,zz,"),
             Eviction::Sessions(Vec::new()),
             "malformed entries are skipped"
+        );
+        assert_eq!(
+            Eviction::parse("users:7,12,x"),
+            Eviction::Users(vec![7, 12])
         );
         assert_eq!(
             Eviction::parse("ping:00112233aabbccdd"),

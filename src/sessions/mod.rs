@@ -135,6 +135,8 @@ pub struct SessionEngine {
 struct EngineInner {
     config: SessionConfig,
     geoip: GeoIp,
+    /// The account system, once one registers (see [`UserDirectory`]).
+    users: std::sync::OnceLock<Arc<dyn UserDirectory>>,
     store: Arc<dyn SessionStore>,
     db_store: DbStore,
     cache: Option<CachedDbStore<DbStore>>,
@@ -146,6 +148,22 @@ impl std::fmt::Debug for SessionEngine {
             .field("backend", &self.inner.config.backend)
             .finish_non_exhaustive()
     }
+}
+
+/// What the engine asks of the account system its sessions belong to. An account system
+/// registers one with [`SessionEngine::set_user_directory`] (the library's
+/// [`Accounts`](crate::accounts::Accounts) does so itself).
+#[async_trait::async_trait]
+pub trait UserDirectory: Send + Sync + 'static {
+    /// Whether this user exists and may be signed in now. Asked once a session signed in during a
+    /// request has been written: a user deactivated while signing in is then not left with a live
+    /// session (deactivating writes the flag before it ends the user's sessions, and this reads
+    /// it after the session is written, so one of the two sees the other).
+    async fn may_sign_in(&self, user_id: i64) -> Result<bool, StoreError>;
+
+    /// Another node changed or deleted these users (or, with `None`, this node may have missed
+    /// such news): forget whatever is remembered of them.
+    fn forget(&self, user_ids: Option<&[i64]>);
 }
 
 /// What committing a session asks of the response.
@@ -194,11 +212,23 @@ impl SessionEngine {
             inner: Arc::new(EngineInner {
                 config,
                 geoip,
+                users: std::sync::OnceLock::new(),
                 store,
                 db_store,
                 cache,
             }),
         }
+    }
+
+    /// Registers the account system sessions belong to (once; later calls are ignored and
+    /// answer `false`).
+    pub fn set_user_directory(&self, users: Arc<dyn UserDirectory>) -> bool {
+        self.inner.users.set(users).is_ok()
+    }
+
+    /// The registered account system, if any.
+    pub fn user_directory(&self) -> Option<&Arc<dyn UserDirectory>> {
+        self.inner.users.get()
     }
 
     /// The settings.
@@ -392,6 +422,32 @@ impl SessionEngine {
                 }
             }
         };
+        let signed_in = state
+            .user_id
+            .filter(|_| state.user_id != state.loaded_user_id);
+        let cookie = match (signed_in, state.record.clone(), self.inner.users.get()) {
+            (Some(user_id), Some(record), Some(users)) if !users.may_sign_in(user_id).await? => {
+                // Deactivated (or deleted) while signing in: undo the session just written.
+                if store.delete(&record.token_hash).await? {
+                    counters::sessions_ended(EndReason::Revoked, 1);
+                }
+                tracing::warn!(
+                    user_id,
+                    public_id = %record.public_id,
+                    "sign-in of a user who may not sign in undone"
+                );
+                state.record = None;
+                state.user_id = None;
+                state.data.clear();
+                if session.cookie_present() {
+                    CookieAction::Remove
+                } else {
+                    CookieAction::Keep
+                }
+            }
+            _ => cookie,
+        };
+        state.loaded_user_id = state.user_id;
         state.modified = false;
         state.cycle = false;
         state.activity_due = false;
@@ -546,7 +602,11 @@ impl SessionEngine {
     pub fn spawn_eviction_listener(&self) -> Option<EvictionListener> {
         let cache = self.inner.cache.as_ref()?;
         match self.inner.db_store.database() {
-            Database::Postgres(pool) => Some(EvictionListener::spawn(cache.clone(), pool)),
+            Database::Postgres(pool) => Some(EvictionListener::spawn(
+                cache.clone(),
+                pool,
+                self.inner.users.get().cloned(),
+            )),
             Database::Sqlite(_) => None,
         }
     }

@@ -68,7 +68,7 @@ pub async fn my_sessions(
 ) -> Result<MySessions, AppError> {
     use crate::server::request;
     use console_sessions::sessions::{now, to_millis};
-    let user_id = request::require_user_id(session).await?;
+    let user_id = request::require_active_user_id(state, session).await?;
     let current = session.public_id().await?;
     let geoip = state.sessions.geoip();
     let mut sessions: Vec<DeviceSession> = state
@@ -150,7 +150,7 @@ pub async fn end_own_session(
 ) -> Result<Ended, AppError> {
     use crate::server::request;
     use console_sessions::sessions::PublicId;
-    let user_id = request::require_user_id(session).await?;
+    let user_id = request::require_active_user_id(state, session).await?;
     let id = PublicId::parse(public_id).ok_or(AppError::NotFound)?;
     if session.public_id().await? == Some(id.clone()) {
         session.flush().await?;
@@ -170,7 +170,7 @@ pub async fn end_other_sessions(
     session: &console_sessions::Session,
 ) -> Result<u64, AppError> {
     use crate::server::request;
-    let user_id = request::require_user_id(session).await?;
+    let user_id = request::require_active_user_id(state, session).await?;
     let keep = session.public_id().await?.ok_or(AppError::SignInRequired)?;
     let ended = state.sessions.revoke_others(user_id, &keep).await? as u64;
     tracing::info!(user_id, ended, "other sessions signed out by their owner");

@@ -62,9 +62,37 @@ pub fn is_plain_form_post() -> bool {
     })
 }
 
-/// The signed-in user's id, or [`AppError::SignInRequired`].
-pub async fn require_user_id(session: &Session) -> Result<i64, AppError> {
+/// The session's user id, whether or not that user is still active: only for callers that check
+/// the user themselves ([`active_staff`]).
+async fn require_user_id(session: &Session) -> Result<i64, AppError> {
     session.user_id().await?.ok_or(AppError::SignInRequired)
+}
+
+/// The active user the session is signed in as, if any. A session of a deactivated or deleted
+/// user (deactivation ends sessions; one that slipped through) is ended here.
+pub async fn signed_in_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<console_sessions::accounts::User>, AppError> {
+    let Some(id) = session.user_id().await? else {
+        return Ok(None);
+    };
+    match state.accounts.user(id).await? {
+        Some(user) if user.is_active => Ok(Some(user)),
+        _ => {
+            session.flush().await?;
+            Ok(None)
+        }
+    }
+}
+
+/// The signed-in user's id when that user is active, or [`AppError::SignInRequired`] (a session
+/// of an inactive or deleted user is ended): what every operation on one's own account asks.
+pub async fn require_active_user_id(state: &AppState, session: &Session) -> Result<i64, AppError> {
+    signed_in_user(state, session)
+        .await?
+        .map(|user| user.id)
+        .ok_or(AppError::SignInRequired)
 }
 
 /// Sends the browser to `path`, a path of this site we built (such as `/account/sessions`): under

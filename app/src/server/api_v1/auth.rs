@@ -7,9 +7,10 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiSession, ErrorBody};
-use crate::api::account::{signed_in_user, start_session, ViewerUser};
+use crate::api::account::{start_session, ViewerUser};
 use crate::error::AppError;
 use crate::server::csrf::CsrfToken;
+use crate::server::request::signed_in_user;
 use crate::server::state::AppState;
 
 /// `POST /api/v1/auth/sign-in`'s body.
