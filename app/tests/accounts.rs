@@ -18,6 +18,8 @@ use console_sessions::sessions::{ClientInfo, CookieAction};
 use console_sessions::{Backend, Database, SessionBackend, SessionConfig, SessionEngine};
 
 on_every_database!(
+    sign_in_and_sign_out_renew_the_anti_forgery_token,
+    a_user_deactivated_while_signing_in_is_left_with_no_session,
     sign_in_cycles_the_session_token,
     sign_out_deletes_the_session_row_and_clears_the_cookie,
     password_change_ends_other_sessions_and_keeps_this_one,
@@ -880,4 +882,95 @@ fn assert_clear_failure(output: &Output, expected: &str) {
     assert!(text.contains(expected), "expected {expected:?} in {text:?}");
     assert!(!text.contains("panicked"), "{text}");
     assert_eq!(text.trim().lines().count(), 1, "one line: {text}");
+}
+
+/// As Django's `rotate_token`: the anti-forgery token a browser had before signing in (one
+/// somebody else could have read or planted) stops working at sign-in, and again at sign-out;
+/// the JSON API hands the new one back in `X-CSRF-Token`.
+async fn sign_in_and_sign_out_renew_the_anti_forgery_token(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("alice").await;
+    let browser = app.browser();
+    let before = browser.csrf_token().await;
+    browser.sign_in("alice", PASSWORD).await;
+    let signed_in = browser.cookie("csrftoken").unwrap();
+    assert_ne!(signed_in, before, "sign-in renews the token");
+    assert_eq!(browser.csrf_token().await, signed_in);
+    let stale = browser
+        .post_raw("/api/account/sign-out", &[("csrf_token", &before)], &[])
+        .await;
+    assert_eq!(
+        error_code(&stale).as_deref(),
+        Some("csrf"),
+        "the old token is refused"
+    );
+    assert_eq!(browser.signed_in_as().await.as_deref(), Some("alice"));
+    let response = browser.submit("/api/account/sign-out", &[]).await;
+    assert_eq!(response.status(), 302);
+    let signed_out = browser.cookie("csrftoken").unwrap();
+    assert_ne!(signed_out, signed_in, "sign-out renews the token");
+
+    // The JSON API: the renewed token comes back in a header, equal to the new cookie.
+    let api = app.browser();
+    let token = api
+        .get_json("/api/v1/auth/csrf")
+        .await
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let response = api
+        .client
+        .post(api.url("/api/v1/auth/sign-in"))
+        .header("x-csrf-token", &token)
+        .json(&serde_json::json!({"username": "alice", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let renewed = response.headers()["x-csrf-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(renewed, token);
+    assert_eq!(api.cookie("csrftoken").as_deref(), Some(renewed.as_str()));
+}
+
+/// A sign-in that has checked the password, and then sees its user deactivated before its
+/// session is written, leaves no live session: the session written is undone at once.
+async fn a_user_deactivated_while_signing_in_is_left_with_no_session(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let alice = app.create_user("alice").await;
+    let engine = &app.state.sessions;
+    let client = ClientInfo {
+        ip: Some(IpAddr::from([192, 0, 2, 7])),
+        user_agent: Some(FIREFOX.to_owned()),
+        ..ClientInfo::default()
+    };
+    // The password was right: the request signs the session in...
+    let user = app
+        .state
+        .accounts
+        .authenticate("alice", PASSWORD, client.ip)
+        .await
+        .unwrap();
+    let session = engine.session(None, client);
+    session.cycle_key().await.unwrap();
+    session.set_user_id(Some(user.id)).await.unwrap();
+    // ...while staff deactivate her (ending every session she has so far)...
+    app.state.accounts.set_active(alice, false).await.unwrap();
+    // ...and then the request's session is written.
+    let commit = engine.commit(&session).await.unwrap();
+    assert_eq!(
+        commit.cookie,
+        CookieAction::Keep,
+        "no session cookie is given"
+    );
+    assert!(
+        app.sessions_of(alice).await.is_empty(),
+        "no live session is left"
+    );
+    assert_eq!(session.user_id().await.unwrap(), None);
 }

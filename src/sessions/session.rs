@@ -62,6 +62,8 @@ pub(crate) struct State {
     pub(crate) record: Option<SessionRecord>,
     pub(crate) data: Map<String, Value>,
     pub(crate) user_id: Option<i64>,
+    /// The user the session had when this request loaded it.
+    pub(crate) loaded_user_id: Option<i64>,
     pub(crate) expiry: Expiry,
     pub(crate) modified: bool,
     pub(crate) accessed: bool,
@@ -171,6 +173,7 @@ impl Session {
             state.activity_due = activity_due(engine, &record, now);
             state.data = record.data.clone();
             state.user_id = record.user_id;
+            state.loaded_user_id = record.user_id;
             state.expiry = record.expiry;
             state.record = Some(record);
         }
@@ -347,6 +350,15 @@ impl Session {
     pub async fn cookie_ended(&self) -> Result<bool, SessionError> {
         let state = self.loaded().await?;
         Ok(self.shared.cookie_present && state.record.is_none() && state.flushed.is_none())
+    }
+
+    /// Whether this request signed someone in or out: the session's user differs from the one it
+    /// was loaded with, or the session was given a new token. Never loads the session (`false`
+    /// when the request did not use it). Asked after the handler, before the commit: what rides
+    /// on the sign-in state (an anti-forgery token) is renewed with it.
+    pub async fn user_changed(&self) -> bool {
+        let state = self.shared.state.lock().await;
+        state.loaded && (state.user_id != state.loaded_user_id || state.cycle)
     }
 
     /// Whether anything was changed in this request.

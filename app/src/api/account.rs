@@ -61,11 +61,17 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
     use crate::server::request;
     let state = request::state()?;
     let session = request::session()?;
-    let csrf_token = request::csrf_token()?.value().to_owned();
     request::no_store();
-    let user = signed_in_user(&state, &session)
+    let user = request::signed_in_user(&state, &session)
         .await?
         .map(ViewerUser::from);
+    // A session that just ended here (its user is no longer active) renews the token.
+    let token = request::csrf_token()?;
+    let csrf_token = if session.user_changed().await {
+        token.renewed().to_owned()
+    } else {
+        token.value().to_owned()
+    };
     let first_run = user.is_none() && !state.accounts.has_users().await?;
     let session_ended = user.is_none() && session.cookie_ended().await?;
     Ok(Viewer {
@@ -77,25 +83,6 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
         min_password_chars: state.accounts.config().min_password_chars,
         redirect_origins: state.site.redirect_origins.clone(),
     })
-}
-
-/// The active user the session is signed in as, if any. A session of a deactivated or deleted user
-/// (deactivation ends sessions; one that slipped through) is ended here.
-#[cfg(feature = "ssr")]
-pub async fn signed_in_user(
-    state: &crate::server::state::AppState,
-    session: &console_sessions::Session,
-) -> Result<Option<console_sessions::accounts::User>, AppError> {
-    let Some(id) = session.user_id().await? else {
-        return Ok(None);
-    };
-    match state.accounts.user(id).await? {
-        Some(user) if user.is_active => Ok(Some(user)),
-        _ => {
-            session.flush().await?;
-            Ok(None)
-        }
-    }
 }
 
 /// Signs in with a username and password, then goes to `next` (a local path) or the devices page.
@@ -236,7 +223,9 @@ pub async fn change_password(
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let session = request::session().map_err(back)?;
-    let user_id = request::require_user_id(&session).await.map_err(back)?;
+    let user_id = request::require_active_user_id(&state, &session)
+        .await
+        .map_err(back)?;
     if password != password_confirm {
         return Err(back(AppError::PasswordsDoNotMatch));
     }

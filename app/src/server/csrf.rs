@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +26,10 @@ use subtle::ConstantTimeEq;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf_token";
+
+/// The header API clients send the token in; a response to a sign-in or sign-out hands the
+/// renewed token back in it too.
+pub const HEADER: &str = "x-csrf-token";
 
 /// Length of a token: 32 random bytes in unpadded base64url.
 const TOKEN_LENGTH: usize = 43;
@@ -66,6 +70,9 @@ pub struct CsrfToken {
     value: String,
     /// Whether the client already had it (a fresh one cannot have been copied into a form yet).
     from_cookie: bool,
+    /// The token that replaces this one if the request signs someone in or out, made when first
+    /// asked for: the middleware sets it, and a handler can hand it to the page at once.
+    renewed: Arc<std::sync::OnceLock<String>>,
 }
 
 impl std::fmt::Debug for CsrfToken {
@@ -78,12 +85,25 @@ impl std::fmt::Debug for CsrfToken {
 
 impl CsrfToken {
     fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
         Self {
-            value: URL_SAFE_NO_PAD.encode(bytes),
+            value: random_token(),
             from_cookie: false,
+            renewed: Arc::default(),
         }
+    }
+
+    fn from_cookie(value: &str) -> Self {
+        Self {
+            value: value.to_owned(),
+            from_cookie: true,
+            renewed: Arc::default(),
+        }
+    }
+
+    /// The token this request's answer gives the client if the request signs someone in or out
+    /// (see [`protect`]): for a handler that tells the page its token after doing so.
+    pub fn renewed(&self) -> &str {
+        self.renewed.get_or_init(random_token)
     }
 
     /// The value to put in a form's hidden field.
@@ -97,6 +117,13 @@ impl CsrfToken {
             && submitted.len() == self.value.len()
             && bool::from(submitted.as_bytes().ct_eq(self.value.as_bytes()))
     }
+}
+
+/// 32 random bytes in unpadded base64url.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// The middleware: refuses cross-origin unsafe requests, and gives every client a token cookie.
@@ -124,27 +151,44 @@ pub async fn protect(
         .filter(|value| {
             value.len() == TOKEN_LENGTH && console_sessions::sessions::is_base64url(value)
         })
-        .map(|value| CsrfToken {
-            value: value.to_owned(),
-            from_cookie: true,
-        })
+        .map(CsrfToken::from_cookie)
         .unwrap_or_else(CsrfToken::generate);
     let no_forms = serves_no_forms(request.uri().path());
+    let session = request.extensions().get::<Session>().cloned();
     request.extensions_mut().insert(token.clone());
     let mut response = next.run(request).await;
-    if !token.from_cookie && !no_forms {
-        let cookie = Cookie::build((settings.cookie_name.clone(), token.value))
+    // A sign-in or sign-out renews the token, as Django's `rotate_token` does: a token learnt
+    // before (by someone who shared the browser, or planted) is worthless after.
+    let signed_in_or_out = match &session {
+        Some(session) => session.user_changed().await,
+        None => false,
+    };
+    let new_token = if signed_in_or_out {
+        Some(token.renewed().to_owned())
+    } else if !token.from_cookie && !no_forms {
+        Some(token.value)
+    } else {
+        None
+    };
+    if let Some(value) = new_token {
+        let cookie = Cookie::build((settings.cookie_name.clone(), value.clone()))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
             .secure(settings.secure)
             .max_age(time::Duration::days(365))
             .build();
-        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
-            response.headers_mut().append(SET_COOKIE, value);
-            response
-                .headers_mut()
-                .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Ok(cookie) = HeaderValue::from_str(&cookie.to_string()) {
+            let headers = response.headers_mut();
+            headers.append(SET_COOKIE, cookie);
+            headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            if signed_in_or_out {
+                // A script or API client that keeps the token finds the new one here (the cookie
+                // is HttpOnly), as `GET /api/v1/auth/csrf` would give it.
+                if let Ok(value) = HeaderValue::from_str(&value) {
+                    headers.insert(HeaderName::from_static(HEADER), value);
+                }
+            }
         }
     }
     response
@@ -284,10 +328,7 @@ mod tests {
             !fresh.verify(fresh.value()),
             "not yet in the client's cookie"
         );
-        let known = CsrfToken {
-            value: fresh.value.clone(),
-            from_cookie: true,
-        };
+        let known = CsrfToken::from_cookie(fresh.value());
         assert!(known.verify(fresh.value()));
         assert!(!known.verify(""));
         assert!(!known.verify(&CsrfToken::generate().value));
