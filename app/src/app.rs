@@ -21,6 +21,7 @@ use crate::pages::{
 /// The document around the app, rendered on the server for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let base = base::base_path();
+    hand_nonce_to_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -39,6 +40,23 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// Gives the security-headers middleware this page's script nonce (the one Leptos puts on the
+/// hydration and streaming scripts), for the `Content-Security-Policy` it writes.
+fn hand_nonce_to_policy() {
+    #[cfg(feature = "ssr")]
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&nonce) {
+            response.insert_header(
+                axum::http::HeaderName::from_static(crate::server::embed::NONCE_HEADER),
+                value,
+            );
+        }
     }
 }
 

@@ -299,11 +299,22 @@ async fn page(
     (headers, response.text().await.unwrap())
 }
 
+/// The `frame-ancestors` part of a response's `Content-Security-Policy`.
+fn frame_ancestors(headers: &reqwest::header::HeaderMap) -> String {
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    policy
+        .split(';')
+        .map(str::trim)
+        .find(|part| part.starts_with("frame-ancestors"))
+        .unwrap_or_else(|| panic!("no frame-ancestors in {policy}"))
+        .to_owned()
+}
+
 #[tokio::test]
 async fn pages_may_be_framed_by_ourselves_only_unless_origins_are_configured() {
     let app = common::spawn_app().await;
     let (headers, _) = page(&app, "/sign-in", &[]).await;
-    assert_eq!(headers["content-security-policy"], "frame-ancestors 'self'");
+    assert_eq!(frame_ancestors(&headers), "frame-ancestors 'self'");
     assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
     assert_eq!(headers["x-content-type-options"], "nosniff");
 
@@ -316,12 +327,116 @@ async fn pages_may_be_framed_by_ourselves_only_unless_origins_are_configured() {
     .await;
     let (headers, _) = page(&app, "/sign-in", &[]).await;
     assert_eq!(
-        headers["content-security-policy"],
+        frame_ancestors(&headers),
         "frame-ancestors 'self' https://app.example.com https://intranet.example.com"
     );
     assert!(
         headers.get("x-frame-options").is_none(),
         "X-Frame-Options cannot name other origins, so it is left out"
+    );
+    // The staff pages are never framed, not even by an allowed site; other pages only by us.
+    app.create_staff("root").await;
+    let staff = app.signed_in("root", FIREFOX).await;
+    let response = staff.get_page("/admin/sessions").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        frame_ancestors(response.headers()),
+        "frame-ancestors 'none'"
+    );
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let (headers, _) = page(&app, "/", &[]).await;
+    assert_eq!(frame_ancestors(&headers), "frame-ancestors 'self'");
+}
+
+/// Every inline script of a page carries the nonce its `Content-Security-Policy` names, which is
+/// new on every response; the policy allows no other inline script, no plugin, no `<base>`, and
+/// forms posted only to us and the services people return to after signing in.
+#[tokio::test]
+async fn pages_carry_a_content_security_policy_whose_nonce_their_scripts_have() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.redirect_origins = vec!["https://wiki.example.com".into()];
+    })
+    .await;
+    let mut nonces = Vec::new();
+    for path in [
+        "/",
+        "/sign-in",
+        "/account/sessions?embed=1",
+        "/no-such-page",
+    ] {
+        let response = app.browser().get_page(path).await;
+        let headers = response.headers().clone();
+        let html = response.text().await.unwrap();
+        let policy = headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for part in [
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self' https://wiki.example.com",
+        ] {
+            assert!(
+                policy.contains(part),
+                "{path}: {part} missing from {policy}"
+            );
+        }
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        let nonce = policy
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap_or_else(|| panic!("{path}: no nonce in {policy}"))
+            .to_owned();
+        assert!(nonce.len() >= 22, "{path}: a nonce of at least 128 bits");
+        let scripts = html.matches("<script").count();
+        assert!(scripts > 0, "{path}: the page hydrates with scripts");
+        assert_eq!(
+            html.matches(&format!("nonce=\"{nonce}\"")).count(),
+            html.matches("nonce=\"").count(),
+            "{path}: every nonce in the page is the policy's"
+        );
+        for script in html.split("<script").skip(1) {
+            let tag = script.split('>').next().unwrap();
+            assert!(
+                tag.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: a script without the nonce: <script{tag}>"
+            );
+        }
+        assert!(
+            headers.get("x-console-sessions-nonce").is_none(),
+            "kept inside"
+        );
+        assert!(
+            headers.get("strict-transport-security").is_none(),
+            "plain http"
+        );
+        nonces.push(nonce);
+    }
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), 4, "a new nonce for every response");
+
+    // Answers that are not pages get the policy too, without a nonce.
+    let response = app.browser().get_json("/api/v1/openapi.json").await;
+    let policy = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        policy.contains("script-src 'self' 'wasm-unsafe-eval';"),
+        "{policy}"
+    );
+
+    // Served as https: browsers are told to keep to it.
+    let app = spawn_app_with(Backend::Sqlite, |settings| {
+        settings.public_origin = Some("https://sessions.example.com".into());
+    })
+    .await;
+    let response = app.browser().get_json("/healthz").await;
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
     );
 }
 
