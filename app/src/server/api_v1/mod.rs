@@ -45,7 +45,7 @@ pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail};
 pub const PREFIX: &str = "/api/v1";
 
 /// The header that must carry the anti-forgery token on every unsafe request.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub use super::csrf::HEADER as CSRF_HEADER;
 
 /// Names of the security schemes in the OpenAPI document.
 const SESSION_COOKIE_SCHEME: &str = "session_cookie";
