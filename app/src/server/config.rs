@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use console_sessions::accounts::AccountsConfig;
 use console_sessions::db::PoolSettings;
-use console_sessions::sessions::CacheSettings;
+use console_sessions::sessions::{CacheSettings, ProxyHeader};
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
 
@@ -165,10 +165,22 @@ pub struct Settings {
     )]
     pub session_cache_max_age: u64,
 
-    /// Networks of reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are
-    /// believed, comma separated (e.g. 10.0.0.0/8,::1/128). Empty: the socket address is the client.
+    /// Networks of reverse proxies whose client-address header (TRUSTED_PROXY_HEADER) and
+    /// X-Forwarded-Proto are believed, comma separated (e.g. 10.0.0.0/8,::1/128). Empty: the socket
+    /// address is the client.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<IpNet>,
+
+    /// The one header the trusted proxies give the client address in: x-forwarded-for, forwarded
+    /// (RFC 7239) or x-real-ip. The two others are ignored, since proxies pass on what clients send
+    /// in them; the proxy in front must set (not append to) this one.
+    #[arg(
+        long,
+        env = "TRUSTED_PROXY_HEADER",
+        default_value = "x-forwarded-for",
+        global = true
+    )]
+    pub trusted_proxy_header: ProxyHeader,
 
     /// GeoIP database: a GeoLite2/GeoIP2 City or Country `.mmdb` file, or a folder holding one.
     /// Without it every location reads "Unknown location". A replaced file is picked up live.
@@ -266,6 +278,7 @@ impl Settings {
             session_cache_capacity: 100_000,
             session_cache_max_age: 60,
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: ProxyHeader::XForwardedFor,
             geoip_path: None,
             clear_expired_every: 0,
             signup_open: true,
@@ -328,6 +341,7 @@ impl Settings {
                 max_age: Duration::from_secs(self.session_cache_max_age),
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            trusted_proxy_header: self.trusted_proxy_header,
             cookie_domain: self.session_cookie_domain.clone(),
         }
     }

@@ -33,7 +33,7 @@ macro_rules! on_every_database {
     )*};
 }
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
 use console_sessions::accounts::{AccountsConfig, NewUser};
@@ -193,23 +193,7 @@ impl TestApp {
         user_agent: &str,
         headers: &[(&'static str, &str)],
     ) -> Browser {
-        let jar = Arc::new(Jar::default());
-        let mut defaults = HeaderMap::new();
-        for (name, value) in headers {
-            defaults.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .user_agent(user_agent)
-            .default_headers(defaults)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Browser {
-            client,
-            jar,
-            base: Url::parse(&self.address).unwrap(),
-        }
+        Browser::new(&self.address, user_agent, headers, None)
     }
 
     /// A new browser (Firefox) that presents this session token, as if it had been planted in it.
@@ -290,6 +274,35 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser with this user agent and no cookies that reaches the site at `base` (the app, or a
+    /// proxy in front of it), every request carrying `headers`, from the local address `from` when
+    /// given (any of 127.0.0.0/8 reaches a listener on 127.0.0.1).
+    pub fn new(
+        base: &str,
+        user_agent: &str,
+        headers: &[(&'static str, &str)],
+        from: Option<IpAddr>,
+    ) -> Self {
+        let jar = Arc::new(Jar::default());
+        let mut defaults = HeaderMap::new();
+        for (name, value) in headers {
+            defaults.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .user_agent(user_agent)
+            .default_headers(defaults)
+            .local_address(from)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            client,
+            jar,
+            base: Url::parse(base).unwrap(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         self.base.join(path).unwrap().to_string()
     }
