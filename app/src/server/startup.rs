@@ -97,6 +97,9 @@ impl Application {
             Some(path) => GeoIp::open(path)?,
             None => GeoIp::disabled(),
         };
+        if let Some(warning) = settings.plain_http_warning() {
+            tracing::warn!("{warning}");
+        }
         let session_config = settings.session_config();
         let mut csrf = CsrfSettings::new(settings.public_origin.clone(), session_config.secure);
         csrf.base_path = settings.base_path.clone();
