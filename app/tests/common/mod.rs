@@ -345,6 +345,18 @@ impl Browser {
         request.send().await.unwrap()
     }
 
+    /// `GET` of a page with this `Accept` header, as clients other than browsers ask (curl sends
+    /// `*/*`). reqwest sends `*/*` when no other is given; [`raw_get`] sends none at all.
+    pub async fn get_page_accepting(&self, path: &str, accept: &str) -> Response {
+        let _rendering = ROUTE_GENERATION.read().await;
+        self.client
+            .get(self.url(path))
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// `GET` of a server function returning JSON.
     pub async fn get_json(&self, path: &str) -> Response {
         self.client
@@ -587,4 +599,41 @@ pub async fn username_for(base: &str, cookie: &str) -> reqwest::Result<Option<St
         .json()
         .await?;
     Ok(viewer["user"]["username"].as_str().map(str::to_owned))
+}
+
+/// The status line and headers of `GET path` sent to `address` (`http://host:port`) as bare as
+/// HTTP/1.1 allows: a `Host` and nothing else, not even the `Accept` every HTTP library adds.
+/// Header names are lower case.
+pub async fn raw_get(address: &str, path: &str) -> (u16, Vec<(String, String)>) {
+    use std::io::{Read, Write};
+    let host = address.trim_start_matches("http://").to_owned();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let _rendering = ROUTE_GENERATION.read().await;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&host).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .expect("the server answers within 30 s");
+        answer
+    })
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers)
 }
