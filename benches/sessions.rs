@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use console_sessions::sessions::{
-    now, CacheSettings, ClientInfo, SessionRecord, SessionStore, SessionToken,
+    now, CacheSettings, ClientInfo, ProxyHeader, SessionRecord, SessionStore, SessionToken,
 };
 use console_sessions::testing::{sample_record, TestDatabase};
 use console_sessions::{SessionBackend, SessionConfig, SessionEngine};
@@ -161,7 +161,7 @@ fn sessions(c: &mut Criterion) {
     );
     let peer: std::net::SocketAddr = "127.0.0.1:50000".parse().unwrap();
     group.bench_function("client_info_from_headers", |b| {
-        b.iter(|| ClientInfo::from_headers(&headers, Some(peer), &[]))
+        b.iter(|| ClientInfo::from_headers(&headers, Some(peer), &[], ProxyHeader::default()))
     });
     group.bench_function("cookie_value_and_hash", |b| {
         b.iter(|| {

@@ -435,19 +435,40 @@ fn connect_error(backend: Backend, url: &str, error: &sqlx::Error) -> DbError {
     }
 }
 
-/// The URL with any password replaced by `***`, fit for logs and error messages.
+/// The URL with every password replaced by `***`, fit for logs and error messages: the one in the
+/// user information (`postgres://u:secret@h/db`) and any query parameter whose name holds
+/// "password" (`?password=secret`, `?sslpassword=secret`, which PostgreSQL URLs accept too). A URL
+/// that cannot be read is shown whole only when it cannot hold a password (no `@` and no
+/// "password" in it).
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            // A URL with a password always has a host, so setting one cannot fail here.
-            if parsed.set_password(Some("***")).is_ok() {
-                parsed.to_string()
-            } else {
-                "<url with a password>".to_owned()
-            }
-        }
-        _ => url.to_owned(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        let lower = url.to_ascii_lowercase();
+        return if url.contains('@') || lower.contains("password") {
+            "<unreadable database URL>".to_owned()
+        } else {
+            url.to_owned()
+        };
+    };
+    let secret = |name: &str| name.to_ascii_lowercase().contains("password");
+    let in_query = parsed.query_pairs().any(|(name, _)| secret(&name));
+    if parsed.password().is_none() && !in_query {
+        return url.to_owned();
     }
+    if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+        // A URL with a password always has a host, so this cannot happen; if it did, show nothing.
+        return "<database URL with a password>".to_owned();
+    }
+    if in_query {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if secret(&name) { "***".into() } else { value };
+                (name.into_owned(), value.into_owned())
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// Whether a query failed on a UNIQUE constraint (same meaning on both backends).
@@ -484,6 +505,32 @@ mod tests {
             "postgres://app:***@db.example/sessions"
         );
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn passwords_in_the_query_are_redacted_too() {
+        assert_eq!(
+            redact("postgres://app@db.example/sessions?password=s3cret&sslmode=require"),
+            "postgres://app@db.example/sessions?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://app:one@db.example/s?sslpassword=two&PASSWORD=three"),
+            "postgres://app:***@db.example/s?sslpassword=***&PASSWORD=***"
+        );
+        assert_eq!(
+            redact("postgres://db.example/s?sslmode=require&application_name=console"),
+            "postgres://db.example/s?sslmode=require&application_name=console"
+        );
+        assert_eq!(
+            redact("sqlite://data/x.db?mode=rwc"),
+            "sqlite://data/x.db?mode=rwc"
+        );
+        // Unreadable, and possibly holding a password: not shown.
+        for unreadable in ["postgres://u:s3cret@[db/x", "host=db password=s3cret"] {
+            let shown = redact(unreadable);
+            assert!(!shown.contains("s3cret"), "{unreadable} -> {shown}");
+        }
+        assert_eq!(redact("data.db"), "data.db");
     }
 
     #[test]

@@ -23,6 +23,7 @@ on_every_database!(
     sign_in_cycles_the_session_token,
     sign_out_deletes_the_session_row_and_clears_the_cookie,
     password_change_ends_other_sessions_and_keeps_this_one,
+    an_https_public_origin_makes_both_cookies_secure_with_the_host_prefix,
 );
 
 const NEW_PASSWORD: &str = "a new and better passphrase";
@@ -35,6 +36,27 @@ fn set_cookies(response: &reqwest::Response) -> Vec<String> {
         .iter()
         .map(|value| value.to_str().unwrap().to_owned())
         .collect()
+}
+
+/// The value of the cookie `name` among these `Set-Cookie`s, asserting what its `__Host-` prefix
+/// demands (browsers drop the cookie otherwise): `Secure`, `Path=/` and no `Domain`; and `HttpOnly`.
+fn host_cookie(cookies: &[String], name: &str) -> String {
+    let prefix = format!("{name}=");
+    let cookie = cookies
+        .iter()
+        .find(|cookie| cookie.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("no {name} among {cookies:?}"));
+    let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+    for required in ["Secure", "HttpOnly", "Path=/"] {
+        assert!(attributes.contains(&required), "{required}: {cookie}");
+    }
+    assert!(
+        !attributes
+            .iter()
+            .any(|attribute| attribute.to_ascii_lowercase().starts_with("domain")),
+        "{cookie}"
+    );
+    attributes[0].strip_prefix(&prefix).unwrap().to_owned()
 }
 
 /// Whether the cache (if this app has one) holds the session.
@@ -128,6 +150,65 @@ async fn sign_in_cycles_the_session_token(backend: Backend) {
         1,
         "only `other` is left"
     );
+}
+
+/// With an `https://` public origin and no other setting, the session and form cookies are both
+/// `Secure` and named `__Host-` (issue 17, item 3). reqwest's jar would not send a Secure cookie
+/// over plain HTTP, so the cookies are read from `Set-Cookie` and sent by hand.
+async fn an_https_public_origin_makes_both_cookies_secure_with_the_host_prefix(backend: Backend) {
+    const ORIGIN: &str = "https://sessions.example.test";
+    let app = spawn_app_with(backend, |settings| {
+        settings.public_origin = Some(ORIGIN.into());
+    })
+    .await;
+    app.create_user("alice").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let viewer = client
+        .get(app.url("/api/account/viewer"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(viewer.status(), 200);
+    let cookies = set_cookies(&viewer);
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("csrftoken=")),
+        "{cookies:?}"
+    );
+    let csrf_cookie = host_cookie(&cookies, "__Host-csrftoken");
+    let viewer: serde_json::Value = viewer.json().await.unwrap();
+    let form_token = viewer["csrf_token"].as_str().unwrap();
+    assert_eq!(form_token, csrf_cookie);
+
+    let response = client
+        .post(app.url("/api/account/sign-in"))
+        .header("accept", "text/html")
+        .header("origin", ORIGIN)
+        .header("cookie", format!("__Host-csrftoken={csrf_cookie}"))
+        .form(&[
+            ("csrf_token", form_token),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/account/sessions");
+    let cookies = set_cookies(&response);
+    assert!(
+        !cookies.iter().any(|c| c.starts_with("session=")),
+        "{cookies:?}"
+    );
+    let token = host_cookie(&cookies, "__Host-session");
+    let row = app
+        .session_row(&token)
+        .await
+        .expect("the session is stored");
+    assert!(row.user_id.is_some());
 }
 
 async fn sign_out_deletes_the_session_row_and_clears_the_cookie(backend: Backend) {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{
-    error_code, location, spawn_app, spawn_app_on, spawn_app_with, Browser, TestApp,
+    error_code, location, raw_get, spawn_app, spawn_app_on, spawn_app_with, Browser, TestApp,
     DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI, PASSWORD,
 };
 use console_sessions::{Backend, SessionBackend};
@@ -15,6 +15,7 @@ use serde_json::Value;
 on_every_database!(
     signing_out_another_session_ends_it,
     another_users_session_id_is_not_found,
+    an_anonymous_visitor_is_sent_to_sign_in_whatever_it_accepts,
 );
 
 /// The sessions `/api/sessions/mine` lists for this browser.
@@ -251,6 +252,38 @@ async fn sign_out_all_other_devices_keeps_this_one() {
         .await
         .unwrap();
     assert!(html.contains("This device"));
+}
+
+/// curl's `*/*`, or no `Accept` at all, is sent to sign in as a browser is: a page is a page,
+/// whatever the client says it accepts (issue 17, item 11).
+async fn an_anonymous_visitor_is_sent_to_sign_in_whatever_it_accepts(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let browser = app.browser();
+    for (page, next) in [
+        ("/account/sessions", "%2Faccount%2Fsessions"),
+        ("/account/sessions?x=1", "%2Faccount%2Fsessions%3Fx%3D1"),
+        ("/admin/sessions", "%2Fadmin%2Fsessions"),
+    ] {
+        let expected = format!("/sign-in?next={next}");
+        for accept in ["*/*", "text/html", "application/json", "text/plain"] {
+            let response = browser.get_page_accepting(page, accept).await;
+            assert_eq!(response.status(), 302, "{page} {accept}");
+            assert_eq!(location(&response), expected, "{page} {accept}");
+        }
+        let (status, headers) = raw_get(&app.address, page).await;
+        assert_eq!(status, 302, "{page} without Accept");
+        let sent_to = headers
+            .iter()
+            .find(|(name, _)| name == "location")
+            .map(|(_, value)| value.as_str());
+        assert_eq!(sent_to, Some(expected.as_str()), "{page} without Accept");
+    }
+    // Signed in, the page itself.
+    app.create_user("alice").await;
+    browser.sign_in("alice", PASSWORD).await;
+    let response = browser.get_page_accepting("/account/sessions", "*/*").await;
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("This device"));
 }
 
 #[tokio::test]

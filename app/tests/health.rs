@@ -1,10 +1,13 @@
 //! The foundation through the real HTTP stack: health, pages, server functions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
 mod common;
 
-use common::{spawn_app, spawn_app_on};
+use common::{spawn_app, spawn_app_on, Browser, FIREFOX};
 use console_sessions::Backend;
+
+on_every_database!(only_staff_are_told_which_database_runs);
 
 #[tokio::test]
 async fn healthz_reports_a_working_sqlite_database() {
@@ -70,12 +73,11 @@ async fn unknown_paths_get_a_404_page() {
     assert!(response.text().await.unwrap().contains("Page not found"));
 }
 
-#[tokio::test]
-async fn the_status_server_function_answers_with_the_backend() {
-    let app = spawn_app().await;
-    let response = app
+/// The status server function as the home page calls it, from `browser`.
+async fn status_for(browser: &Browser) -> serde_json::Value {
+    let response = browser
         .client
-        .post(app.url("/api/system/status"))
+        .post(browser.url("/api/system/status"))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json")
         .body("")
@@ -83,9 +85,42 @@ async fn the_status_server_function_answers_with_the_backend() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.unwrap();
+    response.json().await.unwrap()
+}
+
+/// Which database runs is for staff only: anybody else is told whether it answers, no more
+/// (issue 17, item 12b).
+async fn only_staff_are_told_which_database_runs(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    let anonymous = status_for(&app.browser()).await;
     assert_eq!(
-        body,
-        serde_json::json!({"backend": "sqlite", "database_ok": true})
+        anonymous,
+        serde_json::json!({"backend": null, "database_ok": true})
+    );
+    let home = app.browser().get_page("/").await.text().await.unwrap();
+    assert!(
+        home.contains("All systems normal: the database answers."),
+        "{home}"
+    );
+    for name in ["sqlite", "postgres"] {
+        assert!(!anonymous.to_string().contains(name), "{anonymous}");
+        assert!(!home.contains(&format!("{name} database")), "{home}");
+    }
+
+    app.create_user("alice").await;
+    app.create_staff("root").await;
+    let alice = app.signed_in("alice", FIREFOX).await;
+    assert_eq!(status_for(&alice).await["backend"], serde_json::Value::Null);
+    let staff = app.signed_in("root", FIREFOX).await;
+    assert_eq!(
+        status_for(&staff).await,
+        serde_json::json!({"backend": backend.to_string(), "database_ok": true})
+    );
+    let home = staff.get_page("/").await.text().await.unwrap();
+    assert!(
+        home.contains(&format!(
+            "All systems normal: the {backend} database answers."
+        )),
+        "{home}"
     );
 }

@@ -1,11 +1,13 @@
 //! Single sign-on: forward authentication (`GET /auth/verify` asked directly, and asked by a real
 //! nginx with `auth_request` in front of a tiny upstream, with the sign-in round trip back through
-//! `next`), and embed mode (who may frame our pages, and the layout they get in a frame).
+//! `next`), embed mode (who may frame our pages, and the layout they get in a frame), and the client
+//! address as a real nginx in front of the app reports it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[macro_use]
 mod common;
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use common::nginx::{free_port, spawn_upstream, Nginx};
@@ -19,6 +21,8 @@ on_every_database!(
     a_revoked_session_or_a_deactivated_user_is_refused,
     a_user_deactivated_behind_the_services_back_is_refused_and_signed_out,
     nginx_lets_signed_in_people_through_and_sends_others_to_sign_in,
+    a_client_behind_nginx_cannot_choose_its_address,
+    behind_nginx_setting_x_real_ip_only_that_header_is_believed,
 );
 
 /// `/auth/verify` as a proxy asks it: the browser's cookies, and the URL it was asked for.
@@ -529,4 +533,82 @@ async fn a_cookie_domain_shares_the_session_with_sibling_subdomains() {
         .await
         .unwrap();
     assert_eq!(after.status(), 401, "the session ended");
+}
+
+/// Every header a client can send to claim an address: what nginx does not set, it passes on.
+const FORGED: [(&str, &str); 3] = [
+    ("forwarded", "for=6.6.6.6"),
+    ("x-forwarded-for", "6.6.6.6"),
+    ("x-real-ip", "6.6.6.6"),
+];
+
+/// A client address outside `TRUSTED_PROXIES=127.0.0.1/32` that still reaches nginx on loopback.
+const OUTSIDE: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+/// nginx's own address, trusted as the proxy's: a client there is inside the trusted network.
+const INSIDE: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The address the app records for alice's session when she signs in through `nginx` from `from`,
+/// sending the [`FORGED`] headers.
+async fn address_seen_through(app: &TestApp, nginx: &Nginx, from: IpAddr) -> Option<IpAddr> {
+    let browser = Browser::new(&nginx.address, FIREFOX, &FORGED, Some(from));
+    browser.sign_in("alice", PASSWORD).await;
+    let token = browser.session_token().expect("a session cookie");
+    app.session_row(&token).await.expect("a session row").ip
+}
+
+/// A client cannot pick the address the app records (and throttles and audits by) by sending its
+/// own `Forwarded` or `X-Forwarded-For` through nginx (issue 17, item 1): only the one configured
+/// header counts, and in it no entry the client wrote.
+async fn a_client_behind_nginx_cannot_choose_its_address(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.create_user("alice").await;
+
+    // nginx appending to the client's X-Forwarded-For (`6.6.6.6, 127.0.0.2`) and passing its
+    // Forwarded on untouched: the rightmost address outside the trusted network is the client.
+    let appending = Nginx::reverse_proxy(
+        &app.address,
+        "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+    );
+    assert_eq!(
+        address_seen_through(&app, &appending, OUTSIDE).await,
+        Some(OUTSIDE),
+        "{}",
+        appending.error_log()
+    );
+
+    // nginx setting X-Forwarded-For, as the README asks. A client inside the trusted network makes
+    // every hop trusted: still its own address, never what it claimed.
+    let setting = Nginx::reverse_proxy(
+        &app.address,
+        "proxy_set_header X-Forwarded-For $remote_addr;",
+    );
+    for from in [OUTSIDE, INSIDE] {
+        assert_eq!(
+            address_seen_through(&app, &setting, from).await,
+            Some(from),
+            "{}",
+            setting.error_log()
+        );
+    }
+}
+
+/// With `TRUSTED_PROXY_HEADER=x-real-ip`, the X-Real-IP nginx sets is the client, and the
+/// X-Forwarded-For and Forwarded it passes on from the client are ignored.
+async fn behind_nginx_setting_x_real_ip_only_that_header_is_believed(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        settings.trusted_proxy_header = "x-real-ip".parse().unwrap();
+    })
+    .await;
+    app.create_user("alice").await;
+    let nginx = Nginx::reverse_proxy(&app.address, "proxy_set_header X-Real-IP $remote_addr;");
+    assert_eq!(
+        address_seen_through(&app, &nginx, OUTSIDE).await,
+        Some(OUTSIDE),
+        "{}",
+        nginx.error_log()
+    );
 }

@@ -1,7 +1,7 @@
 import { test, expect } from "@playwright/test";
 import { mkdirSync } from "node:fs";
 
-const normal = "All systems normal: the sqlite database answers.";
+const normal = "All systems normal: the database answers.";
 
 test("home page renders on the server and its status check works", async ({ page }, info) => {
   await page.goto("/");

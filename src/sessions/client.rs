@@ -1,13 +1,72 @@
-//! Who is on the other end: the client address (from the socket, or from proxy headers when the peer is
-//! a trusted proxy) and the user agent.
+//! Who is on the other end: the client address (from the socket, or from the one proxy header that
+//! is believed when the peer is a trusted proxy) and the user agent.
 
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 
 use axum::http::header::{HeaderMap, USER_AGENT};
 use ipnet::IpNet;
 
 use super::record::truncate_user_agent;
 use crate::device::ClientHints;
+
+/// The one header a trusted proxy reports the client address in.
+///
+/// Exactly one is believed and the others are ignored: nginx, Traefik and Caddy pass on whatever a
+/// client sent in the headers they do not set themselves (`Forwarded`, above all), so a second header
+/// would let the client choose its own address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (the default; what most proxies write).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
+    /// `X-Real-IP: client`: one address, set by the proxy.
+    XRealIp,
+}
+
+impl ProxyHeader {
+    /// The header's name, lower case, as configured.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+            Self::XRealIp => "x-real-ip",
+        }
+    }
+
+    /// The chain of addresses the header holds, leftmost (farthest from us) first; `None` when the
+    /// header is missing or any element of it is not an address.
+    fn chain(self, headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+        match self {
+            Self::XForwardedFor => x_forwarded_for_chain(headers),
+            Self::Forwarded => forwarded_chain(headers),
+            Self::XRealIp => x_real_ip(headers).map(|ip| vec![ip]),
+        }
+    }
+}
+
+impl FromStr for ProxyHeader {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            "x-real-ip" => Ok(Self::XRealIp),
+            other => Err(format!(
+                "unknown proxy header {other:?}: use x-forwarded-for, forwarded or x-real-ip"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ProxyHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// What a request tells about its client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,19 +84,26 @@ pub struct ClientInfo {
 impl ClientInfo {
     /// Reads the client from the request headers and the socket peer.
     ///
-    /// Proxy headers (`Forwarded`, then `X-Forwarded-For`) are used only when the peer is inside one of
-    /// `trusted_proxies`; the client is then the rightmost address that is not a trusted proxy. A header
-    /// with any invalid element is ignored as a whole, never half-trusted.
+    /// Only when the peer is inside one of `trusted_proxies` is a proxy header read, and then only
+    /// `proxy_header`: the others are ignored entirely, whatever they say. In its chain the client is
+    /// found by walking from the right, the entry our peer wrote, past every trusted proxy (each
+    /// trusted proxy's entry names who connected to it): the first address that is not a trusted
+    /// proxy is the client. When every entry is a trusted proxy, the request began inside the
+    /// trusted networks, where a client cannot be told from a proxy; the client is then the
+    /// rightmost entry, the one address our peer itself is sure of, and never an entry left of it,
+    /// which the client could have written. A header with any invalid element is ignored as a whole
+    /// (never half-trusted), and the peer is the client.
     pub fn from_headers(
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
         trusted_proxies: &[IpNet],
+        proxy_header: ProxyHeader,
     ) -> Self {
         let peer_ip = peer.map(|peer| peer.ip().to_canonical());
         let peer_trusted = peer_ip.is_some_and(|ip| is_trusted(ip, trusted_proxies));
         let ip = if peer_trusted {
-            forwarded_chain(headers)
-                .or_else(|| x_forwarded_for_chain(headers))
+            proxy_header
+                .chain(headers)
                 .and_then(|chain| client_from_chain(&chain, trusted_proxies))
                 .or(peer_ip)
         } else {
@@ -70,13 +136,14 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// The rightmost address of the chain that is not a trusted proxy; the leftmost if all are.
+/// The rightmost address of the chain that is not a trusted proxy; the rightmost (the one our peer
+/// wrote) if all are. See [`ClientInfo::from_headers`].
 fn client_from_chain(chain: &[IpAddr], trusted: &[IpNet]) -> Option<IpAddr> {
     chain
         .iter()
         .rev()
         .find(|ip| !is_trusted(**ip, trusted))
-        .or_else(|| chain.first())
+        .or_else(|| chain.last())
         .copied()
 }
 
@@ -110,6 +177,15 @@ fn x_forwarded_for_chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
         .collect()
 }
 
+/// `X-Real-IP`: one address in one header. Two headers or a list mean the proxy added to what the
+/// client sent rather than replacing it; which one is the proxy's cannot be known, so none is used.
+fn x_real_ip(headers: &HeaderMap) -> Option<IpAddr> {
+    match header_texts(headers, "x-real-ip")?.as_slice() {
+        [text] if !text.contains(',') => parse_node(text),
+        _ => None,
+    }
+}
+
 fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
     let texts = header_texts(headers, "forwarded")?;
     let mut chain = Vec::new();
@@ -140,6 +216,8 @@ mod tests {
         vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]
     }
 
+    const XFF: ProxyHeader = ProxyHeader::XForwardedFor;
+
     fn peer(ip: &str) -> Option<SocketAddr> {
         Some(SocketAddr::new(ip.parse().unwrap(), 4000))
     }
@@ -147,19 +225,19 @@ mod tests {
     #[test]
     fn the_socket_address_is_used_when_the_peer_is_not_trusted() {
         let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
-        let info = ClientInfo::from_headers(&h, peer("203.0.113.9"), &trusted());
+        let info = ClientInfo::from_headers(&h, peer("203.0.113.9"), &trusted(), XFF);
         assert_eq!(info.ip, Some("203.0.113.9".parse().unwrap()));
     }
 
     #[test]
     fn the_rightmost_untrusted_forwarded_address_is_the_client() {
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.7, 10.0.0.3")]);
-        let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted());
+        let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), XFF);
         assert_eq!(info.ip, Some("198.51.100.7".parse().unwrap()));
     }
 
     #[test]
-    fn forwarded_header_is_preferred_and_understands_ports_and_brackets() {
+    fn the_forwarded_header_understands_ports_and_brackets() {
         let h = headers(&[
             (
                 "forwarded",
@@ -167,22 +245,121 @@ mod tests {
             ),
             ("x-forwarded-for", "9.9.9.9"),
         ]);
-        let info = ClientInfo::from_headers(&h, peer("10.1.1.1"), &trusted());
+        let info =
+            ClientInfo::from_headers(&h, peer("10.1.1.1"), &trusted(), ProxyHeader::Forwarded);
         assert_eq!(info.ip, Some("2001:db8:cafe::17".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_forged_forwarded_header_is_ignored() {
+        // What nginx passes on when it sets X-Forwarded-For and leaves the client's Forwarded alone.
+        let h = headers(&[
+            ("forwarded", "for=6.6.6.6"),
+            ("x-forwarded-for", "198.51.100.7"),
+        ]);
+        let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), XFF);
+        assert_eq!(info.ip, Some("198.51.100.7".parse().unwrap()));
+    }
+
+    #[test]
+    fn only_the_configured_header_is_believed() {
+        let real = "198.51.100.7";
+        let forged = "6.6.6.6";
+        for header in [
+            ProxyHeader::XForwardedFor,
+            ProxyHeader::Forwarded,
+            ProxyHeader::XRealIp,
+        ] {
+            // The configured header names the real client; the two others, a forged one.
+            let mut h = HeaderMap::new();
+            for name in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+                let ip = if name == header.name() { real } else { forged };
+                let value = match name {
+                    "forwarded" => format!("for={ip}"),
+                    _ => ip.to_owned(),
+                };
+                h.append(name, HeaderValue::from_str(&value).unwrap());
+            }
+            let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), header);
+            assert_eq!(info.ip, Some(real.parse().unwrap()), "{header}");
+
+            // The configured header missing: the others are not a fallback.
+            h.remove(header.name());
+            let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), header);
+            assert_eq!(info.ip, Some("10.0.0.2".parse().unwrap()), "{header}");
+        }
+    }
+
+    #[test]
+    fn when_every_hop_is_trusted_no_entry_the_client_could_write_is_taken() {
+        // A client inside the trusted networks, behind a proxy that appends: its own claim is on the
+        // left, the address the proxy saw on the right.
+        let h = headers(&[("x-forwarded-for", "10.9.9.9, 10.0.0.3")]);
+        let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), XFF);
+        assert_eq!(info.ip, Some("10.0.0.3".parse().unwrap()));
+        let h = headers(&[("forwarded", "for=10.9.9.9, for=10.0.0.3")]);
+        let info =
+            ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), ProxyHeader::Forwarded);
+        assert_eq!(info.ip, Some("10.0.0.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn x_real_ip_is_one_address_set_by_the_proxy() {
+        let real_ip = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for value in values {
+                h.append("x-real-ip", HeaderValue::from_str(value).unwrap());
+            }
+            ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), ProxyHeader::XRealIp).ip
+        };
+        assert_eq!(
+            real_ip(&["203.0.113.5"]),
+            Some("203.0.113.5".parse().unwrap())
+        );
+        assert_eq!(
+            real_ip(&[" [2001:db8::5] "]),
+            Some("2001:db8::5".parse().unwrap())
+        );
+        // Appended to the client's own, or not an address: the peer is the client.
+        let peer_ip = Some("10.0.0.2".parse().unwrap());
+        let cases: [&[&str]; 4] = [
+            &["6.6.6.6", "203.0.113.5"],
+            &["6.6.6.6, 203.0.113.5"],
+            &["unknown"],
+            &[""],
+        ];
+        for values in cases {
+            assert_eq!(real_ip(values), peer_ip, "{values:?}");
+        }
+    }
+
+    #[test]
+    fn proxy_header_names_are_read_case_insensitively() {
+        for header in [
+            ProxyHeader::XForwardedFor,
+            ProxyHeader::Forwarded,
+            ProxyHeader::XRealIp,
+        ] {
+            assert_eq!(header.name().parse::<ProxyHeader>(), Ok(header));
+            let upper = header.to_string().to_ascii_uppercase();
+            assert_eq!(upper.parse::<ProxyHeader>(), Ok(header));
+        }
+        assert_eq!(ProxyHeader::default(), ProxyHeader::XForwardedFor);
+        assert!("x-client-ip".parse::<ProxyHeader>().is_err());
     }
 
     #[test]
     fn garbage_forwarded_for_is_ignored_not_trusted() {
         for garbage in ["not-an-ip", "1.2.3.4, <script>", "", "999.1.1.1", "unknown"] {
             let h = headers(&[("x-forwarded-for", garbage)]);
-            let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted());
+            let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), XFF);
             assert_eq!(info.ip, Some("10.0.0.2".parse().unwrap()), "{garbage:?}");
         }
     }
 
     #[test]
     fn ipv4_mapped_peers_are_canonical() {
-        let info = ClientInfo::from_headers(&HeaderMap::new(), peer("::ffff:192.0.2.1"), &[]);
+        let info = ClientInfo::from_headers(&HeaderMap::new(), peer("::ffff:192.0.2.1"), &[], XFF);
         assert_eq!(info.ip, Some("192.0.2.1".parse().unwrap()));
     }
 
@@ -209,7 +386,7 @@ mod tests {
     #[test]
     fn https_is_believed_only_from_a_trusted_proxy() {
         let h = headers(&[("x-forwarded-proto", "https")]);
-        assert!(ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted()).https);
-        assert!(!ClientInfo::from_headers(&h, peer("8.8.8.8"), &trusted()).https);
+        assert!(ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), XFF).https);
+        assert!(!ClientInfo::from_headers(&h, peer("8.8.8.8"), &trusted(), XFF).https);
     }
 }

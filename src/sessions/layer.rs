@@ -117,7 +117,12 @@ impl SessionEngine {
     /// handler that runs without the layer.
     pub fn request_session(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Session {
         let config = self.config();
-        let client = ClientInfo::from_headers(headers, peer, &config.trusted_proxies);
+        let client = ClientInfo::from_headers(
+            headers,
+            peer,
+            &config.trusted_proxies,
+            config.trusted_proxy_header,
+        );
         self.session(cookie_value(headers, &config.cookie_name), client)
     }
 

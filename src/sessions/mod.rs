@@ -25,7 +25,7 @@ use ipnet::IpNet;
 use time::OffsetDateTime;
 
 pub use cached_db::{CacheSettings, CachedDbStore};
-pub use client::{user_agent, ClientInfo};
+pub use client::{user_agent, ClientInfo, ProxyHeader};
 pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
 pub use layer::{cookie_value, SessionLayer, SessionService};
@@ -90,8 +90,11 @@ pub struct SessionConfig {
     pub activity_interval: Duration,
     /// The `cached_db` cache.
     pub cache: CacheSettings,
-    /// Peers whose `Forwarded`/`X-Forwarded-For`/`X-Forwarded-Proto` headers are believed.
+    /// Peers whose proxy header (`trusted_proxy_header`) and `X-Forwarded-Proto` are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// The one header trusted proxies report the client address in (default `X-Forwarded-For`);
+    /// the others are ignored. See [`ClientInfo::from_headers`].
+    pub trusted_proxy_header: ProxyHeader,
     /// The cookie's `Domain` (`example.com`: sent to every subdomain too, as single sign-on across
     /// subdomains needs), or `None` for a host-only cookie. A `__Host-` cookie never has one.
     pub cookie_domain: Option<String>,
@@ -108,6 +111,7 @@ impl Default for SessionConfig {
             activity_interval: Duration::from_secs(60),
             cache: CacheSettings::default(),
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: ProxyHeader::default(),
             cookie_domain: None,
         }
     }

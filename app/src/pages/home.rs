@@ -8,13 +8,19 @@ use crate::error::AppError;
 
 fn describe(result: &Result<ServiceStatus, AppError>) -> String {
     match result {
-        Ok(status) if status.database_ok => {
-            format!(
-                "All systems normal: the {} database answers.",
-                status.backend
-            )
+        Ok(status) => {
+            // Only staff are told which database it is ("the sqlite database").
+            let engine = status
+                .backend
+                .as_deref()
+                .map(|backend| format!("{backend} "))
+                .unwrap_or_default();
+            if status.database_ok {
+                format!("All systems normal: the {engine}database answers.")
+            } else {
+                format!("The {engine}database is not answering.")
+            }
         }
-        Ok(status) => format!("The {} database is not answering.", status.backend),
         Err(error) => error.to_string(),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use console_sessions::accounts::AccountsConfig;
 use console_sessions::db::PoolSettings;
-use console_sessions::sessions::CacheSettings;
+use console_sessions::sessions::{CacheSettings, ProxyHeader};
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
 
@@ -112,7 +112,7 @@ pub struct Settings {
     )]
     pub session_backend: SessionBackend,
 
-    /// Name of the session cookie [default: __Host-session with --secure-cookies, else session].
+    /// Name of the session cookie [default: __Host-session when cookies are secure, else session].
     #[arg(long, env = "SESSION_COOKIE_NAME", global = true)]
     pub session_cookie_name: Option<String>,
 
@@ -122,8 +122,9 @@ pub struct Settings {
     #[arg(long, env = "SESSION_COOKIE_DOMAIN", value_parser = parse_domain, global = true)]
     pub session_cookie_domain: Option<String>,
 
-    /// Always mark the session cookie Secure (serve over HTTPS). Behind a trusted proxy that says
-    /// X-Forwarded-Proto: https, cookies are Secure anyway.
+    /// Mark the session and form cookies Secure, with the __Host- prefix. On by itself when
+    /// PUBLIC_ORIGIN is https://; needed only for HTTPS without a public origin. Behind a trusted
+    /// proxy that says X-Forwarded-Proto: https, the session cookie is Secure anyway.
     #[arg(long, env = "SESSION_COOKIE_SECURE", global = true)]
     pub secure_cookies: bool,
 
@@ -165,10 +166,22 @@ pub struct Settings {
     )]
     pub session_cache_max_age: u64,
 
-    /// Networks of reverse proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are
-    /// believed, comma separated (e.g. 10.0.0.0/8,::1/128). Empty: the socket address is the client.
+    /// Networks of reverse proxies whose client-address header (TRUSTED_PROXY_HEADER) and
+    /// X-Forwarded-Proto are believed, comma separated (e.g. 10.0.0.0/8,::1/128). Empty: the socket
+    /// address is the client.
     #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',', global = true)]
     pub trusted_proxies: Vec<IpNet>,
+
+    /// The one header the trusted proxies give the client address in: x-forwarded-for, forwarded
+    /// (RFC 7239) or x-real-ip. The two others are ignored, since proxies pass on what clients send
+    /// in them; the proxy in front must set (not append to) this one.
+    #[arg(
+        long,
+        env = "TRUSTED_PROXY_HEADER",
+        default_value = "x-forwarded-for",
+        global = true
+    )]
+    pub trusted_proxy_header: ProxyHeader,
 
     /// GeoIP database: a GeoLite2/GeoIP2 City or Country `.mmdb` file, or a folder holding one.
     /// Without it every location reads "Unknown location". A replaced file is picked up live.
@@ -266,6 +279,7 @@ impl Settings {
             session_cache_capacity: 100_000,
             session_cache_max_age: 60,
             trusted_proxies: Vec::new(),
+            trusted_proxy_header: ProxyHeader::XForwardedFor,
             geoip_path: None,
             clear_expired_every: 0,
             signup_open: true,
@@ -308,18 +322,55 @@ impl Settings {
         }
     }
 
+    /// Whether the public origin is `https://…`.
+    fn public_origin_is_https(&self) -> bool {
+        self.public_origin.as_deref().is_some_and(|origin| {
+            origin
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        })
+    }
+
+    /// Whether the session and form cookies are `Secure` (and named `__Host-`): asked for with
+    /// `--secure-cookies`, or implied by an `https://` public origin, since people then reach the
+    /// site over HTTPS only and nothing else needs setting for the cookies never to travel in the
+    /// clear.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.public_origin_is_https()
+    }
+
+    /// Why serving with these settings risks cookies and passwords in the clear, if it does: the
+    /// public origin is not `https://` (or unset) while the server listens beyond this machine. On
+    /// loopback a proxy on the same host is assumed to be in front; elsewhere nothing says HTTPS is.
+    pub fn plain_http_warning(&self) -> Option<String> {
+        if self.addr.ip().is_loopback() || self.public_origin_is_https() {
+            return None;
+        }
+        let origin = match &self.public_origin {
+            Some(origin) => format!("PUBLIC_ORIGIN is {origin}"),
+            None => "PUBLIC_ORIGIN is not set".to_owned(),
+        };
+        Some(format!(
+            "{origin} while listening on {}, beyond this machine: unless the site is served over \
+             HTTPS, sign-in passwords and session cookies travel in the clear. Serve it over HTTPS \
+             and set PUBLIC_ORIGIN=https://…, which also makes the cookies Secure",
+            self.addr
+        ))
+    }
+
     /// The session engine's settings.
     pub fn session_config(&self) -> SessionConfig {
+        let secure = self.cookies_secure();
         SessionConfig {
             backend: self.session_backend,
             cookie_name: self.session_cookie_name.clone().unwrap_or_else(|| {
-                match (&self.session_cookie_domain, self.secure_cookies) {
+                match (&self.session_cookie_domain, secure) {
                     // `__Host-` forbids a Domain; `__Secure-` still promises Secure.
                     (Some(_), true) => "__Secure-session".to_owned(),
-                    _ => SessionConfig::default_cookie_name(self.secure_cookies).to_owned(),
+                    _ => SessionConfig::default_cookie_name(secure).to_owned(),
                 }
             }),
-            secure: self.secure_cookies,
+            secure,
             idle_timeout: Duration::from_secs(self.session_idle_timeout),
             absolute_lifetime: Duration::from_secs(self.session_absolute_lifetime),
             activity_interval: Duration::from_secs(self.session_activity_interval),
@@ -328,6 +379,7 @@ impl Settings {
                 max_age: Duration::from_secs(self.session_cache_max_age),
             },
             trusted_proxies: self.trusted_proxies.clone(),
+            trusted_proxy_header: self.trusted_proxy_header,
             cookie_domain: self.session_cookie_domain.clone(),
         }
     }
@@ -399,7 +451,59 @@ fn parse_origin(value: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_base_path, parse_domain, parse_origin, parse_token};
+    use super::{parse_base_path, parse_domain, parse_origin, parse_token, Settings};
+
+    fn settings(addr: &str, public_origin: Option<&str>) -> Settings {
+        let mut settings = Settings::for_tests("sqlite::memory:");
+        settings.addr = addr.parse().unwrap();
+        settings.public_origin = public_origin.map(str::to_owned);
+        settings
+    }
+
+    #[test]
+    fn an_https_public_origin_makes_cookies_secure_by_itself() {
+        let secure = settings("127.0.0.1:3000", Some("https://sessions.example.com"));
+        assert!(secure.cookies_secure());
+        let config = secure.session_config();
+        assert!(config.secure);
+        assert_eq!(config.cookie_name, "__Host-session");
+        for plain in [None, Some("http://127.0.0.1:3000")] {
+            let settings = settings("127.0.0.1:3000", plain);
+            assert!(!settings.cookies_secure(), "{plain:?}");
+            assert_eq!(settings.session_config().cookie_name, "session");
+        }
+        let mut asked = settings("127.0.0.1:3000", None);
+        asked.secure_cookies = true;
+        assert!(asked.cookies_secure());
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_warned_about() {
+        for (addr, origin) in [
+            ("0.0.0.0:3000", None),
+            ("0.0.0.0:3000", Some("http://sessions.example.com")),
+            ("192.0.2.10:3000", None),
+            ("[::]:3000", Some("http://[2001:db8::1]:3000")),
+        ] {
+            let warning = settings(addr, origin).plain_http_warning();
+            assert!(
+                warning.as_deref().is_some_and(|w| w.contains("HTTPS")),
+                "{addr} {origin:?}"
+            );
+        }
+        for (addr, origin) in [
+            ("127.0.0.1:3000", None),
+            ("[::1]:3000", Some("http://localhost:3000")),
+            ("0.0.0.0:3000", Some("https://sessions.example.com")),
+            ("[::]:443", Some("https://sessions.example.com")),
+        ] {
+            assert_eq!(
+                settings(addr, origin).plain_http_warning(),
+                None,
+                "{addr} {origin:?}"
+            );
+        }
+    }
 
     #[test]
     fn base_paths_are_validated() {

@@ -5,9 +5,10 @@
 //! them, and samples the database pool when scraped.
 //!
 //! `/metrics` is not public by default: it exists only with `METRICS_TOKEN` (a bearer token, compared
-//! in constant time) or `METRICS_ADDR` (a separate listener, typically on a private address).
+//! as a SHA-256 digest in constant time) or `METRICS_ADDR` (a separate listener, typically on a
+//! private address).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -17,6 +18,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use console_sessions::Database;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 /// Counter, labels `method`, `route`, `status`: requests answered.
@@ -97,11 +99,31 @@ fn describe() {
     );
 }
 
+/// A bearer token, kept only as its SHA-256 digest, which a presented token's digest is compared
+/// with in constant time.
+///
+/// Comparing the tokens themselves, even in constant time, refuses one of another length at once,
+/// and so tells by its timing how long the token is. Digests have one length, whatever is presented.
+#[derive(Clone)]
+struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    /// The digest of `token`.
+    fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `presented` is the token (by digest, in constant time).
+    fn matches(&self, presented: &str) -> bool {
+        bool::from(Self::of(presented).0[..].ct_eq(&self.0[..]))
+    }
+}
+
 /// What the `/metrics` handler needs.
 #[derive(Clone)]
 pub struct MetricsEndpoint {
     handle: &'static PrometheusHandle,
-    token: Option<Arc<str>>,
+    token: Option<TokenDigest>,
     db: Database,
 }
 
@@ -119,7 +141,7 @@ impl MetricsEndpoint {
     pub fn new(token: Option<&str>, db: Database) -> Option<Self> {
         Some(Self {
             handle: recorder()?,
-            token: token.map(Arc::from),
+            token: token.map(TokenDigest::of),
             db,
         })
     }
@@ -134,9 +156,7 @@ pub async fn scrape(State(endpoint): State<MetricsEndpoint>, request: Request) -
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
             .unwrap_or_default();
-        let matches = presented.len() == expected.len()
-            && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()));
-        if !matches {
+        if !expected.matches(presented) {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
@@ -192,5 +212,29 @@ fn method_label(method: &Method) -> &'static str {
         Method::DELETE => "DELETE",
         Method::OPTIONS => "OPTIONS",
         _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenDigest;
+
+    #[test]
+    fn a_token_of_another_length_is_refused_by_its_digest() {
+        let token = "0123456789abcdef";
+        let expected = TokenDigest::of(token);
+        assert!(expected.matches(token));
+        let longer = token.repeat(64);
+        for wrong in [
+            "",
+            "0123456789abcde",
+            "0123456789abcdef0",
+            "0123456789abcdeF",
+            longer.as_str(),
+        ] {
+            assert!(!expected.matches(wrong), "{wrong:?}");
+            // What is compared is a digest of one length, however long the presented token.
+            assert_eq!(TokenDigest::of(wrong).0.len(), expected.0.len());
+        }
     }
 }

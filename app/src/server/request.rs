@@ -106,6 +106,31 @@ pub fn redirect_to(url: &str) {
     leptos_axum::redirect(url);
 }
 
+/// How `<Redirect>` (so [`GoTo`]) answers while a page renders on the server: a 302, always.
+///
+/// leptos_axum's own redirect makes it a 302 only when `Accept` names `text/html`, because it
+/// serves server functions too, whose JavaScript callers follow a header of their own instead. A
+/// page, though, is rendered only for a request of the document itself, whatever its `Accept`:
+/// curl's `*/*`, or none at all, must be sent to sign in as a browser is, not be given the empty
+/// page with a 200.
+///
+/// [`GoTo`]: crate::components::base::GoTo
+pub fn page_redirect(url: &str) {
+    use axum::http::header::LOCATION;
+    use axum::http::{HeaderValue, StatusCode};
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        tracing::error!("a page redirect found no response in the Leptos context");
+        return;
+    };
+    match HeaderValue::from_str(url) {
+        Ok(location) => {
+            response.insert_header(LOCATION, location);
+            response.set_status(StatusCode::FOUND);
+        }
+        Err(_) => tracing::error!("a page redirect target is not a valid Location"),
+    }
+}
+
 /// For a plain form post, sends the browser back to `page` (a path of this site, put under the base
 /// path) with the error's code and the given
 /// fields in the query, so the page can show the message and keep what was typed (never passwords).

@@ -29,6 +29,7 @@ use super::csrf::{self, CsrfSettings};
 use super::embed;
 use super::forward_auth;
 use super::metrics::{self as metrics_endpoint, MetricsEndpoint};
+use super::request;
 use super::state::AppState;
 use super::telemetry::{self, REQUEST_ID};
 use crate::app::{shell, App};
@@ -97,6 +98,9 @@ impl Application {
             Some(path) => GeoIp::open(path)?,
             None => GeoIp::disabled(),
         };
+        if let Some(warning) = settings.plain_http_warning() {
+            tracing::warn!("{warning}");
+        }
         let session_config = settings.session_config();
         let mut csrf = CsrfSettings::new(settings.public_origin.clone(), session_config.secure);
         csrf.base_path = settings.base_path.clone();
@@ -325,7 +329,11 @@ pub fn router_with(
             routes,
             {
                 let state = state.clone();
-                move || provide_context(state.clone())
+                move || {
+                    provide_context(state.clone());
+                    // After leptos_axum's own, which it replaces (see `page_redirect`).
+                    leptos_router::components::provide_server_redirect(request::page_redirect);
+                }
             },
             {
                 let options = state.leptos_options.clone();

@@ -33,7 +33,7 @@ macro_rules! on_every_database {
     )*};
 }
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
 use console_sessions::accounts::{AccountsConfig, NewUser};
@@ -193,23 +193,7 @@ impl TestApp {
         user_agent: &str,
         headers: &[(&'static str, &str)],
     ) -> Browser {
-        let jar = Arc::new(Jar::default());
-        let mut defaults = HeaderMap::new();
-        for (name, value) in headers {
-            defaults.insert(*name, HeaderValue::from_str(value).unwrap());
-        }
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .user_agent(user_agent)
-            .default_headers(defaults)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        Browser {
-            client,
-            jar,
-            base: Url::parse(&self.address).unwrap(),
-        }
+        Browser::new(&self.address, user_agent, headers, None)
     }
 
     /// A new browser (Firefox) that presents this session token, as if it had been planted in it.
@@ -290,6 +274,35 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser with this user agent and no cookies that reaches the site at `base` (the app, or a
+    /// proxy in front of it), every request carrying `headers`, from the local address `from` when
+    /// given (any of 127.0.0.0/8 reaches a listener on 127.0.0.1).
+    pub fn new(
+        base: &str,
+        user_agent: &str,
+        headers: &[(&'static str, &str)],
+        from: Option<IpAddr>,
+    ) -> Self {
+        let jar = Arc::new(Jar::default());
+        let mut defaults = HeaderMap::new();
+        for (name, value) in headers {
+            defaults.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .user_agent(user_agent)
+            .default_headers(defaults)
+            .local_address(from)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            client,
+            jar,
+            base: Url::parse(base).unwrap(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         self.base.join(path).unwrap().to_string()
     }
@@ -330,6 +343,18 @@ impl Browser {
             request = request.header(*name, *value);
         }
         request.send().await.unwrap()
+    }
+
+    /// `GET` of a page with this `Accept` header, as clients other than browsers ask (curl sends
+    /// `*/*`). reqwest sends `*/*` when no other is given; [`raw_get`] sends none at all.
+    pub async fn get_page_accepting(&self, path: &str, accept: &str) -> Response {
+        let _rendering = ROUTE_GENERATION.read().await;
+        self.client
+            .get(self.url(path))
+            .header(ACCEPT, accept)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `GET` of a server function returning JSON.
@@ -574,4 +599,41 @@ pub async fn username_for(base: &str, cookie: &str) -> reqwest::Result<Option<St
         .json()
         .await?;
     Ok(viewer["user"]["username"].as_str().map(str::to_owned))
+}
+
+/// The status line and headers of `GET path` sent to `address` (`http://host:port`) as bare as
+/// HTTP/1.1 allows: a `Host` and nothing else, not even the `Accept` every HTTP library adds.
+/// Header names are lower case.
+pub async fn raw_get(address: &str, path: &str) -> (u16, Vec<(String, String)>) {
+    use std::io::{Read, Write};
+    let host = address.trim_start_matches("http://").to_owned();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    let _rendering = ROUTE_GENERATION.read().await;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&host).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream
+            .read_to_end(&mut answer)
+            .expect("the server answers within 30 s");
+        answer
+    })
+    .await
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let head = answer.split("\r\n\r\n").next().unwrap_or_default();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .expect("an HTTP status line");
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    (status, headers)
 }

@@ -1,6 +1,6 @@
-//! A real nginx (Debian's `nginx-core`, which `make test` installs) in front of a tiny upstream,
+//! A real nginx (Debian's `nginx-core`, which `make test` installs): in front of a tiny upstream,
 //! asking our `/auth/verify` with `auth_request` before letting each request through — the setup
-//! the README shows.
+//! the README shows — or as the reverse proxy in front of the app itself.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -72,26 +72,11 @@ impl Nginx {
     /// [`Nginx::start`] on this port (from [`free_port`], when the app must know nginx's origin
     /// before nginx starts).
     pub fn start_on(port: u16, app: &str, upstream: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().display().to_string();
         let app = app.trim_start_matches("http://");
-        let config = format!(
-            r#"
-daemon off;
-master_process off;
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log info;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {root}/client_body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
+        Self::launch(
+            port,
+            &format!(
+                r#"
         location / {{
             auth_request /_verify;
             auth_request_set $auth_user $upstream_http_x_auth_user;
@@ -111,6 +96,52 @@ http {{
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
         }}
+"#
+            ),
+        )
+    }
+
+    /// nginx on a free port as the reverse proxy in front of `app` itself (an `http://host:port`
+    /// address), passing the browser's `Host` on and adding `directives` (such as
+    /// `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;`) to its `location /`.
+    pub fn reverse_proxy(app: &str, directives: &str) -> Self {
+        let app = app.trim_start_matches("http://");
+        Self::launch(
+            free_port(),
+            &format!(
+                r#"
+        location / {{
+            proxy_set_header Host $http_host;
+            {directives}
+            proxy_pass http://{app};
+        }}
+"#
+            ),
+        )
+    }
+
+    /// nginx on `port` with these `location` blocks, once it listens.
+    fn launch(port: u16, locations: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().display().to_string();
+        let config = format!(
+            r#"
+daemon off;
+master_process off;
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log info;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/client_body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+{locations}
     }}
 }}
 "#
