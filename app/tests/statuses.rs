@@ -176,3 +176,39 @@ async fn oversized_headers_get_a_prompt_answer_signed_in_or_not() {
     // The session is still good after all that.
     assert_eq!(signed_in.signed_in_as().await.as_deref(), Some("alice"));
 }
+
+/// A client that starts a request and never finishes its head (a slow or broken client, or one
+/// holding connections on purpose) is cut off after the head timeout: no connection, and no task
+/// of ours, waits for it for ever. A request that is only slow to start is not.
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_cut_off_after_the_head_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = common::spawn_app_with(Backend::Sqlite, |settings| {
+        settings.request_head_timeout = 1;
+    })
+    .await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "GET /api/v1/me HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {}",
+        "x".repeat(8_100)
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection of a head that never ends");
+    // Closed (or reset): either way the server let go.
+    drop(closed);
+    // A connection that stays quiet a moment, then sends a whole request, is served.
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}

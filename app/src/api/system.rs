@@ -23,7 +23,7 @@ pub async fn system_status() -> Result<ServiceStatus, AppError> {
     let session = request::session()?;
     let database_ok = state.db.ping().await.is_ok();
     // A database that does not answer cannot say who is staff: then nobody is.
-    let staff = crate::api::account::signed_in_user(&state, &session)
+    let staff = crate::server::request::signed_in_user(&state, &session)
         .await
         .ok()
         .flatten()

@@ -250,6 +250,12 @@ pub struct Settings {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30, global = true)]
     pub shutdown_timeout: u64,
 
+    /// Seconds a client gets to send a request's whole head (request line and headers), from its
+    /// first byte; a connection that has not by then is closed, so none can be held open by a
+    /// head that never ends.
+    #[arg(long, env = "REQUEST_HEAD_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub request_head_timeout: u64,
+
     /// Bearer token that opens GET /metrics (Prometheus text). Without it and without
     /// --metrics-addr, /metrics does not exist.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true, value_parser = parse_token, global = true)]
@@ -290,6 +296,7 @@ impl Settings {
             bench_baseline_route: false,
             database_timeout: 5,
             shutdown_timeout: 30,
+            request_head_timeout: 10,
             metrics_token: None,
             metrics_addr: None,
         }

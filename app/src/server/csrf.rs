@@ -175,7 +175,8 @@ pub async fn protect(
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(settings.secure)
+            // Like the session cookie: Secure also when a trusted proxy says the client uses https.
+            .secure(settings.secure || https)
             .max_age(time::Duration::days(365))
             .build();
         if let Ok(cookie) = HeaderValue::from_str(&cookie.to_string()) {

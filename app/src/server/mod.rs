@@ -9,6 +9,7 @@ pub mod embed;
 pub mod forward_auth;
 pub mod metrics;
 pub mod request;
+pub mod serve;
 pub mod site;
 pub mod startup;
 pub mod state;

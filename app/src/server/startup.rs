@@ -1,6 +1,6 @@
 //! Building the application on a listener. Tests build it on port 0 with a fresh database.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -30,6 +30,7 @@ use super::embed;
 use super::forward_auth;
 use super::metrics::{self as metrics_endpoint, MetricsEndpoint};
 use super::request;
+use super::serve::serve;
 use super::state::AppState;
 use super::telemetry::{self, REQUEST_ID};
 use crate::app::{shell, App};
@@ -62,9 +63,6 @@ pub enum StartupError {
     /// A session operation failed.
     #[error("sessions: {0}")]
     Sessions(String),
-    /// The server stopped with an I/O error.
-    #[error("the server stopped: {0}")]
-    Serve(std::io::Error),
 }
 
 /// A built application: database open and migrated, listeners bound, router ready.
@@ -76,6 +74,8 @@ pub struct Application {
     state: AppState,
     router: Router,
     shutdown_timeout: Duration,
+    /// How long a request head may take to arrive (see [`serve`]).
+    head_timeout: Duration,
     /// Set to `true` when the shutdown deadline passes: requests still running are then cut off.
     deadline: watch::Sender<bool>,
 }
@@ -138,6 +138,7 @@ impl Application {
             state,
             router: app_router,
             shutdown_timeout: Duration::from_secs(settings.shutdown_timeout),
+            head_timeout: Duration::from_secs(settings.request_head_timeout),
             deadline,
         })
     }
@@ -197,27 +198,19 @@ impl Application {
             shutdown.await;
             stopping.send_replace(true);
         });
-        let main = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stop.clone()))
-        .into_future();
+        let head_timeout = self.head_timeout;
+        let main = serve(self.listener, self.router, head_timeout, stopped(stop.clone()));
         let metrics = {
             let stop = stop.clone();
             async move {
-                match self.metrics {
-                    Some((listener, _, router)) => {
-                        axum::serve(listener, router)
-                            .with_graceful_shutdown(stopped(stop))
-                            .await
-                    }
-                    None => Ok(()),
+                if let Some((listener, _, router)) = self.metrics {
+                    serve(listener, router, head_timeout, stopped(stop)).await;
                 }
             }
         };
-        let served = async { tokio::try_join!(main, metrics).map(drop) };
+        let served = async {
+            tokio::join!(main, metrics);
+        };
         let deadline = self.deadline;
         let timeout = self.shutdown_timeout;
         let bounded = async move {
@@ -234,10 +227,10 @@ impl Application {
             // Their responses need a moment to be written; then the connections are dropped.
             tokio::time::sleep(Duration::from_secs(1)).await;
         };
-        let result = tokio::select! {
-            result = served => result,
-            () = bounded => Ok(()),
-        };
+        tokio::select! {
+            () = served => {}
+            () = bounded => {}
+        }
         signalled.abort();
         for sweeper in sweepers {
             sweeper.abort();
@@ -256,7 +249,7 @@ impl Application {
         } else {
             tracing::info!("database pool closed");
         }
-        result.map_err(StartupError::Serve)
+        Ok(())
     }
 }
 
