@@ -87,13 +87,17 @@ pub fn flash_header(path: &str, fields: &[(&str, &str)], secure: bool) -> Option
     header(&cookie)
 }
 
-/// The fields of the flash cookie the request presented, and the `Set-Cookie` value that removes
-/// it from the page at `path` (it is read once); `None` without one.
-pub fn take_flash(
-    request_headers: &HeaderMap,
-    path: &str,
-    secure: bool,
-) -> Option<(Vec<(String, String)>, Option<HeaderValue>)> {
+/// A flash cookie, as a page reads it.
+#[derive(Debug, Default)]
+pub struct Flash {
+    /// The fields typed, by name.
+    pub fields: Vec<(String, String)>,
+    /// The `Set-Cookie` value that removes the cookie: it is read once.
+    pub removal: Option<HeaderValue>,
+}
+
+/// The flash cookie the request presented for the page at `path`, if any.
+pub fn take_flash(request_headers: &HeaderMap, path: &str, secure: bool) -> Option<Flash> {
     let value = cookie_value(request_headers, flash_name(secure))?;
     let removal = Cookie::build((flash_name(secure), ""))
         .http_only(true)
@@ -110,7 +114,10 @@ pub fn take_flash(
             Some((name.to_owned(), field.into_owned()))
         })
         .collect();
-    Some((fields, header(&removal)))
+    Some(Flash {
+        fields,
+        removal: header(&removal),
+    })
 }
 
 fn header(cookie: &Cookie<'_>) -> Option<HeaderValue> {
@@ -144,7 +151,7 @@ mod tests {
             axum::http::header::COOKIE,
             HeaderValue::from_str(pair).unwrap_or(HeaderValue::from_static("")),
         );
-        let (fields, removal) = take_flash(&request, "/sign-in", false).unwrap_or_default();
+        let Flash { fields, removal } = take_flash(&request, "/sign-in", false).unwrap_or_default();
         assert_eq!(
             fields,
             vec![("username".to_owned(), "Zoë & co=1".to_owned())]

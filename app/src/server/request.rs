@@ -128,9 +128,9 @@ pub fn take_typed() -> Vec<(String, String)> {
         return Vec::new();
     };
     match cookies::take_flash(&parts.headers, parts.uri.path(), secure_cookies(&state)) {
-        Some((fields, removal)) => {
-            set_cookie(removal);
-            fields
+        Some(flash) => {
+            set_cookie(flash.removal);
+            flash.fields
         }
         None => Vec::new(),
     }
