@@ -826,6 +826,40 @@ async fn a_strangers_failed_sign_ins_do_not_lock_out_the_owners_browser() {
     assert_eq!(stranger.signed_in_as().await, None);
 }
 
+#[tokio::test]
+async fn sign_ups_beyond_the_per_address_limit_are_refused_with_429() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| settings.signup_limit_per_ip = 2).await;
+    let sign_up = |username: &'static str| {
+        [
+            ("username", username),
+            ("email", ""),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ]
+    };
+    for username in ["ann", "ben"] {
+        let response = app
+            .browser()
+            .submit("/api/account/sign-up", &sign_up(username))
+            .await;
+        assert_eq!(location(&response), "/account/sessions", "{username}");
+    }
+    let browser = app.browser();
+    let response = browser
+        .submit("/api/account/sign-up", &sign_up("cat"))
+        .await;
+    assert_throttled(&response);
+    let response = browser.call("/api/account/sign-up", &sign_up("cat")).await;
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 3500 && wait <= 3600, "{wait}");
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 2);
+}
+
 /// Eight browsers submitting the sign-up form at the same moment, each for its own username.
 async fn sign_up_at_once(app: &TestApp) -> Vec<(String, reqwest::Response)> {
     let mut ready = Vec::new();
