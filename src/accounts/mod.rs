@@ -183,7 +183,7 @@ pub struct SignedIn {
 enum Staff {
     /// The caller's choice (staff and the command line), or `false` for self-service.
     Given(bool),
-    /// Staff exactly when no user exists yet; refused then unless `open`.
+    /// Staff exactly when no user exists yet; once one does, refused unless `open`.
     FirstOrOpen { open: bool },
 }
 
