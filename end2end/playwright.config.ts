@@ -63,6 +63,8 @@ export default defineConfig({
         DATABASE_URL: `sqlite://${dataDir}/e2e.db`,
         // Browsers in the admin test claim addresses with X-Forwarded-For, as if behind a proxy.
         TRUSTED_PROXIES: "127.0.0.1/32",
+        // Every spec signs up from this one machine, more often than a person would in an hour.
+        SIGNUP_LIMIT_PER_IP: "0",
         EMBED_ORIGINS: `http://127.0.0.1:${port + 1}`,
         RUST_LOG: "warn",
       },
@@ -80,6 +82,7 @@ export default defineConfig({
         LEPTOS_SITE_ROOT: `${root}/target/site`,
         DATABASE_URL: `sqlite://${dataDir}/e2e-base-path.db`,
         BASE_PATH: "/sso",
+        SIGNUP_LIMIT_PER_IP: "0",
         RUST_LOG: "warn",
       },
     },

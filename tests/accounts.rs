@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use console_sessions::accounts::{
-    AccountError, Accounts, AccountsConfig, NewUser, ThrottleLimits, User, MAX_PASSWORD_CHARS,
-    MAX_USERNAME_CHARS,
+    AccountError, Accounts, AccountsConfig, DeviceToken, NewUser, SignUpLimits, ThrottleLimits,
+    User, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS,
 };
 use console_sessions::sessions::{now, ClientInfo, CookieAction, SessionToken};
 use console_sessions::testing::TestDatabase;
@@ -22,8 +22,9 @@ struct Ctx {
     test_db: TestDatabase,
 }
 
-/// Small limits so the throttle shows within a few attempts: per account 3 failures, per address
-/// 5; delays 10 s doubling to 40 s; failures forgotten 60 s after the last one or its lock.
+/// Small limits so the throttle shows within a few attempts: per account, per account and address
+/// and per device cookie 3 failures, per address 5; delays 10 s doubling to 40 s; failures
+/// forgotten 60 s after the last one or its lock.
 fn test_config() -> AccountsConfig {
     let limits = |max_failures| ThrottleLimits {
         max_failures,
@@ -33,8 +34,22 @@ fn test_config() -> AccountsConfig {
     };
     AccountsConfig {
         account_throttle: limits(3),
+        account_ip_throttle: limits(3),
+        device_throttle: limits(3),
         ip_throttle: limits(5),
         ..AccountsConfig::default()
+    }
+}
+
+/// [`test_config`] allowing `per_ip` sign-ups per client address and `total` in all, per hour.
+fn sign_up_config(per_ip: u32, total: u32) -> AccountsConfig {
+    AccountsConfig {
+        signup_limits: SignUpLimits {
+            per_ip,
+            total,
+            window: Duration::from_secs(3600),
+        },
+        ..test_config()
     }
 }
 
@@ -147,6 +162,25 @@ impl Ctx {
             .await
     }
 
+    /// Signs in presenting a device cookie (or none); returns the new device cookie.
+    async fn sign_in_with_device(
+        &self,
+        username: &str,
+        password: &str,
+        from: &str,
+        device: Option<&DeviceToken>,
+    ) -> Result<DeviceToken, AccountError> {
+        self.accounts
+            .sign_in(
+                username,
+                password,
+                ip(from),
+                device.map(DeviceToken::expose),
+            )
+            .await
+            .map(|signed_in| signed_in.device_token)
+    }
+
     async fn delay(&self, username: &str, from: &str) -> Option<Duration> {
         self.accounts
             .throttle_delay(username, ip(from))
@@ -155,7 +189,10 @@ impl Ctx {
     }
 }
 
-fn assert_throttled(result: Result<User, AccountError>, at_most: Duration) -> Duration {
+fn assert_throttled<T: std::fmt::Debug>(
+    result: Result<T, AccountError>,
+    at_most: Duration,
+) -> Duration {
     match result {
         Err(AccountError::Throttled { retry_after }) => {
             assert!(
@@ -339,9 +376,8 @@ async fn an_unknown_user_and_a_wrong_password_give_the_same_error(ctx: Ctx) {
     );
     // Unknown usernames are counted like known ones: throttling tells nothing either.
     assert_eq!(
-        ctx.attempt_rows("kind = 'account' AND subject = 'nobody' AND failures = 1")
-            .await,
-        1
+        ctx.attempt_rows("kind = 'account' AND failures = 1").await,
+        3
     );
 }
 
@@ -360,7 +396,12 @@ async fn an_inactive_user_cannot_sign_in_even_with_the_right_password(ctx: Ctx) 
 async fn sign_up_is_refused_when_closed_and_never_makes_staff(ctx: Ctx) {
     let user = ctx
         .accounts
-        .sign_up("carol", Some("carol@example.test"), PASSWORD)
+        .sign_up(
+            "carol",
+            Some("carol@example.test"),
+            PASSWORD,
+            ip("203.0.113.5"),
+        )
         .await
         .unwrap();
     assert!(!user.is_staff);
@@ -369,7 +410,10 @@ async fn sign_up_is_refused_when_closed_and_never_makes_staff(ctx: Ctx) {
         signup_open: false,
         ..test_config()
     });
-    let error = closed.sign_up("dave", None, PASSWORD).await.unwrap_err();
+    let error = closed
+        .sign_up("dave", None, PASSWORD, ip("203.0.113.5"))
+        .await
+        .unwrap_err();
     assert!(matches!(error, AccountError::SignUpClosed));
     assert_eq!(error.to_string(), "Sign-up is closed.");
     assert_eq!(closed.count_users().await.unwrap(), 1);
@@ -750,6 +794,349 @@ async fn a_disabled_throttle_counts_nothing(ctx: Ctx) {
     );
 }
 
+// ---- Sign-up: throttling, the cost of a taken username, the first account ----
+
+async fn sign_ups_are_throttled_per_address_and_other_addresses_are_not(ctx: Ctx) {
+    let accounts = ctx.accounts_with(sign_up_config(3, 100));
+    let sign_up = |name: &'static str, from: &'static str| {
+        let accounts = accounts.clone();
+        async move { accounts.sign_up(name, None, PASSWORD, ip(from)).await }
+    };
+    sign_up("ann", "203.0.113.5").await.unwrap();
+    // A taken username counts too: trying names is what the limit is for.
+    assert!(matches!(
+        sign_up("ANN", "203.0.113.5").await,
+        Err(AccountError::UsernameTaken)
+    ));
+    sign_up("ben", "203.0.113.5").await.unwrap();
+    let waited = assert_throttled(
+        sign_up("cat", "203.0.113.5").await,
+        Duration::from_secs(3600),
+    );
+    assert!(waited > Duration::from_secs(3500), "{waited:?}");
+    // The same network (an IPv4 address) is refused however the name changes; others are not.
+    assert_throttled(
+        sign_up("dan", "203.0.113.5").await,
+        Duration::from_secs(3600),
+    );
+    sign_up("cat", "198.51.100.9").await.unwrap();
+    assert_eq!(ctx.accounts.count_users().await.unwrap(), 3);
+    // Input refused before the username is looked at does not count.
+    assert!(matches!(
+        accounts
+            .sign_up("eve", None, "short", ip("198.51.100.9"))
+            .await,
+        Err(AccountError::PasswordTooShort { .. })
+    ));
+    assert_eq!(
+        ctx.attempt_rows("kind = 'signup_ip' AND subject = '198.51.100.9' AND failures = 1")
+            .await,
+        1
+    );
+}
+
+async fn a_flood_of_sign_ups_from_many_addresses_meets_the_global_limit(ctx: Ctx) {
+    let accounts = ctx.accounts_with(sign_up_config(3, 4));
+    for n in 1..=4 {
+        accounts
+            .sign_up(
+                &format!("user{n}"),
+                None,
+                PASSWORD,
+                ip(&format!("198.51.100.{n}")),
+            )
+            .await
+            .unwrap();
+    }
+    assert_throttled(
+        accounts
+            .sign_up("user5", None, PASSWORD, ip("198.51.100.5"))
+            .await,
+        Duration::from_secs(3600),
+    );
+    // The count is in the database: another node (another service over it) sees it.
+    let other_node = ctx.accounts_with(sign_up_config(3, 4));
+    assert_throttled(
+        other_node
+            .sign_up("user6", None, PASSWORD, ip("198.51.100.6"))
+            .await,
+        Duration::from_secs(3600),
+    );
+    assert_eq!(ctx.accounts.count_users().await.unwrap(), 4);
+    // Staff and the command line are not throttled.
+    accounts
+        .create_user(new_user("staffmade", PASSWORD))
+        .await
+        .unwrap();
+    // The window ends by itself.
+    ctx.test_db
+        .execute("UPDATE login_attempts SET forget_at = forget_at - 3600001")
+        .await
+        .unwrap();
+    accounts
+        .sign_up("user7", None, PASSWORD, ip("198.51.100.7"))
+        .await
+        .unwrap();
+}
+
+async fn a_taken_username_costs_the_same_password_hash_as_a_new_account(ctx: Ctx) {
+    let accounts = &ctx.accounts;
+    let before = accounts.argon2_operations();
+    accounts
+        .sign_up("bob", None, PASSWORD, ip("203.0.113.5"))
+        .await
+        .unwrap();
+    let per_new_account = accounts.argon2_operations() - before;
+    assert_eq!(per_new_account, 1);
+    for taken in ["bob", "BOB", " Bob "] {
+        let before = accounts.argon2_operations();
+        let error = accounts
+            .sign_up(taken, None, PASSWORD, ip("198.51.100.9"))
+            .await
+            .unwrap_err();
+        assert!(matches!(error, AccountError::UsernameTaken), "{error:?}");
+        assert_eq!(
+            accounts.argon2_operations() - before,
+            per_new_account,
+            "{taken:?} was answered without the hash a new account costs"
+        );
+    }
+    // Staff creating a user hashes first too.
+    let before = accounts.argon2_operations();
+    assert!(matches!(
+        accounts.create_user(new_user("bob", PASSWORD)).await,
+        Err(AccountError::UsernameTaken)
+    ));
+    assert_eq!(accounts.argon2_operations() - before, 1);
+}
+
+/// Eight sign-ups of the first account at once, from eight addresses; the users they made.
+async fn eight_first_sign_ups_at_once(accounts: &Accounts) -> Vec<Result<User, AccountError>> {
+    let tasks: Vec<_> = (1..=8)
+        .map(|n| {
+            let accounts = accounts.clone();
+            tokio::spawn(async move {
+                accounts
+                    .sign_up_first_or_open(
+                        &format!("first{n}"),
+                        None,
+                        PASSWORD,
+                        ip(&format!("198.51.100.{n}")),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+async fn exactly_one_of_simultaneous_first_sign_ups_becomes_staff_when_sign_up_is_open(ctx: Ctx) {
+    let results = eight_first_sign_ups_at_once(&ctx.accounts).await;
+    let users: Vec<User> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(users.iter().filter(|user| user.is_staff).count(), 1);
+    let page = ctx.accounts.list_users(None, 100, 0).await.unwrap();
+    assert_eq!(page.total, 8);
+    assert_eq!(
+        page.users.iter().filter(|s| s.user.is_staff).count(),
+        1,
+        "exactly one staff user in the database"
+    );
+    // Later sign-ups are ordinary users.
+    let later = ctx
+        .accounts
+        .sign_up_first_or_open("later", None, PASSWORD, ip("203.0.113.5"))
+        .await
+        .unwrap();
+    assert!(!later.is_staff);
+}
+
+async fn exactly_one_of_simultaneous_first_sign_ups_succeeds_when_sign_up_is_closed(ctx: Ctx) {
+    let closed = ctx.accounts_with(AccountsConfig {
+        signup_open: false,
+        ..test_config()
+    });
+    let results = eight_first_sign_ups_at_once(&closed).await;
+    let mut staff = 0;
+    for result in results {
+        match result {
+            Ok(user) => {
+                assert!(user.is_staff);
+                staff += 1;
+            }
+            Err(AccountError::SignUpClosed) => {}
+            Err(other) => panic!("expected the first account or SignUpClosed, got {other:?}"),
+        }
+    }
+    assert_eq!(staff, 1);
+    assert_eq!(ctx.accounts.count_users().await.unwrap(), 1);
+    // Closed for everyone after the first account.
+    assert!(matches!(
+        closed
+            .sign_up_first_or_open("late", None, PASSWORD, ip("203.0.113.5"))
+            .await,
+        Err(AccountError::SignUpClosed)
+    ));
+    assert_eq!(ctx.accounts.count_users().await.unwrap(), 1);
+}
+
+// ---- Sign-in throttling that strangers cannot turn against the owner ----
+
+async fn one_client_guessing_an_account_locks_only_itself_out_of_it(ctx: Ctx) {
+    let limits = |max_failures| ThrottleLimits {
+        max_failures,
+        window: Duration::from_secs(60),
+        base_delay: Duration::from_secs(10),
+        max_delay: Duration::from_secs(40),
+    };
+    let accounts = ctx.accounts_with(AccountsConfig {
+        account_ip_throttle: limits(2),
+        account_throttle: limits(4),
+        ..test_config()
+    });
+    ctx.create("alice").await;
+    for _ in 0..2 {
+        assert!(matches!(
+            accounts
+                .authenticate("alice", "guess", ip("203.0.113.66"))
+                .await,
+            Err(AccountError::InvalidCredentials)
+        ));
+    }
+    assert_throttled(
+        accounts
+            .authenticate("alice", PASSWORD, ip("203.0.113.66"))
+            .await,
+        Duration::from_secs(10),
+    );
+    // Alice elsewhere, without a device cookie, is not locked out by one stranger.
+    accounts
+        .authenticate("alice", PASSWORD, ip("198.51.100.9"))
+        .await
+        .unwrap();
+}
+
+async fn a_stranger_locking_an_account_does_not_lock_out_the_owners_known_browser(ctx: Ctx) {
+    let alice = ctx.create("alice").await;
+    ctx.create("mallory").await;
+    // Alice signed in from her laptop before: it holds a device cookie for her account.
+    let laptop = ctx
+        .sign_in_with_device("alice", PASSWORD, "198.51.100.9", None)
+        .await
+        .unwrap();
+    // A stranger elsewhere, with a device cookie of their own account, guesses until alice's
+    // account is locked for every browser without her device cookie.
+    let strangers = ctx
+        .sign_in_with_device("mallory", PASSWORD, "203.0.113.66", None)
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert!(matches!(
+            ctx.sign_in_with_device("alice", "guess", "203.0.113.66", Some(&strangers))
+                .await,
+            Err(AccountError::InvalidCredentials)
+        ));
+    }
+    assert_throttled(
+        ctx.sign_in("alice", PASSWORD, "203.0.113.66").await,
+        Duration::from_secs(10),
+    );
+    assert_throttled(
+        ctx.sign_in("alice", PASSWORD, "198.51.100.9").await,
+        Duration::from_secs(10),
+    );
+    // Her laptop still gets in with the right password, and gets a new device cookie.
+    let renewed = ctx
+        .sign_in_with_device("alice", PASSWORD, "198.51.100.9", Some(&laptop))
+        .await
+        .unwrap();
+    assert_ne!(renewed.expose(), laptop.expose());
+    let signed_in = ctx
+        .accounts
+        .sign_in("alice", PASSWORD, ip("192.0.2.1"), Some(renewed.expose()))
+        .await
+        .unwrap();
+    assert_eq!(signed_in.user.id, alice.id);
+    // The stranger is still locked out, with or without a device cookie of another account, and
+    // the laptop's old cookie is void.
+    assert_throttled(
+        ctx.sign_in_with_device("alice", PASSWORD, "203.0.113.66", Some(&strangers))
+            .await,
+        Duration::from_secs(10),
+    );
+    assert_throttled(
+        ctx.sign_in_with_device("alice", PASSWORD, "203.0.113.66", Some(&laptop))
+            .await,
+        Duration::from_secs(10),
+    );
+    // Guessing with a device cookie is counted for that device: a stolen one cannot be used to
+    // guess either.
+    let device = signed_in.device_token;
+    for _ in 0..3 {
+        assert!(matches!(
+            ctx.sign_in_with_device("alice", "guess", "192.0.2.1", Some(&device))
+                .await,
+            Err(AccountError::InvalidCredentials)
+        ));
+    }
+    assert_throttled(
+        ctx.sign_in_with_device("alice", PASSWORD, "192.0.2.1", Some(&device))
+            .await,
+        Duration::from_secs(10),
+    );
+    // Deleting the user forgets their devices.
+    ctx.accounts.delete_user(alice.id).await.unwrap();
+    assert_eq!(
+        ctx.test_db
+            .execute(&format!(
+                "UPDATE known_devices SET user_id = user_id WHERE user_id = {}",
+                alice.id
+            ))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn throttling_counts_keep_no_typed_username(ctx: Ctx) {
+    ctx.create("alice").await;
+    let typed = ["alice", "Zoë.Secret", "correct horse battery"];
+    for name in typed {
+        let _ = ctx.sign_in(name, "wrong password", "203.0.113.5").await;
+    }
+    assert_eq!(ctx.attempt_rows("kind = 'account'").await, 3);
+    assert_eq!(ctx.attempt_rows("kind = 'account_ip'").await, 3);
+    for fragment in ["alice", "zoë", "secret", "horse"] {
+        assert_eq!(
+            ctx.attempt_rows(&format!("LOWER(subject) LIKE '%{fragment}%'"))
+                .await,
+            0,
+            "a throttling row holds {fragment:?}"
+        );
+    }
+    // The counts are keyed by the database's key, so every node (every service over it) finds
+    // them: two more failures lock alice for another service too.
+    let other_node = ctx.accounts_with(test_config());
+    for _ in 0..2 {
+        let _ = other_node
+            .authenticate("Alice", "wrong password", ip("198.51.100.9"))
+            .await;
+    }
+    assert!(ctx.delay("alice", "192.0.2.1").await.is_some());
+    assert!(other_node
+        .throttle_delay("alice", ip("192.0.2.1"))
+        .await
+        .unwrap()
+        .is_some());
+    // And staff can still lift the lock by name.
+    other_node.reset_throttle("ALICE").await.unwrap();
+    assert_eq!(ctx.delay("alice", "203.0.113.5").await, None);
+    assert_eq!(ctx.attempt_rows("kind = 'account_ip'").await, 2);
+}
+
 // ---- Failures leave nothing half-written ----
 
 async fn a_database_error_while_counting_a_failure_leaves_no_count_behind(ctx: Ctx) {
@@ -907,4 +1294,12 @@ suite!(
     a_database_error_while_counting_a_failure_leaves_no_count_behind,
     a_database_error_while_signing_in_records_nothing,
     identities_are_cached_and_forgotten_when_staff_or_active_change,
+    sign_ups_are_throttled_per_address_and_other_addresses_are_not,
+    a_flood_of_sign_ups_from_many_addresses_meets_the_global_limit,
+    a_taken_username_costs_the_same_password_hash_as_a_new_account,
+    exactly_one_of_simultaneous_first_sign_ups_becomes_staff_when_sign_up_is_open,
+    exactly_one_of_simultaneous_first_sign_ups_succeeds_when_sign_up_is_closed,
+    one_client_guessing_an_account_locks_only_itself_out_of_it,
+    a_stranger_locking_an_account_does_not_lock_out_the_owners_known_browser,
+    throttling_counts_keep_no_typed_username,
 );

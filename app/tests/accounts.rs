@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use common::{
     error_code, location, spawn_app, spawn_app_on, spawn_app_with, spawn_app_with_accounts,
-    TestApp, DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI, PASSWORD,
+    spawn_app_with_settings_and_accounts, Browser, TestApp, DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI,
+    PASSWORD,
 };
 use console_sessions::accounts::{Accounts, AccountsConfig, ThrottleLimits};
 use console_sessions::sessions::{ClientInfo, CookieAction};
@@ -24,6 +25,8 @@ on_every_database!(
     sign_out_deletes_the_session_row_and_clears_the_cookie,
     password_change_ends_other_sessions_and_keeps_this_one,
     an_https_public_origin_makes_both_cookies_secure_with_the_host_prefix,
+    simultaneous_first_sign_ups_make_exactly_one_staff_account,
+    simultaneous_first_sign_ups_with_sign_up_closed_make_exactly_one_account,
 );
 
 const NEW_PASSWORD: &str = "a new and better passphrase";
@@ -753,9 +756,274 @@ async fn sign_up_needs_matching_passwords() {
         Some("passwords_do_not_match")
     );
     let location = location(&response);
-    assert!(location.contains("username=alice"), "{location}");
+    assert!(
+        !location.contains("alice"),
+        "typed names stay out of the URL: {location}"
+    );
     assert!(!location.contains("horse"), "passwords are never echoed");
+    assert!(
+        set_cookies(&response)
+            .iter()
+            .all(|cookie| !cookie.contains("horse")),
+        "passwords are never kept"
+    );
+    // The form comes back with what was typed, but the passwords.
+    let page = browser.get_page(&location).await.text().await.unwrap();
+    assert!(page.contains(r#"value="alice""#), "{page}");
+    assert!(page.contains(r#"value="alice@example.test""#), "{page}");
+    assert!(!page.contains("horse"));
     assert_eq!(app.state.accounts.count_users().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_without_javascript_keeps_the_typed_name_out_of_the_url() {
+    let app = spawn_app().await;
+    app.create_user("alice").await;
+    let browser = app.browser();
+    let response = browser.try_sign_in("Alice.Typed", "wrong password").await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("invalid_credentials")
+    );
+    let back = location(&response);
+    assert!(back.starts_with("/sign-in?"), "{back}");
+    assert!(!back.contains("username="), "{back}");
+    assert!(!back.to_lowercase().contains("typed"), "{back}");
+    // It travels in a flash cookie for the sign-in page alone, gone within a minute.
+    let flash = set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("flash="))
+        .expect("a flash cookie");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/sign-in", "Max-Age=60"] {
+        assert!(flash.contains(part), "{flash}");
+    }
+    // The page shows it back, once.
+    let page = browser.get_page(&back).await;
+    let removal = set_cookies(&page)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("flash="))
+        .expect("the page clears the flash cookie");
+    assert!(removal.contains("Max-Age=0"), "{removal}");
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"value="Alice.Typed""#), "{html}");
+    let again = browser.get_page("/sign-in").await.text().await.unwrap();
+    assert!(!again.contains("Alice.Typed"));
+    // `next` is no name: it still travels in the URL.
+    let response = browser
+        .submit(
+            "/api/account/sign-in",
+            &[
+                ("username", "alice"),
+                ("password", "wrong password"),
+                ("next", "/account/password"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        common::query_value(&location(&response), "next").as_deref(),
+        Some("/account/password")
+    );
+    // Nor does the database keep the names typed.
+    let rows = |condition: String| {
+        let app = &app;
+        async move {
+            app.test_db
+                .execute(&format!(
+                    "UPDATE login_attempts SET failures = failures WHERE {condition}"
+                ))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(rows("kind = 'account'".into()).await, 2);
+    assert_eq!(
+        rows("LOWER(subject) LIKE '%alice%' OR LOWER(subject) LIKE '%typed%'".into()).await,
+        0
+    );
+}
+
+/// Asserts a plain form post was sent back because of throttling (`?error=throttled.<seconds>`).
+fn assert_throttled(response: &reqwest::Response) {
+    let code = error_code(response).unwrap_or_default();
+    assert!(code.starts_with("throttled."), "{code:?}");
+}
+
+/// A browser that says (through a trusted proxy) it is at `ip`.
+fn browser_at(app: &TestApp, ip: &str) -> Browser {
+    app.browser_with_headers(FIREFOX, &[("x-forwarded-for", ip)])
+}
+
+#[tokio::test]
+async fn a_strangers_failed_sign_ins_do_not_lock_out_the_owners_browser() {
+    let limits = ThrottleLimits {
+        max_failures: 3,
+        window: Duration::from_secs(60),
+        base_delay: Duration::from_secs(30),
+        max_delay: Duration::from_secs(30),
+    };
+    let app = spawn_app_with_settings_and_accounts(
+        Backend::Sqlite,
+        |settings| settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()],
+        |config: &mut AccountsConfig| {
+            config.account_throttle = limits.clone();
+            config.account_ip_throttle = limits.clone();
+        },
+    )
+    .await;
+    app.create_user("alice").await;
+    // Alice signs in from her laptop once: it gets a device cookie, then she signs out.
+    let laptop = browser_at(&app, "198.51.100.9");
+    let response = laptop.try_sign_in("alice", PASSWORD).await;
+    assert_eq!(location(&response), "/account/sessions");
+    let device = set_cookies(&response)
+        .into_iter()
+        .find(|cookie| cookie.starts_with("device="))
+        .expect("a device cookie");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=31536000"] {
+        assert!(device.contains(part), "{device}");
+    }
+    laptop.submit("/api/account/sign-out", &[]).await;
+    assert_eq!(laptop.signed_in_as().await, None);
+
+    // A stranger elsewhere guesses her password until the account is locked.
+    let stranger = browser_at(&app, "203.0.113.66");
+    for _ in 0..3 {
+        let response = stranger.try_sign_in("alice", "guess").await;
+        assert_eq!(
+            error_code(&response).as_deref(),
+            Some("invalid_credentials")
+        );
+    }
+    let response = stranger.try_sign_in("alice", PASSWORD).await;
+    assert_throttled(&response);
+    // Locked for every browser without her device cookie, even at her own address...
+    let borrowed = browser_at(&app, "198.51.100.9");
+    let response = borrowed.try_sign_in("alice", PASSWORD).await;
+    assert_throttled(&response);
+    // ...but her laptop still signs in.
+    laptop.sign_in("alice", PASSWORD).await;
+    assert_eq!(laptop.signed_in_as().await.as_deref(), Some("alice"));
+    // And the stranger is still locked out.
+    let response = stranger.try_sign_in("alice", PASSWORD).await;
+    assert_throttled(&response);
+    assert_eq!(stranger.signed_in_as().await, None);
+}
+
+#[tokio::test]
+async fn sign_ups_beyond_the_per_address_limit_are_refused_with_429() {
+    let app = spawn_app_with(Backend::Sqlite, |settings| settings.signup_limit_per_ip = 2).await;
+    let sign_up = |username: &'static str| {
+        [
+            ("username", username),
+            ("email", ""),
+            ("password", PASSWORD),
+            ("password_confirm", PASSWORD),
+        ]
+    };
+    for username in ["ann", "ben"] {
+        let response = app
+            .browser()
+            .submit("/api/account/sign-up", &sign_up(username))
+            .await;
+        assert_eq!(location(&response), "/account/sessions", "{username}");
+    }
+    let browser = app.browser();
+    let response = browser
+        .submit("/api/account/sign-up", &sign_up("cat"))
+        .await;
+    assert_throttled(&response);
+    let response = browser.call("/api/account/sign-up", &sign_up("cat")).await;
+    assert_eq!(response.status(), 429);
+    let wait: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait > 3500 && wait <= 3600, "{wait}");
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 2);
+}
+
+/// Eight browsers submitting the sign-up form at the same moment, each for its own username.
+async fn sign_up_at_once(app: &TestApp) -> Vec<(String, reqwest::Response)> {
+    let mut ready = Vec::new();
+    for n in 1..=8 {
+        let browser = app.browser();
+        let token = browser.csrf_token().await;
+        ready.push((format!("first{n}"), browser, token));
+    }
+    let tasks: Vec<_> = ready
+        .into_iter()
+        .map(|(username, browser, token)| {
+            tokio::spawn(async move {
+                let response = browser
+                    .post_raw(
+                        "/api/account/sign-up",
+                        &[
+                            ("csrf_token", token.as_str()),
+                            ("username", username.as_str()),
+                            ("email", ""),
+                            ("password", PASSWORD),
+                            ("password_confirm", PASSWORD),
+                        ],
+                        &[],
+                    )
+                    .await;
+                (username, response)
+            })
+        })
+        .collect();
+    let mut responses = Vec::new();
+    for task in tasks {
+        responses.push(task.await.unwrap());
+    }
+    responses
+}
+
+async fn staff_count(app: &TestApp) -> usize {
+    let page = app.state.accounts.list_users(None, 100, 0).await.unwrap();
+    page.users.iter().filter(|s| s.user.is_staff).count()
+}
+
+async fn simultaneous_first_sign_ups_make_exactly_one_staff_account(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    for (username, response) in sign_up_at_once(&app).await {
+        assert_eq!(location(&response), "/account/sessions", "{username}");
+    }
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 8);
+    assert_eq!(staff_count(&app).await, 1);
+}
+
+async fn simultaneous_first_sign_ups_with_sign_up_closed_make_exactly_one_account(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |settings| settings.signup_open = false).await;
+    let mut created = 0;
+    for (username, response) in sign_up_at_once(&app).await {
+        match error_code(&response) {
+            None => {
+                assert_eq!(location(&response), "/account/sessions", "{username}");
+                created += 1;
+            }
+            Some(code) => assert_eq!(code, "sign_up_closed", "{username}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(app.state.accounts.count_users().await.unwrap(), 1);
+    assert_eq!(staff_count(&app).await, 1);
+    // Still closed afterwards.
+    let response = app
+        .browser()
+        .submit(
+            "/api/account/sign-up",
+            &[
+                ("username", "late"),
+                ("email", ""),
+                ("password", PASSWORD),
+                ("password_confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("sign_up_closed"));
 }
 
 #[tokio::test]

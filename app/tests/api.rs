@@ -246,6 +246,15 @@ async fn signing_in_sets_the_session_cookie_and_answers_the_user(backend: Backen
         .unwrap();
     assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
     assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    // And the device cookie, as the sign-in form sets it.
+    let device = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("device="))
+        .expect("a device cookie");
+    assert!(device.contains("HttpOnly"), "{device}");
     let user: Value = response.json().await.unwrap();
     assert_eq!(
         user,

@@ -1,15 +1,34 @@
-//! Throttling of failed sign-ins, kept in the database (`login_attempts`) so it holds across nodes.
+//! Throttling of failed sign-ins and of sign-ups, kept in the database (`login_attempts`) so it holds
+//! across nodes.
 //!
-//! Failures are counted per account — the folded username, whether or not such a user exists, so
-//! throttling reveals nothing about which usernames are taken — and per client network (an IPv4
-//! address, or the /64 of an IPv6 address, since one IPv6 client owns a whole /64).
+//! Failed sign-ins are counted in the ways OWASP recommends, so that nobody can lock an account
+//! for its owner:
+//!
+//! - per client network and account ([`Kind::AccountIp`]): one client guessing one account is
+//!   stopped first, and nobody else is;
+//! - per account ([`Kind::Account`]), for every browser without the account's device cookie: guesses
+//!   spread over many addresses are stopped too, at a higher count;
+//! - per device cookie ([`Kind::Device`]) instead of the two above, for a browser that signed in to
+//!   the account successfully before: the owner's known browser still gets in while strangers are
+//!   locked out, and a stolen device cookie still cannot be used to guess;
+//! - per client network ([`Kind::Ip`]), across accounts: a password spray.
+//!
+//! Accounts are counted by a keyed hash of the folded username (HMAC-SHA256 under a key the server
+//! keeps in the database, see `keys.rs`), whether or not such a user exists, so the table neither
+//! holds what people typed (often a password, in the wrong field) nor tells which usernames are
+//! taken. A client network is an IPv4 address, or the /64 of an IPv6 address, since one IPv6 client
+//! owns a whole /64.
 //!
 //! The first [`ThrottleLimits::max_failures`] failures cost nothing. From then on every failure
 //! locks further attempts for a delay that starts at [`ThrottleLimits::base_delay`] and doubles with
 //! each further failure, up to [`ThrottleLimits::max_delay`]. Attempts made while locked are refused
 //! without being counted, so a lock always ends by itself, never later than `max_delay` after the
 //! last counted failure. The count is forgotten [`ThrottleLimits::window`] after the last failure or
-//! the end of its lock, whichever is later; a successful sign-in forgets the account's count at once.
+//! the end of its lock, whichever is later; a successful sign-in forgets the counts it was checked
+//! against at once.
+//!
+//! Sign-ups are counted per client network and in all ([`SignUpLimits`]) in fixed windows: every
+//! attempt that gets as far as checking the username counts, taken or not.
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
@@ -28,8 +47,9 @@ pub struct ThrottleLimits {
 }
 
 impl ThrottleLimits {
-    /// Per account: 10 failures per 15 minutes, then delays from 30 seconds doubling up to 15 minutes.
-    pub fn per_account() -> Self {
+    /// Per account and client network: 10 failures per 15 minutes, then delays from 30 seconds
+    /// doubling up to 15 minutes.
+    pub fn per_account_and_ip() -> Self {
         Self {
             max_failures: 10,
             window: Duration::from_secs(15 * 60),
@@ -38,12 +58,27 @@ impl ThrottleLimits {
         }
     }
 
+    /// Per account, shared by every browser without the account's device cookie: 20 failures per 15
+    /// minutes (more than one client network may fail alone, so locking everyone out takes guesses
+    /// from several), then delays as [`ThrottleLimits::per_account_and_ip`].
+    pub fn per_account() -> Self {
+        Self {
+            max_failures: 20,
+            ..Self::per_account_and_ip()
+        }
+    }
+
+    /// Per device cookie: as [`ThrottleLimits::per_account_and_ip`].
+    pub fn per_device() -> Self {
+        Self::per_account_and_ip()
+    }
+
     /// Per client address: 50 failures per 15 minutes (an office or a carrier NAT shares one
     /// address), then delays from 30 seconds doubling up to 15 minutes.
     pub fn per_ip() -> Self {
         Self {
             max_failures: 50,
-            ..Self::per_account()
+            ..Self::per_account_and_ip()
         }
     }
 
@@ -52,7 +87,7 @@ impl ThrottleLimits {
     pub fn disabled() -> Self {
         Self {
             max_failures: 0,
-            ..Self::per_account()
+            ..Self::per_account_and_ip()
         }
     }
 
@@ -79,11 +114,37 @@ impl ThrottleLimits {
     }
 }
 
-/// What a throttle counts by.
+/// Limits of self-service sign-ups, counted in fixed windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignUpLimits {
+    /// Sign-ups one client network may try per window; `0`: no limit.
+    pub per_ip: u32,
+    /// Sign-ups everyone together may try per window (a flood from many addresses); `0`: no limit.
+    pub total: u32,
+    /// The length of a window.
+    pub window: Duration,
+}
+
+impl Default for SignUpLimits {
+    /// 10 per client network and 500 in all per hour.
+    fn default() -> Self {
+        Self {
+            per_ip: 10,
+            total: 500,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What failed sign-ins are counted by in `login_attempts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
-    /// The folded username.
+    /// The keyed hash of the folded username: failures of browsers without a device cookie.
     Account,
+    /// The keyed hash of the folded username, `@`, the client network.
+    AccountIp,
+    /// A known device's id.
+    Device,
     /// The client network.
     Ip,
 }
@@ -92,9 +153,29 @@ impl Kind {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Account => "account",
+            Kind::AccountIp => "account_ip",
+            Kind::Device => "device",
             Kind::Ip => "ip",
         }
     }
+
+    /// The kind a row of `login_attempts` names, if it counts failed sign-ins.
+    pub(crate) fn parse(kind: &str) -> Option<Self> {
+        [Kind::Account, Kind::AccountIp, Kind::Device, Kind::Ip]
+            .into_iter()
+            .find(|known| known.as_str() == kind)
+    }
+}
+
+/// The kind of the sign-ups of one client network (its subject: [`ip_subject`]).
+pub(crate) const SIGN_UP_IP: &str = "signup_ip";
+/// The kind of every sign-up together (its subject: `*`).
+pub(crate) const SIGN_UP_ALL: &str = "signup";
+
+/// The subject of [`Kind::AccountIp`]: the account's subject and the client network. The account
+/// comes first, so every count of one account shares the prefix `account@`.
+pub(crate) fn account_ip_subject(account: &str, ip: &str) -> String {
+    format!("{account}@{ip}")
 }
 
 /// The key a client address is counted by: an IPv4 address as such (also when mapped into IPv6), an
@@ -130,11 +211,24 @@ pub(crate) const COUNT_FAILURE: &str = "\
 pub(crate) const SET_LOCK: &str = "\
     UPDATE login_attempts SET locked_until = $1, forget_at = $2 WHERE kind = $3 AND subject = $4";
 
-/// The locks in force at `$3` for an account key `$1` and an address subject `$2`.
-pub(crate) const LOCKS: &str = "\
-    SELECT kind, locked_until FROM login_attempts \
-    WHERE ((kind = 'account' AND subject = $1) OR (kind = 'ip' AND subject = $2)) \
-      AND locked_until > $3";
+/// Counts one sign-up in the current fixed window of `$1`/`$2` (starting a new window, ending at
+/// `$4`, when the last one is over at `$3`); returns the count and the end of the window.
+pub(crate) const COUNT_SIGN_UP: &str = "\
+    INSERT INTO login_attempts (kind, subject, failures, last_failure_at, locked_until, forget_at) \
+    VALUES ($1, $2, 1, $3, 0, $4) \
+    ON CONFLICT (kind, subject) DO UPDATE SET \
+        failures = CASE WHEN login_attempts.forget_at <= $3 THEN 1 \
+                        ELSE login_attempts.failures + 1 END, \
+        forget_at = CASE WHEN login_attempts.forget_at <= $3 THEN $4 \
+                         ELSE login_attempts.forget_at END, \
+        last_failure_at = $3 \
+    RETURNING failures, forget_at";
+
+/// Forgets every count of one account from browsers without a device cookie: `$1` its subject, `$2`
+/// the prefix of its per-network subjects (`subject@`, no LIKE wildcard in it).
+pub(crate) const CLEAR_ACCOUNT: &str = "\
+    DELETE FROM login_attempts WHERE (kind = 'account' AND subject = $1) \
+        OR (kind = 'account_ip' AND subject LIKE $2 || '%')";
 
 /// Forgets one subject's count.
 pub(crate) const CLEAR: &str = "DELETE FROM login_attempts WHERE kind = $1 AND subject = $2";
@@ -148,7 +242,7 @@ mod tests {
 
     #[test]
     fn delays_start_at_the_limit_double_and_are_capped() {
-        let limits = ThrottleLimits::per_account();
+        let limits = ThrottleLimits::per_account_and_ip();
         assert_eq!(limits.delay_after(9), None);
         assert_eq!(limits.delay_after(10), Some(Duration::from_secs(30)));
         assert_eq!(limits.delay_after(11), Some(Duration::from_secs(60)));

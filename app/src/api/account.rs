@@ -53,6 +53,21 @@ pub struct Viewer {
     pub min_password_chars: usize,
     /// Origins besides ours that `next` may lead to after sign-in.
     pub redirect_origins: Vec<String>,
+    /// What was typed into this page's form (never a password) before a failed plain form post sent
+    /// the browser back to it: carried in a flash cookie the page reads once, never in the URL.
+    #[serde(default)]
+    pub typed: Vec<(String, String)>,
+}
+
+impl Viewer {
+    /// The value typed into the form field `name` before the browser was sent back (empty if none).
+    pub fn typed(&self, name: &str) -> String {
+        self.typed
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    }
 }
 
 /// The person looking at the page, with the form token.
@@ -82,6 +97,7 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
         session_ended,
         min_password_chars: state.accounts.config().min_password_chars,
         redirect_origins: state.site.redirect_origins.clone(),
+        typed: request::take_typed(),
     })
 }
 
@@ -96,21 +112,27 @@ pub async fn sign_in(
     use crate::server::request;
     let next_value = next.clone().unwrap_or_default();
     let back = |error| {
-        request::back_with_error(
+        request::back_with_error_keeping(
             "/sign-in",
             error,
-            &[("username", &username), ("next", &next_value)],
+            &[("next", &next_value)],
+            &[("username", &username)],
         )
     };
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let session = request::session().map_err(back)?;
-    let user = state
+    let device = request::device_cookie(&state);
+    let signed_in = state
         .accounts
-        .authenticate(&username, &password, session.client().ip)
+        .sign_in(&username, &password, session.client().ip, device.as_deref())
         .await
         .map_err(|e| back(e.into()))?;
-    start_session(&session, user.id).await.map_err(back)?;
+    // Before anything else can fail: the device cookie presented is void from now on.
+    request::give_device_cookie(&state, &signed_in.device_token);
+    start_session(&session, signed_in.user.id)
+        .await
+        .map_err(back)?;
     request::redirect_to(&request::safe_next(
         next.as_deref(),
         &state.site.redirect_origins,
@@ -134,7 +156,8 @@ pub async fn start_session(
     Ok(())
 }
 
-/// Creates an account and signs it in. While no account exists, the first one is made staff.
+/// Creates an account and signs it in. While no account exists, the first one is made staff
+/// (exactly one, however many arrive at once), whether or not sign-up is open.
 #[server(prefix = "/api", endpoint = "account/sign-up")]
 pub async fn sign_up(
     #[server(default)] csrf_token: String,
@@ -144,12 +167,12 @@ pub async fn sign_up(
     password_confirm: String,
 ) -> Result<(), AppError> {
     use crate::server::request;
-    use console_sessions::accounts::NewUser;
     let email_value = email.clone().unwrap_or_default();
     let back = |error| {
-        request::back_with_error(
+        request::back_with_error_keeping(
             "/sign-up",
             error,
+            &[],
             &[("username", &username), ("email", &email_value)],
         )
     };
@@ -160,29 +183,16 @@ pub async fn sign_up(
         return Err(back(AppError::PasswordsDoNotMatch));
     }
     let email = email.filter(|e| !e.trim().is_empty());
-    let first_run = !state
+    let user = state
         .accounts
-        .has_users()
+        .sign_up_first_or_open(&username, email.as_deref(), &password, session.client().ip)
         .await
         .map_err(|e| back(e.into()))?;
-    let user = if first_run {
-        state
-            .accounts
-            .create_user(NewUser {
-                username: username.clone(),
-                email,
-                password,
-                is_staff: true,
-            })
-            .await
-    } else {
-        state
-            .accounts
-            .sign_up(&username, email.as_deref(), &password)
-            .await
-    }
-    .map_err(|e| back(e.into()))?;
-    tracing::info!(user_id = user.id, first_run, "account created by sign-up");
+    tracing::info!(
+        user_id = user.id,
+        first_run = user.is_staff,
+        "account created by sign-up"
+    );
     start_session(&session, user.id).await.map_err(back)?;
     request::redirect("/account/sessions");
     Ok(())

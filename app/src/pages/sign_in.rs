@@ -35,7 +35,9 @@ pub fn SignInPage() -> impl IntoView {
                         Ok(viewer) => {
                             let q = query.get_untracked();
                             let next = q.get("next").unwrap_or_default();
-                            let username = q.get("username").unwrap_or_default();
+                            // Typed before a failed sign-in without JavaScript: from a flash
+                            // cookie, never the URL.
+                            let username = viewer.typed("username");
                             let notice = if q.get("signed_out").is_some() {
                                 Some("You have been signed out.")
                             } else if q.get("ended").is_some() || viewer.session_ended {

@@ -1,6 +1,5 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
 use crate::components::auth::{still_at, Auth};
@@ -12,7 +11,6 @@ use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormEr
 #[component]
 pub fn SignUpPage() -> impl IntoView {
     let auth = Auth::get();
-    let query = use_query_map();
     let error = form_error(
         move || auth.sign_up.value().get().and_then(Result::err),
         auth.sign_up.version(),
@@ -43,7 +41,9 @@ pub fn SignUpPage() -> impl IntoView {
                                 .into_any()
                         }
                         Ok(viewer) => {
-                            let q = query.get_untracked();
+                            // Typed before a failed sign-up without JavaScript: from a flash
+                            // cookie, never the URL.
+                            let (username, email) = (viewer.typed("username"), viewer.typed("email"));
                             let (title, lead) = if viewer.first_run {
                                 (
                                     "Create the first staff account",
@@ -69,7 +69,7 @@ pub fn SignUpPage() -> impl IntoView {
                                                 spellcheck="false"
                                                 required
                                                 maxlength="150"
-                                                value=q.get("username").unwrap_or_default()
+                                                value=username
                                                 aria-invalid=invalid(error, "username")
                                             />
                                             <label for="email">
@@ -81,7 +81,7 @@ pub fn SignUpPage() -> impl IntoView {
                                                 type="email"
                                                 autocomplete="email"
                                                 maxlength="254"
-                                                value=q.get("email").unwrap_or_default()
+                                                value=email
                                                 aria-invalid=invalid(error, "email")
                                             />
                                             <label for="password">"Password"</label>

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use console_sessions::accounts::AccountsConfig;
+use console_sessions::accounts::{AccountsConfig, SignUpLimits};
 use console_sessions::db::PoolSettings;
 use console_sessions::sessions::{CacheSettings, ProxyHeader};
 use console_sessions::{SessionBackend, SessionConfig};
@@ -202,6 +202,16 @@ pub struct Settings {
     #[arg(long, env = "SIGNUP_OPEN", default_value_t = true, action = ArgAction::Set, global = true)]
     pub signup_open: bool,
 
+    /// Sign-ups one client address (an IPv4 address or an IPv6 /64) may try per hour, counted in
+    /// the database across nodes, taken usernames included; 0: no limit. Behind a proxy, set
+    /// TRUSTED_PROXIES, or every client shares the proxy's address.
+    #[arg(long, env = "SIGNUP_LIMIT_PER_IP", default_value_t = 10, global = true)]
+    pub signup_limit_per_ip: u32,
+
+    /// Sign-ups everyone together may try per hour (a flood from many addresses); 0: no limit.
+    #[arg(long, env = "SIGNUP_LIMIT_TOTAL", default_value_t = 500, global = true)]
+    pub signup_limit_total: u32,
+
     /// The origin people reach the service at, such as https://sessions.example.com. Requests that
     /// change state from any other origin are refused. Unset: the request's own Host.
     #[arg(long, env = "PUBLIC_ORIGIN", value_parser = parse_origin, global = true)]
@@ -289,6 +299,8 @@ impl Settings {
             geoip_path: None,
             clear_expired_every: 0,
             signup_open: true,
+            signup_limit_per_ip: 10,
+            signup_limit_total: 500,
             public_origin: None,
             base_path: String::new(),
             redirect_origins: Vec::new(),
@@ -325,6 +337,11 @@ impl Settings {
     pub fn accounts_config(&self) -> AccountsConfig {
         AccountsConfig {
             signup_open: self.signup_open,
+            signup_limits: SignUpLimits {
+                per_ip: self.signup_limit_per_ip,
+                total: self.signup_limit_total,
+                window: Duration::from_secs(3600),
+            },
             ..AccountsConfig::default()
         }
     }

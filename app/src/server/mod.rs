@@ -4,6 +4,7 @@
 pub mod api_v1;
 pub mod cli;
 pub mod config;
+pub mod cookies;
 pub mod csrf;
 pub mod embed;
 pub mod forward_auth;

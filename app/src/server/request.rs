@@ -6,6 +6,7 @@ use axum::http::request::Parts;
 use console_sessions::Session;
 use leptos::prelude::*;
 
+use super::cookies;
 use super::csrf::CsrfToken;
 use super::state::AppState;
 use crate::error::AppError;
@@ -133,7 +134,8 @@ pub fn page_redirect(url: &str) {
 
 /// For a plain form post, sends the browser back to `page` (a path of this site, put under the base
 /// path) with the error's code and the given
-/// fields in the query, so the page can show the message and keep what was typed (never passwords).
+/// fields in the query, so the page can show the message and keep what was chosen (never what names
+/// or identifies a person, such as a username: see [`back_with_error_keeping`]; never passwords).
 /// The hydrated page gets the error itself and shows it in place. Returns the error, for `Err(...)`.
 pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> AppError {
     mark_status(&error);
@@ -150,6 +152,63 @@ pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> Ap
         redirect(&url);
     }
     error
+}
+
+/// [`back_with_error`], also keeping `typed` — what the person typed that may name them (a
+/// username, an email address) — for the page in a short-lived flash cookie instead of the URL,
+/// where proxies' logs and the browser's history would keep it. The page reads it through
+/// [`take_typed`] (the viewer's `typed`).
+pub fn back_with_error_keeping(
+    page: &str,
+    error: AppError,
+    keep: &[(&str, &str)],
+    typed: &[(&str, &str)],
+) -> AppError {
+    if is_plain_form_post() {
+        if let Ok(state) = state() {
+            let path = crate::components::base::url(page);
+            set_cookie(cookies::flash_header(&path, typed, secure_cookies(&state)));
+        }
+    }
+    back_with_error(page, error, keep)
+}
+
+/// What was typed into the form of the page being rendered before the browser was sent back to it
+/// ([`back_with_error_keeping`]); the flash cookie is cleared as it is read. Empty for any other
+/// request: the cookie is sent to its page only.
+pub fn take_typed() -> Vec<(String, String)> {
+    let (Ok(parts), Ok(state)) = (parts(), state()) else {
+        return Vec::new();
+    };
+    match cookies::take_flash(&parts.headers, parts.uri.path(), secure_cookies(&state)) {
+        Some(flash) => {
+            set_cookie(flash.removal);
+            flash.fields
+        }
+        None => Vec::new(),
+    }
+}
+
+/// The device cookie the request presented (see [`cookies`]), if any.
+pub fn device_cookie(state: &AppState) -> Option<String> {
+    let parts = parts().ok()?;
+    cookies::device_cookie(&parts.headers, secure_cookies(state)).map(str::to_owned)
+}
+
+/// Gives the browser its new device cookie, after a successful sign-in.
+pub fn give_device_cookie(state: &AppState, token: &console_sessions::accounts::DeviceToken) {
+    set_cookie(cookies::device_cookie_header(token, secure_cookies(state)));
+}
+
+/// Whether the cookies of the forms are Secure: as the session cookie.
+pub fn secure_cookies(state: &AppState) -> bool {
+    state.sessions.config().secure
+}
+
+fn set_cookie(value: Option<axum::http::HeaderValue>) {
+    if let (Some(value), Some(response)) = (value, use_context::<leptos_axum::ResponseOptions>()) {
+        response.append_header(axum::http::header::SET_COOKIE, value);
+    }
 }
 
 pub use crate::components::auth::safe_next;

@@ -4,7 +4,6 @@
 //! Without it a client that never finishes its headers holds a connection, and a task, for ever.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -55,7 +54,9 @@ pub async fn serve(
                 request
             });
         let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new()).header_read_timeout(head_timeout);
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(head_timeout);
         let connection =
             builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);

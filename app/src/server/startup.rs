@@ -199,7 +199,12 @@ impl Application {
             stopping.send_replace(true);
         });
         let head_timeout = self.head_timeout;
-        let main = serve(self.listener, self.router, head_timeout, stopped(stop.clone()));
+        let main = serve(
+            self.listener,
+            self.router,
+            head_timeout,
+            stopped(stop.clone()),
+        );
         let metrics = {
             let stop = stop.clone();
             async move {

@@ -127,8 +127,20 @@ pub async fn spawn_app_with_accounts(
     backend: Backend,
     configure: impl FnOnce(&mut AccountsConfig),
 ) -> TestApp {
+    spawn_app_with_settings_and_accounts(backend, |_| {}, configure).await
+}
+
+/// [`spawn_app_with_accounts`], with [`Settings::for_tests`] changed by `settings` first (trusted
+/// proxies, say).
+pub async fn spawn_app_with_settings_and_accounts(
+    backend: Backend,
+    settings: impl FnOnce(&mut Settings),
+    configure: impl FnOnce(&mut AccountsConfig),
+) -> TestApp {
     let test_db = new_database(backend).await;
-    let settings = Settings::for_tests(test_db.url.clone());
+    let mut settings_for_tests = Settings::for_tests(test_db.url.clone());
+    settings(&mut settings_for_tests);
+    let settings = settings_for_tests;
     let building = ROUTE_GENERATION.write().await;
     let app = Application::build(&settings)
         .await

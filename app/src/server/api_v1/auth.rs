@@ -2,7 +2,8 @@
 //! and who is signed in.
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,7 @@ use crate::error::AppError;
 use crate::server::csrf::CsrfToken;
 use crate::server::request::signed_in_user;
 use crate::server::state::AppState;
+use crate::server::{cookies, request};
 
 /// `POST /api/v1/auth/sign-in`'s body.
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -32,7 +34,8 @@ pub struct CsrfTokenBody {
 
 /// Signs in with a username and password: the session cookie is set as the sign-in form sets it.
 ///
-/// Failed attempts are throttled per account and per address, as on the sign-in page. The session
+/// Failed attempts are throttled as on the sign-in page, and a success sets the same device cookie:
+/// a client that keeps it is not locked out by others' failures on its account. The session
 /// gets a new token (a token planted before sign-in is worthless); a session of another user in the
 /// same client is replaced by a fresh one.
 #[utoipa::path(
@@ -43,8 +46,8 @@ pub struct CsrfTokenBody {
     request_body = SignInRequest,
     security(("csrf_header" = [])),
     responses(
-        (status = 200, description = "Signed in; `Set-Cookie` carries the session cookie", body = ViewerUser,
-            headers(("Set-Cookie" = String, description = "The session cookie (HttpOnly)"))),
+        (status = 200, description = "Signed in; `Set-Cookie` carries the session cookie and the device cookie", body = ViewerUser,
+            headers(("Set-Cookie" = String, description = "The session cookie and the device cookie (HttpOnly)"))),
         (status = 400, description = "`malformed_json`, `invalid_body`, `username_required`, `password_required`... (`field` names the input)", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: unknown user, wrong password or inactive account", body = ErrorBody),
         (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
@@ -57,15 +60,22 @@ pub struct CsrfTokenBody {
 pub async fn sign_in(
     State(state): State<AppState>,
     ApiSession(session): ApiSession,
+    request_headers: HeaderMap,
     ApiJson(body): ApiJson<SignInRequest>,
-) -> Result<Json<ViewerUser>, ApiError> {
-    let user = state
+) -> Result<(HeaderMap, Json<ViewerUser>), ApiError> {
+    let secure = request::secure_cookies(&state);
+    let device = cookies::device_cookie(&request_headers, secure);
+    let signed_in = state
         .accounts
-        .authenticate(&body.username, &body.password, session.client().ip)
+        .sign_in(&body.username, &body.password, session.client().ip, device)
         .await
         .map_err(AppError::from)?;
-    start_session(&session, user.id).await?;
-    Ok(Json(user.into()))
+    let mut headers = HeaderMap::new();
+    if let Some(cookie) = cookies::device_cookie_header(&signed_in.device_token, secure) {
+        headers.append(SET_COOKIE, cookie);
+    }
+    start_session(&session, signed_in.user.id).await?;
+    Ok((headers, Json(signed_in.user.into())))
 }
 
 /// Signs out: the session ends on the server and its cookie is removed. Signed out already is fine.

@@ -1,0 +1,165 @@
+//! The cookies of the account forms, besides the session's and the anti-forgery token's:
+//!
+//! - the **device cookie**: a browser that signed in successfully gets one (a random 256-bit token,
+//!   stored as its SHA-256, bound to the account, kept a year). Presented at the next sign-in, it
+//!   lets the owner's known browser past the lock that strangers' failed guesses put on the account
+//!   (see `console_sessions::accounts::Accounts::sign_in`). It opens nothing by itself.
+//! - the **flash cookie**: what a person typed into a form (never a password) while the browser is
+//!   sent back to the form after a failure without JavaScript. It lives 60 seconds, is sent only to
+//!   the form's own page, and that page clears it as it reads it: typed names never go into a URL,
+//!   where proxies' logs and the browser's history would keep them.
+//!
+//! Both are HttpOnly and SameSite=Lax, and Secure when the session cookie is.
+
+use axum::http::{HeaderMap, HeaderValue};
+use console_sessions::accounts::{DeviceToken, DEVICE_LIFETIME};
+use console_sessions::sessions::cookie_value;
+use cookie::{Cookie, SameSite};
+
+/// How long typed fields wait for their page.
+const FLASH_LIFETIME: time::Duration = time::Duration::seconds(60);
+
+/// Most bytes of a flash cookie's value; fields that would make it longer are not kept (browsers
+/// drop cookies over 4 kB).
+const MAX_FLASH_BYTES: usize = 3000;
+
+/// The device cookie's name: `__Host-device` when cookies are Secure (bound to this very host),
+/// else `device`.
+fn device_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-device"
+    } else {
+        "device"
+    }
+}
+
+/// The flash cookie's name. Its path is its page's, so no `__Host-` prefix (that needs `Path=/`).
+fn flash_name(secure: bool) -> &'static str {
+    if secure {
+        "__Secure-flash"
+    } else {
+        "flash"
+    }
+}
+
+/// The device cookie the request presented, if any.
+pub fn device_cookie(headers: &HeaderMap, secure: bool) -> Option<&str> {
+    cookie_value(headers, device_name(secure))
+}
+
+/// The `Set-Cookie` value of a new device cookie.
+pub fn device_cookie_header(token: &DeviceToken, secure: bool) -> Option<HeaderValue> {
+    let lifetime = i64::try_from(DEVICE_LIFETIME.as_secs()).unwrap_or(i64::MAX);
+    let cookie = Cookie::build((device_name(secure), token.expose()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(secure)
+        .max_age(time::Duration::seconds(lifetime))
+        .build();
+    header(&cookie)
+}
+
+/// The `Set-Cookie` value of a flash cookie holding `fields` for the page at `path` (the full path,
+/// base path included). Empty and overlong fields are left out; `None` when none is left.
+pub fn flash_header(path: &str, fields: &[(&str, &str)], secure: bool) -> Option<HeaderValue> {
+    let mut value = String::new();
+    for (name, field) in fields.iter().filter(|(_, field)| !field.is_empty()) {
+        let pair = format!("{}={}", name, urlencoding::encode(field));
+        if value.len() + pair.len() + 1 > MAX_FLASH_BYTES {
+            continue;
+        }
+        if !value.is_empty() {
+            value.push('&');
+        }
+        value.push_str(&pair);
+    }
+    if value.is_empty() {
+        return None;
+    }
+    let cookie = Cookie::build((flash_name(secure), value))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path(path.to_owned())
+        .secure(secure)
+        .max_age(FLASH_LIFETIME)
+        .build();
+    header(&cookie)
+}
+
+/// A flash cookie, as a page reads it.
+#[derive(Debug, Default)]
+pub struct Flash {
+    /// The fields typed, by name.
+    pub fields: Vec<(String, String)>,
+    /// The `Set-Cookie` value that removes the cookie: it is read once.
+    pub removal: Option<HeaderValue>,
+}
+
+/// The flash cookie the request presented for the page at `path`, if any.
+pub fn take_flash(request_headers: &HeaderMap, path: &str, secure: bool) -> Option<Flash> {
+    let value = cookie_value(request_headers, flash_name(secure))?;
+    let removal = Cookie::build((flash_name(secure), ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path(path.to_owned())
+        .secure(secure)
+        .max_age(time::Duration::ZERO)
+        .build();
+    let fields = value
+        .split('&')
+        .filter_map(|pair| {
+            let (name, field) = pair.split_once('=')?;
+            let field = urlencoding::decode(field).ok()?;
+            Some((name.to_owned(), field.into_owned()))
+        })
+        .collect();
+    Some(Flash {
+        fields,
+        removal: header(&removal),
+    })
+}
+
+fn header(cookie: &Cookie<'_>) -> Option<HeaderValue> {
+    let value = HeaderValue::from_str(&cookie.to_string()).ok();
+    if value.is_none() {
+        tracing::error!(cookie = cookie.name(), "a cookie could not be set");
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flashed_fields_come_back_once_and_passwords_are_never_asked_for() {
+        let set = flash_header(
+            "/sign-in",
+            &[("username", "Zoë & co=1"), ("email", "")],
+            false,
+        );
+        let cookie = set
+            .and_then(|value| value.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        for part in ["HttpOnly", "SameSite=Lax", "Path=/sign-in", "Max-Age=60"] {
+            assert!(cookie.contains(part), "{cookie}");
+        }
+        let mut request = HeaderMap::new();
+        let pair = cookie.split(';').next().unwrap_or_default();
+        request.insert(
+            axum::http::header::COOKIE,
+            HeaderValue::from_str(pair).unwrap_or(HeaderValue::from_static("")),
+        );
+        let Flash { fields, removal } = take_flash(&request, "/sign-in", false).unwrap_or_default();
+        assert_eq!(
+            fields,
+            vec![("username".to_owned(), "Zoë & co=1".to_owned())]
+        );
+        let removal = removal
+            .and_then(|value| value.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(removal.contains("Max-Age=0") && removal.contains("Path=/sign-in"));
+        assert!(take_flash(&HeaderMap::new(), "/sign-in", false).is_none());
+    }
+}
