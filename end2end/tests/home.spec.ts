@@ -51,3 +51,29 @@ test("the page reads well on a phone", async ({ page }, info) => {
   mkdirSync("screenshots", { recursive: true });
   await page.screenshot({ path: `screenshots/home-phone-${info.project.name}.png`, fullPage: true });
 });
+
+// The Content-Security-Policy allows inline scripts only with the page's nonce: hydration, the
+// streamed resources and every page's own script must run under it, and the browser must report
+// no violation while pages load, hydrate and navigate.
+test("pages hydrate under the content security policy with no violation", async ({ page }, info) => {
+  const violations: string[] = [];
+  page.on("console", (message) => {
+    if (/Content Security Policy|Refused to/i.test(message.text())) violations.push(message.text());
+  });
+  await page.exposeFunction("reportViolation", (text: string) => violations.push(text));
+  await page.addInitScript(() => {
+    document.addEventListener("securitypolicyviolation", (event) => {
+      (window as unknown as { reportViolation: (t: string) => void }).reportViolation(
+        `${event.violatedDirective} ${event.blockedURI}`,
+      );
+    });
+  });
+  for (const path of ["/", "/sign-in", "/sign-up", "/no/such/page"]) {
+    const response = await page.goto(path);
+    expect(response?.headers()["content-security-policy"]).toContain("'nonce-");
+    if (info.project.name === "javascript") {
+      await page.locator("body[data-hydrated='true']").waitFor({ state: "attached" });
+    }
+  }
+  expect(violations).toEqual([]);
+});

@@ -116,14 +116,20 @@ impl SessionEngine {
     /// client (address, user agent, client hints). What [`SessionLayer`] does on the way in, for a
     /// handler that runs without the layer.
     pub fn request_session(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Session {
+        let client = self.client_of(headers, peer);
+        self.session(cookie_value(headers, &self.config().cookie_name), client)
+    }
+
+    /// Who sent a request with these headers from this socket peer, as this engine's proxy
+    /// settings say (see [`ClientInfo::from_headers`]).
+    pub fn client_of(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> ClientInfo {
         let config = self.config();
-        let client = ClientInfo::from_headers(
+        ClientInfo::from_headers(
             headers,
             peer,
             &config.trusted_proxies,
             config.trusted_proxy_header,
-        );
-        self.session(cookie_value(headers, &config.cookie_name), client)
+        )
     }
 
     /// Commits `session` and writes what that asks of the cookie into `response`; if the store

@@ -108,14 +108,8 @@ pub async fn verify(State(state): State<VerifyState>, request: Request) -> Respo
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|info| info.0);
-    let config = engine.config();
-    let client = ClientInfo::from_headers(
-        headers,
-        peer,
-        &config.trusted_proxies,
-        config.trusted_proxy_header,
-    );
-    if let Some(value) = cookie_value(headers, &config.cookie_name) {
+    let client = engine.client_of(headers, peer);
+    if let Some(value) = cookie_value(headers, &engine.config().cookie_name) {
         if let Some(user_id) = engine.cached_user(value, &client) {
             if let Some(identity) = inner.accounts.cached_identity(user_id) {
                 inner.verified.increment(1);
