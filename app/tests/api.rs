@@ -1000,8 +1000,8 @@ async fn an_inactive_users_session_is_refused_by_every_own_session_endpoint(back
     let app = spawn_app_on(backend).await;
     let alice = app.create_user("alice").await;
     let laptop = Api::signed_in(&app, "alice", FIREFOX).await;
-    Api::signed_in(&app, "alice", IPHONE_SAFARI).await;
-    let phone_id = app.sessions_of(alice).await[0].public_id.to_string();
+    let phone = Api::signed_in(&app, "alice", IPHONE_SAFARI).await;
+    let phone_id = phone.own_public_id().await;
     app.test_db
         .execute(&format!(
             "UPDATE users SET is_active = FALSE WHERE id = {alice}"
@@ -1042,6 +1042,13 @@ async fn an_inactive_users_session_is_refused_by_every_own_session_endpoint(back
         )
         .await;
     assert_eq!(changed.status(), 401, "change-password refuses too");
+    assert!(
+        app.sessions_of(alice)
+            .await
+            .iter()
+            .any(|session| session.public_id.to_string() == phone_id),
+        "neither the DELETE nor revoke-others ended the other session"
+    );
     assert!(
         app.state
             .accounts

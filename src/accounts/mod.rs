@@ -265,17 +265,59 @@ struct Inner {
     /// read): [`Accounts::identity`]'s memory. A quick_cache rather than moka: forward
     /// authentication reads it on every request, and it is a fraction of moka's cost per read (no
     /// read log, no clock); the age is checked on read.
-    identities: Arc<IdentityCache>,
+    identities: Arc<Identities>,
 }
 
-type IdentityCache = quick_cache::sync::Cache<i64, (Arc<Identity>, Instant)>;
+/// The identity cache, and a generation bumped by every forgetting: a read of the database that
+/// began before a user was changed does not put the old identity back afterwards (the same guard
+/// as the session cache's).
+struct Identities {
+    cache: quick_cache::sync::Cache<i64, (Arc<Identity>, Instant)>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Identities {
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Forgets these users (`None`: everyone); any read under way keeps nothing.
+    fn forget(&self, user_ids: Option<&[i64]>) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match user_ids {
+            Some(ids) => {
+                for id in ids {
+                    self.cache.remove(id);
+                }
+            }
+            None => self.cache.clear(),
+        }
+    }
+
+    /// Keeps an identity read when the generation was `generation`, unless a user was forgotten
+    /// since (it may be this one, read before the change).
+    fn keep(&self, identity: Arc<Identity>, generation: u64) {
+        if self.generation() != generation {
+            return;
+        }
+        let id = identity.id;
+        self.cache
+            .insert(id, (identity, Instant::now() + IDENTITY_CACHE_TTL));
+        // A forgetting that began after the check above has removed it or will; one that began
+        // before it is caught here.
+        if self.generation() != generation {
+            self.cache.remove(&id);
+        }
+    }
+}
 
 /// What the session engine asks of accounts (see [`UserDirectory`]): registered by
 /// [`Accounts::new`]. Holds the database and the identity cache, not the service, so the engine
 /// and the service do not keep each other alive.
 struct Directory {
     db: Database,
-    identities: Arc<IdentityCache>,
+    identities: Arc<Identities>,
 }
 
 #[async_trait::async_trait]
@@ -291,14 +333,7 @@ impl UserDirectory for Directory {
     }
 
     fn forget(&self, user_ids: Option<&[i64]>) {
-        match user_ids {
-            Some(ids) => {
-                for id in ids {
-                    self.identities.remove(id);
-                }
-            }
-            None => self.identities.clear(),
-        }
+        self.identities.forget(user_ids);
     }
 }
 
@@ -342,7 +377,10 @@ impl Accounts {
         let permits = config
             .max_concurrent_hashes
             .clamp(1, Semaphore::MAX_PERMITS);
-        let identities = Arc::new(quick_cache::sync::Cache::new(IDENTITY_CACHE_CAPACITY));
+        let identities = Arc::new(Identities {
+            cache: quick_cache::sync::Cache::new(IDENTITY_CACHE_CAPACITY),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        });
         engine.set_user_directory(Arc::new(Directory {
             db: db.clone(),
             identities: identities.clone(),
@@ -1092,7 +1130,7 @@ impl Accounts {
         if !self.remembers_identities() {
             return None;
         }
-        let (identity, stale_at) = self.inner.identities.get(&user_id)?;
+        let (identity, stale_at) = self.inner.identities.cache.get(&user_id)?;
         // A comparison of two instants, not `elapsed()`: no duration is worked out per request.
         (Instant::now() < stale_at).then_some(identity)
     }
@@ -1104,6 +1142,7 @@ impl Accounts {
         if let Some(identity) = self.cached_identity(user_id) {
             return Ok(Some(identity));
         }
+        let generation = self.inner.identities.generation();
         let Some(user) = self.user(user_id).await?.filter(|user| user.is_active) else {
             return Ok(None);
         };
@@ -1114,10 +1153,7 @@ impl Accounts {
             is_staff: user.is_staff,
         });
         if self.remembers_identities() {
-            self.inner.identities.insert(
-                user_id,
-                (identity.clone(), Instant::now() + IDENTITY_CACHE_TTL),
-            );
+            self.inner.identities.keep(identity.clone(), generation);
         }
         Ok(Some(identity))
     }
@@ -1222,7 +1258,7 @@ impl Accounts {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        self.inner.identities.remove(&user_id);
+        self.inner.identities.forget(Some(&[user_id]));
         if updated == 0 {
             return Err(AccountError::UserNotFound);
         }
@@ -1245,7 +1281,7 @@ impl Accounts {
         .execute(pool)
         .await
         .map(|done| done.rows_affected()))?;
-        self.inner.identities.remove(&user_id);
+        self.inner.identities.forget(Some(&[user_id]));
         if updated == 0 {
             return Err(AccountError::UserNotFound);
         }
@@ -1260,7 +1296,7 @@ impl Accounts {
             return Err(AccountError::UserNotFound);
         }
         let ended = self.inner.engine.delete_user(user_id).await?;
-        self.inner.identities.remove(&user_id);
+        self.inner.identities.forget(Some(&[user_id]));
         tracing::info!(user_id, sessions_ended = ended, "user deleted");
         Ok(ended)
     }

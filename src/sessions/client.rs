@@ -36,13 +36,14 @@ impl ProxyHeader {
         }
     }
 
-    /// The chain of addresses the header holds, leftmost (farthest from us) first; `None` when the
-    /// header is missing or any element of it is not an address.
-    fn chain(self, headers: &HeaderMap) -> Option<Vec<IpAddr>> {
+    /// The chain of entries the header holds, leftmost (farthest from us) first, each the address
+    /// it names or `None` when it names none that can be read (garbage, `unknown`, an obfuscated
+    /// RFC 7239 identifier); `None` when the header is missing.
+    fn chain(self, headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
         match self {
             Self::XForwardedFor => x_forwarded_for_chain(headers),
             Self::Forwarded => forwarded_chain(headers),
-            Self::XRealIp => x_real_ip(headers).map(|ip| vec![ip]),
+            Self::XRealIp => x_real_ip(headers).map(|ip| vec![Some(ip)]),
         }
     }
 }
@@ -91,8 +92,9 @@ impl ClientInfo {
     /// proxy is the client. When every entry is a trusted proxy, the request began inside the
     /// trusted networks, where a client cannot be told from a proxy; the client is then the
     /// rightmost entry, the one address our peer itself is sure of, and never an entry left of it,
-    /// which the client could have written. A header with any invalid element is ignored as a whole
-    /// (never half-trusted), and the peer is the client.
+    /// which the client could have written. An entry that is not an address stops the walk in the
+    /// same way: the client is then the rightmost entry (or the peer, if that one is unreadable),
+    /// so sending garbage in the header hides nobody behind our proxy.
     pub fn from_headers(
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
@@ -136,15 +138,18 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// The rightmost address of the chain that is not a trusted proxy; the rightmost (the one our peer
-/// wrote) if all are. See [`ClientInfo::from_headers`].
-fn client_from_chain(chain: &[IpAddr], trusted: &[IpNet]) -> Option<IpAddr> {
-    chain
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(**ip, trusted))
-        .or_else(|| chain.last())
-        .copied()
+/// Walking from the right, the first address of the chain that is not a trusted proxy; when the
+/// walk meets an unreadable entry or the chain's end first, the rightmost entry (the one our peer
+/// wrote). See [`ClientInfo::from_headers`].
+fn client_from_chain(chain: &[Option<IpAddr>], trusted: &[IpNet]) -> Option<IpAddr> {
+    for entry in chain.iter().rev() {
+        match entry {
+            Some(ip) if is_trusted(*ip, trusted) => continue,
+            Some(ip) => return Some(*ip),
+            None => break,
+        }
+    }
+    chain.last().copied().flatten()
 }
 
 /// Parses an address as proxies write it: `1.2.3.4`, `1.2.3.4:80`, `2001:db8::1`, `[2001:db8::1]:80`.
@@ -168,13 +173,21 @@ fn header_texts<'a>(headers: &'a HeaderMap, name: &str) -> Option<Vec<&'a str>> 
     values.into_iter().map(|v| v.to_str().ok()).collect()
 }
 
-fn x_forwarded_for_chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let texts = header_texts(headers, "x-forwarded-for")?;
-    texts
-        .iter()
-        .flat_map(|text| text.split(','))
-        .map(parse_node)
-        .collect()
+fn x_forwarded_for_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let values: Vec<_> = headers.get_all("x-forwarded-for").iter().collect();
+    if values.is_empty() {
+        return None;
+    }
+    Some(
+        values
+            .iter()
+            .flat_map(|value| match value.to_str() {
+                Ok(text) => text.split(',').map(parse_node).collect(),
+                // A value that is not text is one unreadable entry.
+                Err(_) => vec![None],
+            })
+            .collect(),
+    )
 }
 
 /// `X-Real-IP`: one address in one header. Two headers or a list mean the proxy added to what the
@@ -186,17 +199,26 @@ fn x_real_ip(headers: &HeaderMap) -> Option<IpAddr> {
     }
 }
 
-fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let texts = header_texts(headers, "forwarded")?;
-    let mut chain = Vec::new();
-    for element in texts.iter().flat_map(|text| text.split(',')) {
-        let node = element.split(';').find_map(|pair| {
-            let (key, value) = pair.split_once('=')?;
-            key.trim().eq_ignore_ascii_case("for").then_some(value)
-        })?;
-        chain.push(parse_node(node)?);
+fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    let values: Vec<_> = headers.get_all("forwarded").iter().collect();
+    if values.is_empty() {
+        return None;
     }
-    (!chain.is_empty()).then_some(chain)
+    let mut chain = Vec::new();
+    for value in values {
+        let Ok(text) = value.to_str() else {
+            chain.push(None);
+            continue;
+        };
+        for element in text.split(',') {
+            let node = element.split(';').find_map(|pair| {
+                let (key, value) = pair.split_once('=')?;
+                key.trim().eq_ignore_ascii_case("for").then_some(value)
+            });
+            chain.push(node.and_then(parse_node));
+        }
+    }
+    Some(chain)
 }
 
 #[cfg(test)]
@@ -346,6 +368,50 @@ mod tests {
         }
         assert_eq!(ProxyHeader::default(), ProxyHeader::XForwardedFor);
         assert!("x-client-ip".parse::<ProxyHeader>().is_err());
+    }
+
+    #[test]
+    fn garbage_left_of_what_our_proxy_appended_hides_nobody() {
+        // A client behind an appending proxy sends garbage; the proxy adds the real address.
+        let forged = [
+            ("x-forwarded-for", "x, 203.0.113.7", XFF, "203.0.113.7"),
+            (
+                "x-forwarded-for",
+                "<script>, 203.0.113.7, 10.0.0.3",
+                XFF,
+                "203.0.113.7",
+            ),
+            ("x-forwarded-for", "junk, 10.0.0.9", XFF, "10.0.0.9"),
+            (
+                "forwarded",
+                "for=unknown, for=198.51.100.4",
+                ProxyHeader::Forwarded,
+                "198.51.100.4",
+            ),
+            (
+                "forwarded",
+                "for=_hidden;proto=https, for=10.0.0.9",
+                ProxyHeader::Forwarded,
+                "10.0.0.9",
+            ),
+            (
+                "forwarded",
+                "proto=https, for=198.51.100.4",
+                ProxyHeader::Forwarded,
+                "198.51.100.4",
+            ),
+            (
+                "forwarded",
+                "for=_hidden",
+                ProxyHeader::Forwarded,
+                "10.0.0.2",
+            ),
+        ];
+        for (name, value, header, client) in forged {
+            let h = headers(&[(name, value)]);
+            let info = ClientInfo::from_headers(&h, peer("10.0.0.2"), &trusted(), header);
+            assert_eq!(info.ip, Some(client.parse().unwrap()), "{name}: {value}");
+        }
     }
 
     #[test]

@@ -18,12 +18,10 @@ use std::time::Duration;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use tracing::Instrument;
 
-use std::sync::Arc;
-
 use super::cached_db::CachedDbStore;
 use super::db_store::DbStore;
 use super::record::TokenHash;
-use super::UserDirectory;
+use super::{Directory, UserDirectory};
 
 /// The PostgreSQL channel the database publishes ended sessions on. Payload: token hashes in
 /// lowercase hex, comma separated (at most 100 per notification), or `*` for "forget everything",
@@ -109,13 +107,9 @@ impl EvictionListener {
     /// Caching is paused at once and resumes as soon as the listener is listening; it is paused
     /// again (the cache emptied) whenever the connection is lost, until it is back.
     ///
-    /// `users`, the account system's directory, hears of users changed on other nodes, and is
-    /// told to forget everything whenever evictions may have been missed.
-    pub fn spawn(
-        cache: CachedDbStore<DbStore>,
-        pool: &PgPool,
-        users: Option<Arc<dyn UserDirectory>>,
-    ) -> Self {
+    /// The account system registered in `users` (now or later) hears of users changed on other
+    /// nodes, and is told to forget everything whenever evictions may have been missed.
+    pub(crate) fn spawn(cache: CachedDbStore<DbStore>, pool: &PgPool, users: Directory) -> Self {
         // One connection beside the pool: the listener never takes one requests need, and connects
         // again with the pool's own options (host, credentials, TLS).
         let own = PgPoolOptions::new()
@@ -123,7 +117,7 @@ impl EvictionListener {
             .min_connections(0)
             .acquire_timeout(RECONNECT_MAX)
             .connect_lazy_with((*pool.connect_options()).clone());
-        pause(&cache, users.as_deref());
+        pause(&cache, &users);
         // Its log lines (and sqlx's, for its statements) belong to no request: they carry this span.
         let task = tokio::spawn(
             listen(cache, users, own, pool.clone())
@@ -150,19 +144,14 @@ impl Drop for EvictionListener {
 }
 
 /// Stops serving anything from memory that an eviction may have been missed for.
-fn pause(cache: &CachedDbStore<DbStore>, users: Option<&dyn UserDirectory>) {
+fn pause(cache: &CachedDbStore<DbStore>, users: &Directory) {
     cache.pause_caching();
-    if let Some(users) = users {
+    if let Some(users) = users.get() {
         users.forget(None);
     }
 }
 
-async fn listen(
-    cache: CachedDbStore<DbStore>,
-    users: Option<Arc<dyn UserDirectory>>,
-    pool: PgPool,
-    shared: PgPool,
-) {
+async fn listen(cache: CachedDbStore<DbStore>, users: Directory, pool: PgPool, shared: PgPool) {
     let ping = format!("ping:{:016x}", rand::random::<u64>());
     let mut wait = RECONNECT_MIN;
     let mut first = true;
@@ -204,7 +193,7 @@ async fn listen(
                         heard = tokio::time::Instant::now();
                     }
                     Ok(Some(notification)) => {
-                        apply(&cache, users.as_deref(), notification.payload());
+                        apply(&cache, users.get().map(|users| &**users), notification.payload());
                     }
                     Ok(None) => break "the connection was lost".to_owned(),
                     Err(error) => break error.to_string(),
@@ -229,7 +218,7 @@ async fn listen(
             }
         };
         // Evictions may be missed from now on: serve nothing from memory until listening again.
-        pause(&cache, users.as_deref());
+        pause(&cache, &users);
         tracing::error!(
             %reason,
             "session cache: stopped hearing evictions from other nodes; cache cleared and caching \

@@ -139,8 +139,9 @@ pub struct SessionEngine {
 struct EngineInner {
     config: SessionConfig,
     geoip: GeoIp,
-    /// The account system, once one registers (see [`UserDirectory`]).
-    users: std::sync::OnceLock<Arc<dyn UserDirectory>>,
+    /// The account system, once one registers (see [`UserDirectory`]); shared with the eviction
+    /// listener, which looks it up on each notification (it may register after the listener).
+    users: Directory,
     store: Arc<dyn SessionStore>,
     db_store: DbStore,
     cache: Option<CachedDbStore<DbStore>>,
@@ -169,6 +170,9 @@ pub trait UserDirectory: Send + Sync + 'static {
     /// such news): forget whatever is remembered of them.
     fn forget(&self, user_ids: Option<&[i64]>);
 }
+
+/// Where the registered [`UserDirectory`] is kept.
+pub(crate) type Directory = Arc<std::sync::OnceLock<Arc<dyn UserDirectory>>>;
 
 /// What committing a session asks of the response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +220,7 @@ impl SessionEngine {
             inner: Arc::new(EngineInner {
                 config,
                 geoip,
-                users: std::sync::OnceLock::new(),
+                users: Directory::default(),
                 store,
                 db_store,
                 cache,
@@ -224,10 +228,14 @@ impl SessionEngine {
         }
     }
 
-    /// Registers the account system sessions belong to (once; later calls are ignored and
-    /// answer `false`).
+    /// Registers the account system sessions belong to (once; a later call is refused with
+    /// `false` and logged: one engine serves one account system).
     pub fn set_user_directory(&self, users: Arc<dyn UserDirectory>) -> bool {
-        self.inner.users.set(users).is_ok()
+        let registered = self.inner.users.set(users).is_ok();
+        if !registered {
+            tracing::error!("a second account system was refused: this engine has one already");
+        }
+        registered
     }
 
     /// The registered account system, if any.
@@ -609,7 +617,7 @@ impl SessionEngine {
             Database::Postgres(pool) => Some(EvictionListener::spawn(
                 cache.clone(),
                 pool,
-                self.inner.users.get().cloned(),
+                self.inner.users.clone(),
             )),
             Database::Sqlite(_) => None,
         }

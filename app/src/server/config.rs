@@ -260,10 +260,11 @@ pub struct Settings {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value_t = 30, global = true)]
     pub shutdown_timeout: u64,
 
-    /// Seconds a client gets to send a request's whole head (request line and headers), from its
-    /// first byte; a connection that has not by then is closed, so none can be held open by a
-    /// head that never ends.
-    #[arg(long, env = "REQUEST_HEAD_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    /// Seconds a connection may wait for a request's whole head (request line and headers) after
+    /// it opened or after its last response, idle time included; then it is closed, so none can be
+    /// held open by a head that never ends. Keep it above the upstream keep-alive timeout of the
+    /// proxy in front (nginx: 60 s), so that the proxy closes idle connections first.
+    #[arg(long, env = "REQUEST_HEAD_TIMEOUT", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
     pub request_head_timeout: u64,
 
     /// Bearer token that opens GET /metrics (Prometheus text). Without it and without
@@ -308,7 +309,7 @@ impl Settings {
             bench_baseline_route: false,
             database_timeout: 5,
             shutdown_timeout: 30,
-            request_head_timeout: 10,
+            request_head_timeout: 75,
             metrics_token: None,
             metrics_addr: None,
         }

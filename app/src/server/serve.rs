@@ -1,7 +1,9 @@
 //! Serving a router on a listener, as `axum::serve` does (HTTP/1.1 through hyper, the peer's
 //! address for [`ConnectInfo`], graceful shutdown), plus one bound it cannot set: a request head
-//! must arrive whole within the head timeout of its first byte, or the connection is closed.
-//! Without it a client that never finishes its headers holds a connection, and a task, for ever.
+//! must arrive whole within the head timeout of the connection's opening or its last response
+//! (hyper's header read timeout, which counts idle keep-alive time too), or the connection is
+//! closed. Without it a client that never finishes its headers holds a connection, and a task,
+//! for ever.
 
 use std::future::Future;
 use std::time::Duration;
