@@ -28,7 +28,7 @@ TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/p
 export TEST_POSTGRES_URL
 
 .PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres \
-        fmt-check clippy cargo-test site e2e bench bench-verify bench-verify-instructions clean nginx
+        fmt-check clippy cargo-test example site e2e bench bench-verify bench-verify-instructions clean nginx
 
 help:
 	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
@@ -96,7 +96,7 @@ postgres: postgres-server
 run: rust-tools
 	cargo leptos serve
 
-test: tools postgres fmt-check clippy cargo-test e2e
+test: tools postgres fmt-check clippy cargo-test example e2e
 	@echo "make test: all green"
 
 ## ---- test steps ----
@@ -112,6 +112,10 @@ clippy:
 # Server-side rendering in unoptimised test builds nests deep futures: give test threads 8 MiB.
 cargo-test: postgres nginx
 	RUST_MIN_STACK=8388608 $(CARGO) test --workspace --features console-sessions-app/ssr
+
+# The library alone in a plain axum service (examples/counter.rs), built, run and driven with curl.
+example:
+	examples/check-counter.sh
 
 site: rust-tools
 	cargo leptos build

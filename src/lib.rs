@@ -3,6 +3,44 @@
 //!
 //! This crate is the library. It has no web framework of its own beyond a tower layer, so any axum
 //! service can use it; the Leptos application in `app/` is built on top of it.
+//!
+//! A service adopts it in a few lines: a database, an engine, a layer; handlers take a
+//! [`Session`]. Sessions load on first use, are written only when changed, and know their client.
+//!
+//! ```
+//! use axum::{routing::get, Router};
+//! use console_sessions::sessions::SessionError;
+//! use console_sessions::{Database, Session, SessionConfig, SessionEngine, SessionLayer};
+//!
+//! async fn visits(session: Session) -> Result<String, SessionError> {
+//!     let visits: u64 = session.get("visits").await?.unwrap_or(0) + 1;
+//!     session.insert("visits", visits).await?;
+//!     Ok(format!("visit {visits}"))
+//! }
+//!
+//! # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let url = format!("sqlite://{}/app.db", dir.path().display());
+//! let db = Database::connect(&url).await?; // sqlite://app.db or postgres://…
+//! db.migrate().await?;
+//! let engine = SessionEngine::new(db, SessionConfig::default());
+//! let app: Router = Router::new()
+//!     .route("/", get(visits))
+//!     .layer(SessionLayer::new(engine));
+//! // Serve it with the client's address, so sessions know where they are:
+//! // axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+//! # use tower::ServiceExt;
+//! # let response = app.oneshot(axum::http::Request::new(axum::body::Body::empty())).await?;
+//! # assert_eq!(response.status(), 200);
+//! # assert!(response.headers()["set-cookie"].to_str()?.contains("HttpOnly"));
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Runtime::new()?.block_on(doc())?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `examples/counter.rs` is a whole service: sign-in with [`accounts::Accounts`], a visit
+//! counter, and the list of a user's sessions.
 
 pub mod accounts;
 pub mod admin;

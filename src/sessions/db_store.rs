@@ -62,6 +62,7 @@ pub(crate) struct SessionRow {
 struct DeletedRow {
     public_id: String,
     token_hash: Vec<u8>,
+    user_id: Option<i64>,
 }
 
 impl SessionRow {
@@ -116,6 +117,7 @@ impl DeletedRow {
         Some(Deleted {
             public_id: PublicId::parse(&self.public_id)?,
             token_hash: TokenHash::from_slice(&self.token_hash)?,
+            user_id: self.user_id,
         })
     }
 }
@@ -344,7 +346,7 @@ impl SessionStore for DbStore {
                 if let Some(user_id) = user_id {
                     builder.push(" AND user_id = ").push_bind(user_id);
                 }
-                builder.push(" RETURNING public_id, token_hash");
+                builder.push(" RETURNING public_id, token_hash, user_id");
                 builder.build_query_as().fetch_all(pool).await
             })?;
             deleted.extend(into_deleted(rows));
@@ -361,7 +363,7 @@ impl SessionStore for DbStore {
         let keep = keep.map(PublicId::as_str).unwrap_or("");
         self.delete_returning(
             "DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2 \
-             RETURNING public_id, token_hash",
+             RETURNING public_id, token_hash, user_id",
             user_id,
             keep,
         )
@@ -373,7 +375,7 @@ impl SessionStore for DbStore {
         let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let rows = sqlx::query_as(
-                "DELETE FROM sessions WHERE user_id = $1 RETURNING public_id, token_hash",
+                "DELETE FROM sessions WHERE user_id = $1 RETURNING public_id, token_hash, user_id",
             )
             .bind(user_id)
             .fetch_all(&mut *tx)
@@ -397,7 +399,7 @@ impl SessionStore for DbStore {
         let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(
             "DELETE FROM sessions WHERE id IN \
              (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) \
-             RETURNING public_id, token_hash"
+             RETURNING public_id, token_hash, user_id"
         )
         .bind(to_millis(now))
         .bind(i64::from(batch))

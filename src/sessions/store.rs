@@ -25,13 +25,16 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
 }
 
-/// A session that was deleted, as the cache needs it: its token hash to evict.
+/// A session that was deleted: its token hash for the cache to evict, and whose it was for those
+/// who hear it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deleted {
     /// The deleted session's public id.
     pub public_id: PublicId,
     /// The deleted session's token hash.
     pub token_hash: TokenHash,
+    /// The user it was signed in as, if any.
+    pub user_id: Option<i64>,
 }
 
 /// Which sessions a staff search returns, by state.
