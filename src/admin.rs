@@ -476,8 +476,7 @@ impl SessionAdmin {
         user_id: i64,
         username: &str,
     ) -> Result<Vec<PublicId>, StoreError> {
-        let deleted = self.engine.store().delete_for_user(user_id, None).await?;
-        crate::metrics::sessions_ended_list(crate::metrics::EndReason::Revoked, &deleted);
+        let deleted = self.engine.revoke_all_listed(user_id).await?;
         let ended: Vec<PublicId> = deleted.into_iter().map(|d| d.public_id).collect();
         self.record(
             actor,

@@ -9,7 +9,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::accounts::AccountError;
-use crate::sessions::Deleted;
 
 /// Counter: sessions stored for the first time.
 pub const SESSIONS_CREATED: &str = "console_sessions_sessions_created_total";
@@ -92,10 +91,6 @@ pub(crate) fn sessions_ended(reason: EndReason, count: usize) {
     if count > 0 {
         ::metrics::counter!(SESSIONS_REVOKED, "reason" => reason.label()).increment(count as u64);
     }
-}
-
-pub(crate) fn sessions_ended_list(reason: EndReason, deleted: &[Deleted]) {
-    sessions_ended(reason, deleted.len());
 }
 
 pub(crate) fn sessions_expired(count: usize) {

@@ -12,6 +12,7 @@ mod cached_db;
 mod client;
 mod cluster;
 pub(crate) mod db_store;
+mod events;
 mod layer;
 mod record;
 mod session;
@@ -28,6 +29,7 @@ pub use cached_db::{CacheSettings, CachedDbStore};
 pub use client::{user_agent, ClientInfo, ProxyHeader};
 pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
+pub use events::{EndCause, Ended, SessionEvent, SignedIn, EVENT_BUFFER};
 pub use layer::{cookie_value, SessionLayer, SessionService};
 pub use record::{
     from_millis, ip_key, is_base64url, now, to_millis, truncate_user_agent, Expiry, PublicId,
@@ -142,6 +144,8 @@ struct EngineInner {
     /// The account system, once one registers (see [`UserDirectory`]); shared with the eviction
     /// listener, which looks it up on each notification (it may register after the listener).
     users: Directory,
+    /// Where [`SessionEvent`]s go (see [`SessionEngine::subscribe`]).
+    events: tokio::sync::broadcast::Sender<SessionEvent>,
     store: Arc<dyn SessionStore>,
     db_store: DbStore,
     cache: Option<CachedDbStore<DbStore>>,
@@ -221,6 +225,7 @@ impl SessionEngine {
                 config,
                 geoip,
                 users: Directory::default(),
+                events: tokio::sync::broadcast::Sender::new(EVENT_BUFFER),
                 store,
                 db_store,
                 cache,
@@ -336,7 +341,7 @@ impl SessionEngine {
         let now = now();
         if let Some(flushed) = state.flushed.take() {
             if store.delete(&flushed.token_hash).await? {
-                counters::sessions_ended(EndReason::SignedOut, 1);
+                self.ended(EndCause::SignedOut, &[Deleted::of(&flushed)]);
             }
         }
         let dirty = state.modified || state.activity_due || state.client_changed || state.cycle;
@@ -369,7 +374,7 @@ impl SessionEngine {
             }
             Some(current) if empty && state.modified => {
                 if store.delete(&current.token_hash).await? {
-                    counters::sessions_ended(EndReason::SignedOut, 1);
+                    self.ended(EndCause::SignedOut, &[Deleted::of(&current)]);
                 }
                 state.record = None;
                 CookieAction::Remove
@@ -457,6 +462,19 @@ impl SessionEngine {
                     CookieAction::Keep
                 }
             }
+            (Some(user_id), Some(record), _) => {
+                let method = state
+                    .sign_in_method
+                    .take()
+                    .unwrap_or_else(|| "unspecified".to_owned());
+                self.emit(SessionEvent::SignedIn(SignedIn {
+                    user_id,
+                    public_id: record.public_id,
+                    method,
+                    client: client.clone(),
+                }));
+                cookie
+            }
             _ => cookie,
         };
         state.loaded_user_id = state.user_id;
@@ -468,6 +486,39 @@ impl SessionEngine {
             cookie,
             accessed: state.accessed,
         })
+    }
+
+    /// Hands out every [`SessionEvent`] from now on. See [`events`](self::SessionEvent) for what
+    /// delivery promises.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<SessionEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn emit(&self, event: SessionEvent) {
+        // An error only means nobody listens now.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Counts sessions that ended and tells the subscribers, one event each.
+    fn ended(&self, cause: EndCause, deleted: &[Deleted]) {
+        match cause {
+            EndCause::SignedOut => counters::sessions_ended(EndReason::SignedOut, deleted.len()),
+            EndCause::Revoked => counters::sessions_ended(EndReason::Revoked, deleted.len()),
+            EndCause::UserDeleted => {
+                counters::sessions_ended(EndReason::UserDeleted, deleted.len());
+            }
+            EndCause::Expired => counters::sessions_expired(deleted.len()),
+        }
+        if self.inner.events.receiver_count() == 0 {
+            return;
+        }
+        for session in deleted {
+            self.emit(SessionEvent::Ended(Ended {
+                public_id: session.public_id.clone(),
+                user_id: session.user_id,
+                reason: cause,
+            }));
+        }
     }
 
     fn new_record(
@@ -550,35 +601,40 @@ impl SessionEngine {
             .store()
             .delete_by_public_ids(std::slice::from_ref(public_id), Some(user_id))
             .await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        self.ended(EndCause::Revoked, &deleted);
         Ok(!deleted.is_empty())
     }
 
     /// Signs out every session of a user except `keep`; returns how many ended.
     pub async fn revoke_others(&self, user_id: i64, keep: &PublicId) -> Result<usize, StoreError> {
         let deleted = self.store().delete_for_user(user_id, Some(keep)).await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        self.ended(EndCause::Revoked, &deleted);
         Ok(deleted.len())
     }
 
     /// Signs out every session of a user; returns how many ended.
     pub async fn revoke_all(&self, user_id: i64) -> Result<usize, StoreError> {
+        Ok(self.revoke_all_listed(user_id).await?.len())
+    }
+
+    /// [`SessionEngine::revoke_all`], answering which sessions ended.
+    pub async fn revoke_all_listed(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.store().delete_for_user(user_id, None).await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
-        Ok(deleted.len())
+        self.ended(EndCause::Revoked, &deleted);
+        Ok(deleted)
     }
 
     /// Staff: deletes these sessions, whoever owns them.
     pub async fn delete_many(&self, public_ids: &[PublicId]) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.store().delete_by_public_ids(public_ids, None).await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        self.ended(EndCause::Revoked, &deleted);
         Ok(deleted)
     }
 
     /// Deletes a user and every session of theirs (cache included).
     pub async fn delete_user(&self, user_id: i64) -> Result<usize, StoreError> {
         let deleted = self.store().delete_user(user_id).await?;
-        counters::sessions_ended_list(EndReason::UserDeleted, &deleted);
+        self.ended(EndCause::UserDeleted, &deleted);
         Ok(deleted.len())
     }
 
@@ -599,7 +655,7 @@ impl SessionEngine {
         let mut total = 0u64;
         loop {
             let deleted = self.store().delete_expired(now(), batch).await?;
-            counters::sessions_expired(deleted.len());
+            self.ended(EndCause::Expired, &deleted);
             total += deleted.len() as u64;
             if deleted.len() < batch as usize {
                 return Ok(total);

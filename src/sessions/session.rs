@@ -64,6 +64,8 @@ pub(crate) struct State {
     pub(crate) user_id: Option<i64>,
     /// The user the session had when this request loaded it.
     pub(crate) loaded_user_id: Option<i64>,
+    /// How this request signed the session in ([`Session::sign_in`]), for the event.
+    pub(crate) sign_in_method: Option<String>,
     pub(crate) expiry: Expiry,
     pub(crate) modified: bool,
     pub(crate) accessed: bool,
@@ -75,6 +77,18 @@ pub(crate) struct State {
     pub(crate) activity_due: bool,
     /// The client's address or user agent differ from the stored ones.
     pub(crate) client_changed: bool,
+}
+
+/// Ends the session in `state`: the row is deleted at commit, the client starts afresh.
+fn flush_state(state: &mut State) {
+    if let Some(record) = state.record.take() {
+        state.flushed = Some(record);
+    }
+    state.data.clear();
+    state.user_id = None;
+    state.expiry = Expiry::Default;
+    state.cycle = false;
+    state.modified = true;
 }
 
 /// Whether the request's client differs from what the session row says (an address, user agent or
@@ -271,15 +285,38 @@ impl Session {
     /// empty session (stored only if something is put in it).
     pub async fn flush(&self) -> Result<(), SessionError> {
         let mut state = self.loaded().await?;
-        if let Some(record) = state.record.take() {
-            state.flushed = Some(record);
+        flush_state(&mut state);
+        Ok(())
+    }
+
+    /// Signs the session in as `user_id` once a password (or another factor) was checked, `how`
+    /// naming the method (`"password"`, …), which the sign-in event carries.
+    ///
+    /// The session gets a new token, so one planted before the sign-in is worthless; a session of
+    /// another user in this client is ended and a fresh one started, so nothing of theirs is
+    /// inherited. When the response leaves, subscribers hear [`SessionEvent::SignedIn`]
+    /// (unless the account system refuses the user by then, and the session is undone).
+    ///
+    /// [`SessionEvent::SignedIn`]: super::SessionEvent::SignedIn
+    pub async fn sign_in(&self, user_id: i64, how: &str) -> Result<(), SessionError> {
+        let mut state = self.loaded().await?;
+        match state.user_id {
+            Some(other) if other != user_id => flush_state(&mut state),
+            _ => state.cycle = true,
         }
-        state.data.clear();
-        state.user_id = None;
-        state.expiry = Expiry::Default;
-        state.cycle = false;
+        state.user_id = Some(user_id);
+        state.sign_in_method = Some(how.to_owned());
         state.modified = true;
         Ok(())
+    }
+
+    /// Signs out: the session ends ([`Session::flush`]) and subscribers hear
+    /// [`SessionEvent::Ended`] with [`EndCause::SignedOut`] once it is deleted.
+    ///
+    /// [`SessionEvent::Ended`]: super::SessionEvent::Ended
+    /// [`EndCause::SignedOut`]: super::EndCause::SignedOut
+    pub async fn sign_out(&self) -> Result<(), SessionError> {
+        self.flush().await
     }
 
     /// Gives the session a new token, keeping its data, user and row; the old token stops working when

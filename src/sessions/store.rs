@@ -37,6 +37,17 @@ pub struct Deleted {
     pub user_id: Option<i64>,
 }
 
+impl Deleted {
+    /// What deleting this stored session deletes.
+    pub fn of(record: &SessionRecord) -> Self {
+        Self {
+            public_id: record.public_id.clone(),
+            token_hash: record.token_hash,
+            user_id: record.user_id,
+        }
+    }
+}
+
 /// Which sessions a staff search returns, by state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StateFilter {

@@ -140,19 +140,15 @@ pub async fn sign_in(
     Ok(())
 }
 
-/// Links the session to `user_id` under a new token, so a token planted before sign-in is worthless.
-/// Every sign-in and sign-up (the forms' and the JSON API's) goes through here.
+/// Signs the session in as `user_id` after a password was checked (the library's
+/// `Session::sign_in`: a new token, another user's session replaced, the sign-in event). Every
+/// sign-in and sign-up (the forms' and the JSON API's) goes through here.
 #[cfg(feature = "ssr")]
 pub async fn start_session(
     session: &console_sessions::Session,
     user_id: i64,
 ) -> Result<(), AppError> {
-    match session.user_id().await? {
-        // Someone else's session in this browser: start from nothing rather than inherit its data.
-        Some(other) if other != user_id => session.flush().await?,
-        _ => session.cycle_key().await?,
-    }
-    session.set_user_id(Some(user_id)).await?;
+    session.sign_in(user_id, "password").await?;
     Ok(())
 }
 
@@ -205,7 +201,7 @@ pub async fn sign_out(#[server(default)] csrf_token: String) -> Result<(), AppEr
     let back = |error| request::back_with_error("/", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
     let session = request::session().map_err(back)?;
-    session.flush().await.map_err(|e| back(e.into()))?;
+    session.sign_out().await.map_err(|e| back(e.into()))?;
     request::no_store();
     request::redirect("/sign-in?signed_out=1");
     Ok(())

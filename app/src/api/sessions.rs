@@ -153,7 +153,7 @@ pub async fn end_own_session(
     let user_id = request::require_active_user_id(state, session).await?;
     let id = PublicId::parse(public_id).ok_or(AppError::NotFound)?;
     if session.public_id().await? == Some(id.clone()) {
-        session.flush().await?;
+        session.sign_out().await?;
         return Ok(Ended::Current);
     }
     if !state.sessions.revoke(user_id, &id).await? {

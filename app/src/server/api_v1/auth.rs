@@ -92,7 +92,7 @@ pub async fn sign_in(
     ),
 )]
 pub async fn sign_out(ApiSession(session): ApiSession) -> Result<StatusCode, ApiError> {
-    session.flush().await.map_err(AppError::from)?;
+    session.sign_out().await.map_err(AppError::from)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
