@@ -9,12 +9,29 @@
 //!   the form's own page, and that page clears it as it reads it: typed names never go into a URL,
 //!   where proxies' logs and the browser's history would keep them.
 //!
-//! Both are HttpOnly and SameSite=Lax, and Secure when the session cookie is.
+//! Both are HttpOnly and SameSite=Lax, and Secure when the session cookie is ([`Security`]).
 
 use axum::http::{HeaderMap, HeaderValue};
 use console_sessions::accounts::{DeviceToken, DEVICE_LIFETIME};
 use console_sessions::sessions::cookie_value;
 use cookie::{Cookie, SameSite};
+
+/// How secure the cookies are, as the session cookie's: the secure names (`__Host-`,
+/// `__Secure-`) follow the configuration, so one deployment always uses the same names; the
+/// `Secure` attribute is also set for a request a trusted proxy says came over https.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Security {
+    /// Cookies are configured Secure (`SESSION_COOKIE_SECURE`, or an https public origin).
+    pub configured: bool,
+    /// This request came over https (a trusted proxy's `X-Forwarded-Proto`).
+    pub https: bool,
+}
+
+impl Security {
+    fn attribute(self) -> bool {
+        self.configured || self.https
+    }
+}
 
 /// How long typed fields wait for their page.
 const FLASH_LIFETIME: time::Duration = time::Duration::seconds(60);
@@ -43,18 +60,18 @@ fn flash_name(secure: bool) -> &'static str {
 }
 
 /// The device cookie the request presented, if any.
-pub fn device_cookie(headers: &HeaderMap, secure: bool) -> Option<&str> {
-    cookie_value(headers, device_name(secure))
+pub fn device_cookie(headers: &HeaderMap, security: Security) -> Option<&str> {
+    cookie_value(headers, device_name(security.configured))
 }
 
 /// The `Set-Cookie` value of a new device cookie.
-pub fn device_cookie_header(token: &DeviceToken, secure: bool) -> Option<HeaderValue> {
+pub fn device_cookie_header(token: &DeviceToken, security: Security) -> Option<HeaderValue> {
     let lifetime = i64::try_from(DEVICE_LIFETIME.as_secs()).unwrap_or(i64::MAX);
-    let cookie = Cookie::build((device_name(secure), token.expose()))
+    let cookie = Cookie::build((device_name(security.configured), token.expose()))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path("/")
-        .secure(secure)
+        .secure(security.attribute())
         .max_age(time::Duration::seconds(lifetime))
         .build();
     header(&cookie)
@@ -62,7 +79,11 @@ pub fn device_cookie_header(token: &DeviceToken, secure: bool) -> Option<HeaderV
 
 /// The `Set-Cookie` value of a flash cookie holding `fields` for the page at `path` (the full path,
 /// base path included). Empty and overlong fields are left out; `None` when none is left.
-pub fn flash_header(path: &str, fields: &[(&str, &str)], secure: bool) -> Option<HeaderValue> {
+pub fn flash_header(
+    path: &str,
+    fields: &[(&str, &str)],
+    security: Security,
+) -> Option<HeaderValue> {
     let mut value = String::new();
     for (name, field) in fields.iter().filter(|(_, field)| !field.is_empty()) {
         let pair = format!("{}={}", name, urlencoding::encode(field));
@@ -77,11 +98,11 @@ pub fn flash_header(path: &str, fields: &[(&str, &str)], secure: bool) -> Option
     if value.is_empty() {
         return None;
     }
-    let cookie = Cookie::build((flash_name(secure), value))
+    let cookie = Cookie::build((flash_name(security.configured), value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path(path.to_owned())
-        .secure(secure)
+        .secure(security.attribute())
         .max_age(FLASH_LIFETIME)
         .build();
     header(&cookie)
@@ -97,13 +118,13 @@ pub struct Flash {
 }
 
 /// The flash cookie the request presented for the page at `path`, if any.
-pub fn take_flash(request_headers: &HeaderMap, path: &str, secure: bool) -> Option<Flash> {
-    let value = cookie_value(request_headers, flash_name(secure))?;
-    let removal = Cookie::build((flash_name(secure), ""))
+pub fn take_flash(request_headers: &HeaderMap, path: &str, security: Security) -> Option<Flash> {
+    let value = cookie_value(request_headers, flash_name(security.configured))?;
+    let removal = Cookie::build((flash_name(security.configured), ""))
         .http_only(true)
         .same_site(SameSite::Lax)
         .path(path.to_owned())
-        .secure(secure)
+        .secure(security.attribute())
         .max_age(time::Duration::ZERO)
         .build();
     let fields = value
@@ -137,7 +158,7 @@ mod tests {
         let set = flash_header(
             "/sign-in",
             &[("username", "Zoë & co=1"), ("email", "")],
-            false,
+            Security::default(),
         );
         let cookie = set
             .and_then(|value| value.to_str().ok().map(str::to_owned))
@@ -151,7 +172,8 @@ mod tests {
             axum::http::header::COOKIE,
             HeaderValue::from_str(pair).unwrap_or(HeaderValue::from_static("")),
         );
-        let Flash { fields, removal } = take_flash(&request, "/sign-in", false).unwrap_or_default();
+        let Flash { fields, removal } =
+            take_flash(&request, "/sign-in", Security::default()).unwrap_or_default();
         assert_eq!(
             fields,
             vec![("username".to_owned(), "Zoë & co=1".to_owned())]
@@ -160,6 +182,29 @@ mod tests {
             .and_then(|value| value.to_str().ok().map(str::to_owned))
             .unwrap_or_default();
         assert!(removal.contains("Max-Age=0") && removal.contains("Path=/sign-in"));
-        assert!(take_flash(&HeaderMap::new(), "/sign-in", false).is_none());
+        assert!(take_flash(&HeaderMap::new(), "/sign-in", Security::default()).is_none());
+    }
+
+    #[test]
+    fn behind_an_https_proxy_the_cookies_are_secure_under_their_configured_names() {
+        let https = Security {
+            configured: false,
+            https: true,
+        };
+        let set = flash_header("/sign-in", &[("username", "zoë")], https)
+            .and_then(|value| value.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(set.starts_with("flash=") && set.contains("Secure"), "{set}");
+        let configured = Security {
+            configured: true,
+            https: false,
+        };
+        let set = flash_header("/sign-in", &[("username", "zoë")], configured)
+            .and_then(|value| value.to_str().ok().map(str::to_owned))
+            .unwrap_or_default();
+        assert!(
+            set.starts_with("__Secure-flash=") && set.contains("Secure"),
+            "{set}"
+        );
     }
 }

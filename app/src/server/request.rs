@@ -200,9 +200,17 @@ pub fn give_device_cookie(state: &AppState, token: &console_sessions::accounts::
     set_cookie(cookies::device_cookie_header(token, secure_cookies(state)));
 }
 
-/// Whether the cookies of the forms are Secure: as the session cookie.
-pub fn secure_cookies(state: &AppState) -> bool {
-    state.sessions.config().secure
+/// How secure the cookies of the forms are: as the session cookie, for a request of `session`.
+pub fn cookie_security(state: &AppState, session: Option<&Session>) -> cookies::Security {
+    cookies::Security {
+        configured: state.sessions.config().secure,
+        https: session.is_some_and(|session| session.client().https),
+    }
+}
+
+/// [`cookie_security`] for the request being served.
+fn secure_cookies(state: &AppState) -> cookies::Security {
+    cookie_security(state, session().ok().as_ref())
 }
 
 fn set_cookie(value: Option<axum::http::HeaderValue>) {

@@ -4,6 +4,7 @@
 use axum::extract::{Request, State};
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
@@ -62,20 +63,23 @@ pub async fn sign_in(
     ApiSession(session): ApiSession,
     request_headers: HeaderMap,
     ApiJson(body): ApiJson<SignInRequest>,
-) -> Result<(HeaderMap, Json<ViewerUser>), ApiError> {
-    let secure = request::secure_cookies(&state);
-    let device = cookies::device_cookie(&request_headers, secure);
+) -> Result<Response, ApiError> {
+    let security = request::cookie_security(&state, Some(&session));
+    let device = cookies::device_cookie(&request_headers, security);
     let signed_in = state
         .accounts
         .sign_in(&body.username, &body.password, session.client().ip, device)
         .await
         .map_err(AppError::from)?;
+    // The device cookie presented is void from now on: the new one goes out whatever follows.
     let mut headers = HeaderMap::new();
-    if let Some(cookie) = cookies::device_cookie_header(&signed_in.device_token, secure) {
+    if let Some(cookie) = cookies::device_cookie_header(&signed_in.device_token, security) {
         headers.append(SET_COOKIE, cookie);
     }
-    start_session(&session, signed_in.user.id).await?;
-    Ok((headers, Json(signed_in.user.into())))
+    Ok(match start_session(&session, signed_in.user.id).await {
+        Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
+        Err(error) => (headers, ApiError::from(error)).into_response(),
+    })
 }
 
 /// Signs out: the session ends on the server and its cookie is removed. Signed out already is fine.
