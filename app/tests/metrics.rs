@@ -1,6 +1,7 @@
 //! `GET /metrics`: hidden by default, guarded by its token or its own listener, and counting what
-//! happened. The recorder is global to the process, so the tests of this file take turns and compare
-//! scrapes taken before and after their traffic.
+//! happened. The recorder (and the library's cache counters) are global to the process, so these
+//! tests are a test binary of their own, apart from the other areas (`app/`) whose traffic would
+//! move the counts; they take turns and compare scrapes taken before and after their traffic.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,6 +1,6 @@
 //! Builds small GeoIP2-shaped `.mmdb` databases at run time with maxminddb-writer, so tests and
 //! benches look addresses up in a real MaxMind DB without shipping GeoLite2 data.
-//! Shared by `tests/geo.rs` and `benches/device_location.rs` through `#[path]`.
+//! Shared by `tests/library/` and `benches/device_location.rs` through `#[path]`.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;

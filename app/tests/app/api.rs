@@ -2,15 +2,11 @@
 //! header and the origin check, the user's own sessions (never another user's), the staff search
 //! and audited bulk sign-out, one JSON error shape for everything that fails, and an OpenAPI
 //! document that lists every endpoint.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     session_cookie, spawn_app_on, spawn_app_with_accounts, Browser, TestApp, DESKTOP_CHROME,
     FIREFOX, IPHONE_SAFARI, PASSWORD,
 };

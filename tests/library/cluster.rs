@@ -2,7 +2,6 @@
 //! or replaces its token on one node, the other stops serving from memory within a bounded time. Every
 //! deletion path is covered, then a lost listening connection (cache cleared, caching paused, then
 //! resumed) and the cache's maximum age.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 

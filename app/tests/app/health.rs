@@ -1,10 +1,6 @@
 //! The foundation through the real HTTP stack: health, pages, server functions.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod common;
-
-use common::{spawn_app, spawn_app_on, Browser, FIREFOX};
+use crate::common::{spawn_app, spawn_app_on, Browser, FIREFOX};
 use console_sessions::Backend;
 
 on_every_database!(only_staff_are_told_which_database_runs);

@@ -1,6 +1,5 @@
 //! The session engine against every backend: {SQLite, PostgreSQL} × {db, cached_db}.
 //! The cases follow django-qsessions' and Django's own session tests.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -12,12 +11,11 @@ use console_sessions::sessions::{
     SessionToken, StateFilter, StoreError, TokenHash,
 };
 use console_sessions::testing::TestDatabase;
-
-#[path = "support/geo_fixture.rs"]
-mod geo_fixture;
 use console_sessions::{
     Backend, Session, SessionBackend, SessionConfig, SessionEngine, SessionStore,
 };
+
+use crate::geo_fixture;
 
 struct Ctx {
     engine: SessionEngine,
@@ -913,28 +911,7 @@ async fn client_hints_are_stored_and_make_reduced_user_agents_readable(ctx: Ctx)
     assert_eq!(device.summary, "Chrome 131 on Windows 11");
 }
 
-macro_rules! suite {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite, SessionBackend::Db).await).await } )*
-        }
-        mod sqlite_cached_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite, SessionBackend::CachedDb).await).await } )*
-        }
-        mod postgres_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres, SessionBackend::Db).await).await } )*
-        }
-        mod postgres_cached_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres, SessionBackend::CachedDb).await).await } )*
-        }
-    };
-}
-
-suite!(
+suite!(on_every_database_and_store:
     untouched_session_writes_nothing_and_sets_no_cookie,
     storing_a_value_creates_one_row_and_a_cookie_that_loads_it_back,
     store_and_pop_set_the_modified_and_accessed_flags,

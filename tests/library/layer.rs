@@ -1,5 +1,4 @@
 //! The session layer through a real axum router: cookies, strictness, proxies, failures.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 

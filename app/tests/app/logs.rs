@@ -1,14 +1,11 @@
 //! Logs of the real binary in JSON: one object per line, the request id on every line written while
 //! a request is served (page data loaded in tasks of their own included), and never a password, a
 //! token or a cookie.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::server::Server;
-use common::{csrf_token, post_form, session_cookie, sign_in, sign_up, PASSWORD};
+use crate::common::server::Server;
+use crate::common::{csrf_token, post_form, session_cookie, sign_in, sign_up, PASSWORD};
 use console_sessions::testing::TestDatabase;
 use console_sessions::Backend;
 use serde_json::Value;
@@ -34,7 +31,7 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
     let mut server = Server::start(&db.url, &[("LOG_FORMAT", "json"), ("RUST_LOG", "debug")]);
     let base = server.address.clone();
 
-    let browser = common::client();
+    let browser = crate::common::client();
     let signed_up = sign_up(&browser, &base, "logger").await.unwrap();
     assert_eq!(signed_up.status(), 200);
     let sign_up_id = signed_up.headers()["x-request-id"]
@@ -42,7 +39,7 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
         .unwrap()
         .to_owned();
     let first_cookie = session_cookie(&signed_up).unwrap();
-    let other = common::client();
+    let other = crate::common::client();
     assert_eq!(
         sign_in(&other, &base, "logger", "wrong password!")
             .await

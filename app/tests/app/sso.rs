@@ -2,16 +2,12 @@
 //! nginx with `auth_request` in front of a tiny upstream, with the sign-in round trip back through
 //! `next`), embed mode (who may frame our pages, and the layout they get in a frame), and the client
 //! address as a real nginx in front of the app reports it.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use common::nginx::{free_port, spawn_upstream, Nginx};
-use common::{location, spawn_app_on, spawn_app_with, Browser, TestApp, FIREFOX, PASSWORD};
+use crate::common::nginx::{free_port, spawn_upstream, Nginx};
+use crate::common::{location, spawn_app_on, spawn_app_with, Browser, TestApp, FIREFOX, PASSWORD};
 use console_sessions::Backend;
 use reqwest::Response;
 use serde_json::Value;
@@ -106,7 +102,7 @@ async fn a_user_deactivated_behind_the_services_back_is_refused_and_signed_out(b
 
 #[tokio::test]
 async fn no_session_gets_401_with_a_sign_in_url_that_comes_back() {
-    let app = common::spawn_app().await;
+    let app = crate::common::spawn_app().await;
     let browser = app.browser();
     let response = verify(&browser, "https://app.example.com/reports?range=week").await;
     assert_eq!(response.status(), 401);
@@ -316,7 +312,7 @@ fn frame_ancestors(headers: &reqwest::header::HeaderMap) -> String {
 
 #[tokio::test]
 async fn pages_may_be_framed_by_ourselves_only_unless_origins_are_configured() {
-    let app = common::spawn_app().await;
+    let app = crate::common::spawn_app().await;
     let (headers, _) = page(&app, "/sign-in", &[]).await;
     assert_eq!(frame_ancestors(&headers), "frame-ancestors 'self'");
     assert_eq!(headers["x-frame-options"], "SAMEORIGIN");
@@ -446,7 +442,7 @@ async fn pages_carry_a_content_security_policy_whose_nonce_their_scripts_have() 
 
 #[tokio::test]
 async fn a_framed_page_gets_the_minimal_layout() {
-    let app = common::spawn_app().await;
+    let app = crate::common::spawn_app().await;
     let (_, whole) = page(&app, "/sign-in", &[("sec-fetch-dest", "document")]).await;
     assert!(!whole.contains("class=\"embedded\""));
     let (_, framed) = page(&app, "/sign-in", &[("sec-fetch-dest", "iframe")]).await;

@@ -1,8 +1,5 @@
 //! Location lookups against small MaxMind databases built at run time.
 
-#[path = "support/geo_fixture.rs"]
-mod geo_fixture;
-
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +8,8 @@ use console_sessions::geo::{
     is_local_network, GeoIp, GeoIpError, GeoIpOptions, LocationInfo, Place, LOCAL_NETWORK,
     UNKNOWN_LOCATION,
 };
+
+use crate::geo_fixture;
 
 fn ip(text: &str) -> IpAddr {
     text.parse().expect("test address")

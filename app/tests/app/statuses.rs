@@ -1,12 +1,9 @@
 //! Server functions called as the hydrated page calls them answer with the status of their error,
 //! so load balancers, logs and metrics tell a wrong password or a stale form from a failure of ours.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app, spawn_app_with_accounts, PASSWORD};
+use crate::common::{spawn_app, spawn_app_with_accounts, PASSWORD};
 use console_sessions::accounts::{AccountsConfig, ThrottleLimits};
 use console_sessions::Backend;
 
@@ -104,7 +101,7 @@ async fn a_throttled_sign_in_is_429_with_retry_after() {
 async fn oversized_headers_get_a_prompt_answer_signed_in_or_not() {
     let app = spawn_app().await;
     app.create_user("alice").await;
-    let signed_in = app.signed_in("alice", common::FIREFOX).await;
+    let signed_in = app.signed_in("alice", crate::common::FIREFOX).await;
     let token = signed_in.session_token().unwrap();
     let routes = [
         "/account/sessions",
@@ -183,7 +180,7 @@ async fn oversized_headers_get_a_prompt_answer_signed_in_or_not() {
 #[tokio::test]
 async fn a_request_head_that_never_ends_is_cut_off_after_the_head_timeout() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let app = common::spawn_app_with(Backend::Sqlite, |settings| {
+    let app = crate::common::spawn_app_with(Backend::Sqlite, |settings| {
         settings.request_head_timeout = 1;
     })
     .await;

@@ -1,6 +1,5 @@
 //! Accounts against every database: sign-up, sign-in, password changes, deactivation, deletion,
 //! throttling — each case on SQLite and on PostgreSQL, with the `cached_db` session engine.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -1258,20 +1257,7 @@ async fn identities_are_cached_and_forgotten_when_staff_or_active_change(ctx: Ct
     assert_eq!(ctx.accounts.identity(i64::MAX).await.unwrap(), None);
 }
 
-macro_rules! suite {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite).await).await } )*
-        }
-        mod postgres {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres).await).await } )*
-        }
-    };
-}
-
-suite!(
+suite!(on_every_database:
     a_created_user_can_sign_in_and_the_sign_in_time_is_recorded,
     usernames_differing_only_by_case_are_refused_ascii_and_non_ascii,
     empty_and_huge_usernames_and_passwords_are_refused_with_clear_messages,

@@ -1,15 +1,11 @@
 //! Accounts through the real HTTP stack: signing in and out, changing the password, deactivation,
 //! throttling, forgery and open-redirect defences, bad input, and `createsuperuser`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[macro_use]
-mod common;
 
 use std::net::IpAddr;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     error_code, location, spawn_app, spawn_app_on, spawn_app_with, spawn_app_with_accounts,
     spawn_app_with_settings_and_accounts, Browser, TestApp, DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI,
     PASSWORD,
@@ -820,7 +816,7 @@ async fn a_failed_sign_in_without_javascript_keeps_the_typed_name_out_of_the_url
         )
         .await;
     assert_eq!(
-        common::query_value(&location(&response), "next").as_deref(),
+        crate::common::query_value(&location(&response), "next").as_deref(),
         Some("/account/password")
     );
     // Nor does the database keep the names typed.

@@ -1,15 +1,12 @@
 //! The real binary under a write load: kill -9 loses no session whose creation was acknowledged;
 //! SIGTERM lets the requests in flight finish, and never waits longer than the shutdown timeout.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::server::Server;
-use common::{session_cookie, sign_up, username_for};
+use crate::common::server::Server;
+use crate::common::{session_cookie, sign_up, username_for};
 use console_sessions::testing::TestDatabase;
 use console_sessions::Backend;
 use sqlx::Connection;
@@ -53,7 +50,7 @@ impl Load {
                         }
                         let username = format!("load{n}");
                         in_flight.fetch_add(1, Ordering::SeqCst);
-                        let result = sign_up(&common::client(), &base, &username).await;
+                        let result = sign_up(&crate::common::client(), &base, &username).await;
                         in_flight.fetch_sub(1, Ordering::SeqCst);
                         if let Ok(response) = result {
                             if response.status() == 200 {
@@ -148,8 +145,10 @@ async fn slow_sign_up(
     server: &Server,
     username: &str,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
-    let client = common::client();
-    let token = common::csrf_token(&client, &server.address).await.unwrap();
+    let client = crate::common::client();
+    let token = crate::common::csrf_token(&client, &server.address)
+        .await
+        .unwrap();
     let url = server.url("/api/account/sign-up");
     let username = username.to_owned();
     let handle = tokio::spawn(async move {
@@ -159,8 +158,8 @@ async fn slow_sign_up(
             .form(&[
                 ("csrf_token", token.as_str()),
                 ("username", username.as_str()),
-                ("password", common::PASSWORD),
-                ("password_confirm", common::PASSWORD),
+                ("password", crate::common::PASSWORD),
+                ("password_confirm", crate::common::PASSWORD),
             ])
             .send()
             .await

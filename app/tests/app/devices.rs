@@ -1,11 +1,7 @@
 //! The devices page through the real HTTP stack: every session of the user, this device first;
 //! signing one out, or all the others; never another user's; and a page that survives the database.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod common;
-
-use common::{
+use crate::common::{
     error_code, location, raw_get, spawn_app, spawn_app_on, spawn_app_with, Browser, TestApp,
     DESKTOP_CHROME, FIREFOX, IPHONE_SAFARI, PASSWORD,
 };
@@ -116,7 +112,10 @@ async fn signing_out_another_session_ends_it(backend: Backend) {
     assert_eq!(response.status(), 302);
     let back = location(&response);
     assert!(back.starts_with("/account/sessions?"), "{back}");
-    assert!(common::query_value(&back, "signed_out").is_some(), "{back}");
+    assert!(
+        crate::common::query_value(&back, "signed_out").is_some(),
+        "{back}"
+    );
     assert_eq!(error_code(&response), None);
     assert!(
         app.session_row(&phone_token).await.is_none(),

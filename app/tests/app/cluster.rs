@@ -1,13 +1,12 @@
 //! Two real server processes (the built binary) on one PostgreSQL database, both `cached_db`: a session
 //! signed out through node A is refused by node B at once, though B had it in its cache.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::server::Server;
-use common::{client, csrf_token, post_form, session_cookie, sign_in, sign_up, username_for};
+use crate::common::server::Server;
+use crate::common::{
+    client, csrf_token, post_form, session_cookie, sign_in, sign_up, username_for,
+};
 use console_sessions::testing::TestDatabase;
 
 /// Starts a node and waits until its cache listens for the other nodes' evictions.
@@ -41,7 +40,7 @@ async fn a_session_signed_out_through_one_node_is_refused_by_the_other_at_once()
     assert_eq!(response.status(), 200);
     let laptop_cookie = session_cookie(&response).unwrap();
     let phone = client();
-    let response = sign_in(&phone, &a.address, "alice", common::PASSWORD)
+    let response = sign_in(&phone, &a.address, "alice", crate::common::PASSWORD)
         .await
         .unwrap();
     assert_eq!(response.status(), 200);

@@ -1,12 +1,8 @@
 //! The staff admin through the real HTTP stack: who may see it, the changelist (search by network,
 //! filters), audited sign-outs that reach the database and the cache, users, session details that
 //! never show a token, and forgery defences.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod common;
-
-use common::{
+use crate::common::{
     error_code, location, spawn_app_on, spawn_app_with, Browser, TestApp, DESKTOP_CHROME, FIREFOX,
     IPHONE_SAFARI, PASSWORD,
 };

@@ -1,5 +1,4 @@
 //! The binary's bad-input paths: each ends with one clear line and a non-zero exit, never a panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::{Command, Output};
 

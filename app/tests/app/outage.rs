@@ -1,14 +1,13 @@
 //! The database goes away under the running application: requests that need it get a clear 503
 //! within the database timeout (never a hang, never a panic), `/healthz` says so, and when the
 //! database is back the application recovers by itself with every session committed before.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::pg::ThrowawayPostgres;
-use common::{session_cookie, sign_up, spawn_app_for, spawn_app_with, username_for, TestApp};
+use crate::common::pg::ThrowawayPostgres;
+use crate::common::{
+    session_cookie, sign_up, spawn_app_for, spawn_app_with, username_for, TestApp,
+};
 use console_sessions::testing::TestDatabase;
 use console_sessions::{Backend, Database};
 use console_sessions_app::server::config::Settings;
@@ -44,7 +43,7 @@ async fn sign_up_many(app: &TestApp, prefix: &str, count: usize) -> Vec<(String,
     let mut sessions = Vec::new();
     for i in 0..count {
         let username = format!("{prefix}{i}");
-        let response = sign_up(&common::client(), &app.address, &username)
+        let response = sign_up(&crate::common::client(), &app.address, &username)
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{username}");
@@ -86,7 +85,9 @@ async fn a_locked_sqlite_database_gives_503_then_recovers() {
 
     assert_healthz(&app, 503).await;
     // A change: a clear JSON error with 503, once the timeout is out.
-    let token = common::csrf_token(&app.client, &app.address).await.unwrap();
+    let token = crate::common::csrf_token(&app.client, &app.address)
+        .await
+        .unwrap();
     let (response, took) = timed(
         app.client
             .post(app.url("/api/account/sign-up"))
@@ -94,8 +95,8 @@ async fn a_locked_sqlite_database_gives_503_then_recovers() {
             .form(&[
                 ("csrf_token", token.as_str()),
                 ("username", "during"),
-                ("password", common::PASSWORD),
-                ("password_confirm", common::PASSWORD),
+                ("password", crate::common::PASSWORD),
+                ("password_confirm", crate::common::PASSWORD),
             ]),
     )
     .await;
@@ -116,8 +117,8 @@ async fn a_locked_sqlite_database_gives_503_then_recovers() {
             .form(&[
                 ("csrf_token", token.as_str()),
                 ("username", "during"),
-                ("password", common::PASSWORD),
-                ("password_confirm", common::PASSWORD),
+                ("password", crate::common::PASSWORD),
+                ("password_confirm", crate::common::PASSWORD),
             ]),
     )
     .await;
@@ -161,7 +162,9 @@ async fn a_postgres_outage_gives_503_then_the_app_recovers_with_every_session() 
     assert_healthz(&app, 200).await;
 
     // A form token from before the outage, to try a sign-in during it.
-    let token = common::csrf_token(&app.client, &app.address).await.unwrap();
+    let token = crate::common::csrf_token(&app.client, &app.address)
+        .await
+        .unwrap();
 
     // Stopping blocks this thread (and the app on it) for the moment pg_ctl takes: harmless.
     server.stop_server();
@@ -207,7 +210,7 @@ async fn a_postgres_outage_gives_503_then_the_app_recovers_with_every_session() 
             .form(&[
                 ("csrf_token", token.as_str()),
                 ("username", "before0"),
-                ("password", common::PASSWORD),
+                ("password", crate::common::PASSWORD),
             ]),
     )
     .await;

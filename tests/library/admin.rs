@@ -1,5 +1,4 @@
 //! The staff sessions admin against every backend: {SQLite, PostgreSQL} × {db, cached_db}.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
@@ -481,28 +480,7 @@ async fn details_show_the_owner_and_never_need_the_token(ctx: Ctx) {
     assert_eq!(ctx.admin.countries().await.unwrap(), ["GB", "SE"]);
 }
 
-macro_rules! suite {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite, SessionBackend::Db).await).await } )*
-        }
-        mod sqlite_cached_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Sqlite, SessionBackend::CachedDb).await).await } )*
-        }
-        mod postgres_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres, SessionBackend::Db).await).await } )*
-        }
-        mod postgres_cached_db {
-            use super::*;
-            $( #[tokio::test] async fn $test() { super::$test(Ctx::new(Backend::Postgres, SessionBackend::CachedDb).await).await } )*
-        }
-    };
-}
-
-suite!(
+suite!(on_every_database_and_store:
     search_finds_addresses_by_cidr_prefix_and_exact_match,
     search_finds_people_and_user_agents,
     filters_narrow_by_state_owner_country_device_and_age,

@@ -1,12 +1,10 @@
 //! `BASE_PATH`: the whole site under a path prefix (`/sso`), as a reverse proxy that passes the
 //! prefix on sees it. Pages, links, forms, redirects, server functions and assets all live under
 //! it; the answers for machines also answer at the root; pages do not.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[macro_use]
-mod common;
-
-use common::{location, spawn_app_with, Browser, TestApp, DESKTOP_CHROME, FIREFOX, PASSWORD};
+use crate::common::{
+    location, spawn_app_with, Browser, TestApp, DESKTOP_CHROME, FIREFOX, PASSWORD,
+};
 use console_sessions::Backend;
 use reqwest::StatusCode;
 use serde_json::Value;

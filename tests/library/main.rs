@@ -1,0 +1,63 @@
+//! The library's tests, one module per area, linked into one test binary (one link of the library
+//! and its dependencies instead of one per file).
+//!
+//! Tests are run by area with a filter: `cargo test -p console-sessions --test library sessions::`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// Runs each named `async fn(Ctx)` of the invoking module once per case, as the test
+/// `<case>::<name>`, on the context `Ctx::new(<the case's arguments>)` makes:
+///
+/// - `suite!(on_every_database: a, b)`: `Ctx::new(Backend)`, cases `sqlite` and `postgres`;
+/// - `suite!(on_every_database_and_store: a, b)`: `Ctx::new(Backend, SessionBackend)`, cases
+///   `sqlite_db`, `sqlite_cached_db`, `postgres_db` and `postgres_cached_db`.
+///
+/// Defined before the modules, so that every module after it can invoke it.
+macro_rules! suite {
+    (on_every_database: $($test:ident),* $(,)?) => {
+        suite!(@cases [
+            sqlite (::console_sessions::Backend::Sqlite),
+            postgres (::console_sessions::Backend::Postgres),
+        ] $($test),*);
+    };
+    (on_every_database_and_store: $($test:ident),* $(,)?) => {
+        suite!(@cases [
+            sqlite_db (
+                ::console_sessions::Backend::Sqlite,
+                ::console_sessions::SessionBackend::Db
+            ),
+            sqlite_cached_db (
+                ::console_sessions::Backend::Sqlite,
+                ::console_sessions::SessionBackend::CachedDb
+            ),
+            postgres_db (
+                ::console_sessions::Backend::Postgres,
+                ::console_sessions::SessionBackend::Db
+            ),
+            postgres_cached_db (
+                ::console_sessions::Backend::Postgres,
+                ::console_sessions::SessionBackend::CachedDb
+            ),
+        ] $($test),*);
+    };
+    // One case at a time: a case's arguments cannot repeat inside the repetition of the tests.
+    (@cases [] $($test:ident),*) => {};
+    (@cases [$case:ident $args:tt $(, $($more:tt)*)?] $($test:ident),*) => {
+        mod $case {
+            use super::*;
+            $( #[tokio::test] async fn $test() { super::$test(Ctx::new $args.await).await } )*
+        }
+        suite!(@cases [$($($more)*)?] $($test),*);
+    };
+}
+
+/// Small GeoIP databases built at run time (shared with the benches, hence outside this directory).
+#[path = "../support/geo_fixture.rs"]
+mod geo_fixture;
+
+mod accounts;
+mod admin;
+mod cluster;
+mod device;
+mod geo;
+mod layer;
+mod sessions;
