@@ -58,6 +58,7 @@ mod accounts;
 mod admin;
 mod cluster;
 mod device;
+mod events;
 mod geo;
 mod layer;
 mod sessions;
