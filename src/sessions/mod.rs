@@ -29,9 +29,12 @@ pub use client::{user_agent, ClientInfo, ProxyHeader};
 pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
 pub use layer::{cookie_value, SessionLayer, SessionService};
+// The time helpers live in `crate::clock` (below accounts and admin too); kept here for callers
+// that found them in this module.
+pub use crate::clock::{from_millis, now, to_millis};
 pub use record::{
-    from_millis, ip_key, is_base64url, now, to_millis, truncate_user_agent, Expiry, PublicId,
-    SessionRecord, SessionToken, TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
+    ip_key, is_base64url, truncate_user_agent, Expiry, PublicId, SessionRecord, SessionToken,
+    TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
 };
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
@@ -550,35 +553,35 @@ impl SessionEngine {
             .store()
             .delete_by_public_ids(std::slice::from_ref(public_id), Some(user_id))
             .await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        counters::sessions_ended(EndReason::Revoked, deleted.len());
         Ok(!deleted.is_empty())
     }
 
     /// Signs out every session of a user except `keep`; returns how many ended.
     pub async fn revoke_others(&self, user_id: i64, keep: &PublicId) -> Result<usize, StoreError> {
         let deleted = self.store().delete_for_user(user_id, Some(keep)).await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        counters::sessions_ended(EndReason::Revoked, deleted.len());
         Ok(deleted.len())
     }
 
     /// Signs out every session of a user; returns how many ended.
     pub async fn revoke_all(&self, user_id: i64) -> Result<usize, StoreError> {
         let deleted = self.store().delete_for_user(user_id, None).await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        counters::sessions_ended(EndReason::Revoked, deleted.len());
         Ok(deleted.len())
     }
 
     /// Staff: deletes these sessions, whoever owns them.
     pub async fn delete_many(&self, public_ids: &[PublicId]) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self.store().delete_by_public_ids(public_ids, None).await?;
-        counters::sessions_ended_list(EndReason::Revoked, &deleted);
+        counters::sessions_ended(EndReason::Revoked, deleted.len());
         Ok(deleted)
     }
 
     /// Deletes a user and every session of theirs (cache included).
     pub async fn delete_user(&self, user_id: i64) -> Result<usize, StoreError> {
         let deleted = self.store().delete_user(user_id).await?;
-        counters::sessions_ended_list(EndReason::UserDeleted, &deleted);
+        counters::sessions_ended(EndReason::UserDeleted, deleted.len());
         Ok(deleted.len())
     }
 
