@@ -6,6 +6,9 @@
 //! [`AppError::from_code`]. Codes name variants only, so a crafted link can never put words of its
 //! own on our page.
 
+#[cfg(feature = "ssr")]
+pub mod api;
+
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
@@ -225,8 +228,22 @@ impl FromServerFnError for AppError {
 /// the failure as a success or as a bug.
 #[cfg(feature = "ssr")]
 fn database_unavailable() -> AppError {
-    crate::server::request::mark_unavailable();
+    mark_unavailable();
     AppError::DatabaseUnavailable
+}
+
+/// Marks the response being built (a page rendered on the server, or a server function's answer) as
+/// 503 Service Unavailable, to be retried shortly and never cached. A redirect set afterwards (a
+/// plain form sent back to its page with `?error=`) still wins.
+#[cfg(feature = "ssr")]
+pub fn mark_unavailable() {
+    use axum::http::header::{CACHE_CONTROL, RETRY_AFTER};
+    use axum::http::{HeaderValue, StatusCode};
+    if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        response.set_status(StatusCode::SERVICE_UNAVAILABLE);
+        response.insert_header(RETRY_AFTER, HeaderValue::from_static("5"));
+        response.insert_header(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 #[cfg(feature = "ssr")]
