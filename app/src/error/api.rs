@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::AppError;
+use super::{AccountRefusal, AppError};
 
 /// Seconds a client should wait before retrying when the database is unavailable (as the pages say).
 const UNAVAILABLE_RETRY_SECS: u64 = 5;
@@ -142,7 +142,9 @@ impl From<AppError> for ApiError {
         let mut api = Self::new(status, &api_code(&error), message);
         api.detail.field = error.field().map(str::to_owned);
         api.detail.retry_after_secs = match error {
-            AppError::Throttled { retry_after_secs } => Some(retry_after_secs),
+            AppError::Account(AccountRefusal::Throttled { retry_after_secs }) => {
+                Some(retry_after_secs)
+            }
             _ => None,
         };
         api
@@ -219,13 +221,15 @@ mod tests {
     #[test]
     fn codes_are_stable_names_without_numbers() {
         assert_eq!(
-            api_code(&AppError::Throttled {
+            api_code(&AppError::Account(AccountRefusal::Throttled {
                 retry_after_secs: 30
-            }),
+            })),
             "throttled"
         );
         assert_eq!(
-            api_code(&AppError::PasswordTooShort { min: 10 }),
+            api_code(&AppError::Account(AccountRefusal::PasswordTooShort {
+                min: 10
+            })),
             "password_too_short"
         );
         assert_eq!(api_code(&AppError::CsrfFailed), "csrf_failed");
@@ -235,15 +239,15 @@ mod tests {
 
     #[test]
     fn application_errors_keep_their_status_message_and_extra_fields() {
-        let throttled = ApiError::from(AppError::Throttled {
+        let throttled = ApiError::from(AppError::Account(AccountRefusal::Throttled {
             retry_after_secs: 42,
-        });
+        }));
         assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(throttled.detail().retry_after_secs, Some(42));
         let response = throttled.into_response();
         assert_eq!(response.headers()[RETRY_AFTER], "42");
 
-        let short = ApiError::from(AppError::PasswordRequired);
+        let short = ApiError::from(AppError::Account(AccountRefusal::PasswordRequired));
         assert_eq!(short.status(), StatusCode::BAD_REQUEST);
         assert_eq!(short.detail().field.as_deref(), Some("password"));
         assert_eq!(short.detail().message, "Enter a password.");

@@ -6,8 +6,11 @@
 //! [`AppError::from_code`]. Codes name variants only, so a crafted link can never put words of its
 //! own on our page.
 
+mod account;
 #[cfg(feature = "ssr")]
 pub mod api;
+
+pub use account::AccountRefusal;
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -39,99 +42,29 @@ pub enum AppError {
     /// What was asked for does not exist (or is not yours).
     #[error("Not found. It may already have been removed.")]
     NotFound,
-    /// Unknown username, wrong password or inactive account — deliberately one message.
-    #[error("The username or password is incorrect.")]
-    InvalidCredentials,
-    /// Too many failed attempts for this account or address.
-    #[error("Too many failed attempts. Try again in {}.", wait_text(*retry_after_secs))]
-    Throttled {
-        /// Seconds until the next attempt is accepted.
-        retry_after_secs: u64,
-    },
-    /// Sign-up is turned off by configuration.
-    #[error("Sign-up is closed. Ask an administrator for an account.")]
-    SignUpClosed,
-    /// Changing a password: the current one is wrong.
-    #[error("The current password is incorrect.")]
-    WrongCurrentPassword,
     /// The new password and its confirmation differ.
     #[error("The two passwords do not match.")]
     PasswordsDoNotMatch,
-    /// The username is empty.
-    #[error("Enter a username.")]
-    UsernameRequired,
-    /// The username is too long.
-    #[error("A username can have at most {max} characters.")]
-    UsernameTooLong {
-        /// The most characters allowed.
-        max: usize,
-    },
-    /// The username has control or invisible characters.
-    #[error("A username cannot contain control characters or invisible formatting characters.")]
-    UsernameInvalidCharacters,
-    /// Another account has this username, ignoring case.
-    #[error("This username is already taken.")]
-    UsernameTaken,
-    /// The email address does not look like one.
-    #[error("Enter a valid email address (or leave it empty).")]
-    EmailInvalid,
-    /// The password is empty.
-    #[error("Enter a password.")]
-    PasswordRequired,
-    /// The new password is too short.
-    #[error("The password must have at least {min} characters.")]
-    PasswordTooShort {
-        /// The fewest characters allowed.
-        min: usize,
-    },
-    /// The password is too long.
-    #[error("The password can have at most {max} characters.")]
-    PasswordTooLong {
-        /// The most characters allowed.
-        max: usize,
-    },
-    /// The new password is the username.
-    #[error("The password cannot be the same as the username.")]
-    PasswordEqualsUsername,
-}
-
-/// "1 second", "40 seconds", "3 minutes".
-fn wait_text(seconds: u64) -> String {
-    let (count, unit) = match seconds.max(1) {
-        s if s < 60 => (s, "second"),
-        s => (s.div_ceil(60), "minute"),
-    };
-    if count == 1 {
-        format!("1 {unit}")
-    } else {
-        format!("{count} {unit}s")
-    }
+    /// The account service refused: input to fix, wrong credentials, too many attempts.
+    /// Untagged, so that on the wire it is the refusal itself (`"InvalidCredentials"`,
+    /// `{"Throttled":{"retry_after_secs":30}}`): the hydrated page and API clients read these names.
+    #[error(transparent)]
+    #[serde(untagged)]
+    Account(AccountRefusal),
 }
 
 impl AppError {
     /// A short code naming the error, for `?error=` after a form post without JavaScript.
     pub fn code(&self) -> String {
         match self {
-            Self::Throttled { retry_after_secs } => format!("throttled.{retry_after_secs}"),
-            Self::UsernameTooLong { max } => format!("username_too_long.{max}"),
-            Self::PasswordTooShort { min } => format!("password_too_short.{min}"),
-            Self::PasswordTooLong { max } => format!("password_too_long.{max}"),
+            Self::Account(refusal) => refusal.code(),
             Self::DatabaseUnavailable => "database_unavailable".into(),
             Self::Internal | Self::Transport(_) => "internal".into(),
             Self::CsrfFailed => "csrf".into(),
             Self::SignInRequired => "sign_in_required".into(),
             Self::Forbidden => "forbidden".into(),
             Self::NotFound => "not_found".into(),
-            Self::InvalidCredentials => "invalid_credentials".into(),
-            Self::SignUpClosed => "sign_up_closed".into(),
-            Self::WrongCurrentPassword => "wrong_current_password".into(),
             Self::PasswordsDoNotMatch => "passwords_do_not_match".into(),
-            Self::UsernameRequired => "username_required".into(),
-            Self::UsernameInvalidCharacters => "username_invalid_characters".into(),
-            Self::UsernameTaken => "username_taken".into(),
-            Self::EmailInvalid => "email_invalid".into(),
-            Self::PasswordRequired => "password_required".into(),
-            Self::PasswordEqualsUsername => "password_equals_username".into(),
         }
     }
 
@@ -141,33 +74,16 @@ impl AppError {
             Some((name, number)) => (name, Some(number.parse::<u64>().ok()?)),
             None => (code, None),
         };
-        // Numbers come from a URL: keep them to what the server could have sent.
-        let small = |n: u64| usize::try_from(n.min(100_000)).ok();
         Some(match (name, number) {
-            ("throttled", Some(n)) => Self::Throttled {
-                retry_after_secs: n.min(86_400),
-            },
-            ("username_too_long", Some(n)) => Self::UsernameTooLong { max: small(n)? },
-            ("password_too_short", Some(n)) => Self::PasswordTooShort { min: small(n)? },
-            ("password_too_long", Some(n)) => Self::PasswordTooLong { max: small(n)? },
-            (_, Some(_)) => return None,
+            (_, Some(_)) => return AccountRefusal::from_code(name, number).map(Self::Account),
             ("database_unavailable", None) => Self::DatabaseUnavailable,
             ("internal", None) => Self::Internal,
             ("csrf", None) => Self::CsrfFailed,
             ("sign_in_required", None) => Self::SignInRequired,
             ("forbidden", None) => Self::Forbidden,
             ("not_found", None) => Self::NotFound,
-            ("invalid_credentials", None) => Self::InvalidCredentials,
-            ("sign_up_closed", None) => Self::SignUpClosed,
-            ("wrong_current_password", None) => Self::WrongCurrentPassword,
             ("passwords_do_not_match", None) => Self::PasswordsDoNotMatch,
-            ("username_required", None) => Self::UsernameRequired,
-            ("username_invalid_characters", None) => Self::UsernameInvalidCharacters,
-            ("username_taken", None) => Self::UsernameTaken,
-            ("email_invalid", None) => Self::EmailInvalid,
-            ("password_required", None) => Self::PasswordRequired,
-            ("password_equals_username", None) => Self::PasswordEqualsUsername,
-            _ => return None,
+            _ => return AccountRefusal::from_code(name, number).map(Self::Account),
         })
     }
 
@@ -176,42 +92,29 @@ impl AppError {
     /// balancers and metrics then tell a wrong password from a bug.
     pub fn status_code(&self) -> u16 {
         match self {
+            Self::Account(refusal) => refusal.status_code(),
             Self::DatabaseUnavailable => 503,
             Self::Internal | Self::Transport(_) => 500,
-            Self::SignInRequired | Self::InvalidCredentials => 401,
-            Self::CsrfFailed | Self::Forbidden | Self::SignUpClosed => 403,
+            Self::SignInRequired => 401,
+            Self::CsrfFailed | Self::Forbidden => 403,
             Self::NotFound => 404,
-            Self::Throttled { .. } => 429,
-            Self::WrongCurrentPassword
-            | Self::PasswordsDoNotMatch
-            | Self::UsernameRequired
-            | Self::UsernameTooLong { .. }
-            | Self::UsernameInvalidCharacters
-            | Self::UsernameTaken
-            | Self::EmailInvalid
-            | Self::PasswordRequired
-            | Self::PasswordTooShort { .. }
-            | Self::PasswordTooLong { .. }
-            | Self::PasswordEqualsUsername => 400,
+            Self::PasswordsDoNotMatch => 400,
         }
     }
 
     /// The form field the error is about, so the page can mark it.
     pub fn field(&self) -> Option<&'static str> {
         match self {
-            Self::UsernameRequired
-            | Self::UsernameTooLong { .. }
-            | Self::UsernameInvalidCharacters
-            | Self::UsernameTaken => Some("username"),
-            Self::EmailInvalid => Some("email"),
-            Self::WrongCurrentPassword => Some("current_password"),
-            Self::PasswordRequired
-            | Self::PasswordTooShort { .. }
-            | Self::PasswordTooLong { .. }
-            | Self::PasswordEqualsUsername => Some("password"),
+            Self::Account(refusal) => refusal.field(),
             Self::PasswordsDoNotMatch => Some("password_confirm"),
             _ => None,
         }
+    }
+}
+
+impl From<AccountRefusal> for AppError {
+    fn from(refusal: AccountRefusal) -> Self {
+        Self::Account(refusal)
     }
 }
 
@@ -283,32 +186,33 @@ impl From<console_sessions::sessions::StoreError> for AppError {
 impl From<console_sessions::accounts::AccountError> for AppError {
     fn from(error: console_sessions::accounts::AccountError) -> Self {
         use console_sessions::accounts::AccountError as A;
-        match error {
-            A::UsernameRequired => Self::UsernameRequired,
-            A::UsernameTooLong { max } => Self::UsernameTooLong { max },
-            A::UsernameInvalidCharacters => Self::UsernameInvalidCharacters,
-            A::UsernameTaken => Self::UsernameTaken,
-            A::EmailInvalid => Self::EmailInvalid,
-            A::PasswordRequired => Self::PasswordRequired,
-            A::PasswordTooShort { min } => Self::PasswordTooShort { min },
-            A::PasswordTooLong { max } => Self::PasswordTooLong { max },
-            A::PasswordEqualsUsername => Self::PasswordEqualsUsername,
-            A::WrongCurrentPassword => Self::WrongCurrentPassword,
-            A::InvalidCredentials => Self::InvalidCredentials,
-            A::Throttled { retry_after } => Self::Throttled {
+        use AccountRefusal as R;
+        Self::Account(match error {
+            A::UsernameRequired => R::UsernameRequired,
+            A::UsernameTooLong { max } => R::UsernameTooLong { max },
+            A::UsernameInvalidCharacters => R::UsernameInvalidCharacters,
+            A::UsernameTaken => R::UsernameTaken,
+            A::EmailInvalid => R::EmailInvalid,
+            A::PasswordRequired => R::PasswordRequired,
+            A::PasswordTooShort { min } => R::PasswordTooShort { min },
+            A::PasswordTooLong { max } => R::PasswordTooLong { max },
+            A::PasswordEqualsUsername => R::PasswordEqualsUsername,
+            A::WrongCurrentPassword => R::WrongCurrentPassword,
+            A::InvalidCredentials => R::InvalidCredentials,
+            A::Throttled { retry_after } => R::Throttled {
                 retry_after_secs: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
             },
-            A::SignUpClosed => Self::SignUpClosed,
-            A::UserNotFound => Self::NotFound,
+            A::SignUpClosed => R::SignUpClosed,
+            A::UserNotFound => return Self::NotFound,
             error @ (A::Database(_) | A::Sessions(_)) => {
                 tracing::error!(error = ?error, "account storage failed");
-                database_unavailable()
+                return database_unavailable();
             }
             error => {
                 tracing::error!(error = ?error, "account operation failed");
-                Self::Internal
+                return Self::Internal;
             }
-        }
+        })
     }
 }
 
@@ -325,23 +229,10 @@ mod tests {
             AppError::SignInRequired,
             AppError::Forbidden,
             AppError::NotFound,
-            AppError::InvalidCredentials,
-            AppError::Throttled {
-                retry_after_secs: 90,
-            },
-            AppError::SignUpClosed,
-            AppError::WrongCurrentPassword,
             AppError::PasswordsDoNotMatch,
-            AppError::UsernameRequired,
-            AppError::UsernameTooLong { max: 150 },
-            AppError::UsernameInvalidCharacters,
-            AppError::UsernameTaken,
-            AppError::EmailInvalid,
-            AppError::PasswordRequired,
-            AppError::PasswordTooShort { min: 10 },
-            AppError::PasswordTooLong { max: 1024 },
-            AppError::PasswordEqualsUsername,
-        ];
+        ]
+        .into_iter()
+        .chain(every_refusal().map(AppError::Account));
         for error in errors {
             assert_eq!(AppError::from_code(&error.code()), Some(error.clone()));
         }
@@ -369,12 +260,84 @@ mod tests {
         );
     }
 
+    fn every_refusal() -> impl Iterator<Item = AccountRefusal> {
+        [
+            AccountRefusal::InvalidCredentials,
+            AccountRefusal::Throttled {
+                retry_after_secs: 90,
+            },
+            AccountRefusal::SignUpClosed,
+            AccountRefusal::WrongCurrentPassword,
+            AccountRefusal::UsernameRequired,
+            AccountRefusal::UsernameTooLong { max: 150 },
+            AccountRefusal::UsernameInvalidCharacters,
+            AccountRefusal::UsernameTaken,
+            AccountRefusal::EmailInvalid,
+            AccountRefusal::PasswordRequired,
+            AccountRefusal::PasswordTooShort { min: 10 },
+            AccountRefusal::PasswordTooLong { max: 1024 },
+            AccountRefusal::PasswordEqualsUsername,
+        ]
+        .into_iter()
+    }
+
     #[test]
-    fn waits_read_as_words() {
-        assert_eq!(wait_text(0), "1 second");
-        assert_eq!(wait_text(1), "1 second");
-        assert_eq!(wait_text(59), "59 seconds");
-        assert_eq!(wait_text(60), "1 minute");
-        assert_eq!(wait_text(61), "2 minutes");
+    fn refusals_keep_their_own_names_on_the_wire() {
+        let json = |error: &AppError| serde_json::to_value(error).unwrap();
+        assert_eq!(
+            json(&AppError::Account(AccountRefusal::InvalidCredentials)),
+            "InvalidCredentials"
+        );
+        assert_eq!(
+            json(&AppError::Account(AccountRefusal::Throttled {
+                retry_after_secs: 30
+            })),
+            serde_json::json!({"Throttled": {"retry_after_secs": 30}})
+        );
+        assert_eq!(json(&AppError::CsrfFailed), "CsrfFailed");
+        for error in [
+            AppError::Transport("lost".into()),
+            AppError::PasswordsDoNotMatch,
+        ]
+        .into_iter()
+        .chain(every_refusal().map(AppError::Account))
+        {
+            let back: AppError = serde_json::from_value(json(&error)).unwrap();
+            assert_eq!(back, error);
+        }
+    }
+
+    /// The app restates the library's refusals for the browser (see `account`); their messages
+    /// must say what the library says. Sign-up closed adds where to turn instead.
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn refusals_say_what_the_library_says() {
+        use console_sessions::accounts::AccountError as A;
+        use std::time::Duration;
+        for error in [
+            A::InvalidCredentials,
+            A::Throttled {
+                retry_after: Duration::from_millis(1_500),
+            },
+            A::Throttled {
+                retry_after: Duration::from_secs(61),
+            },
+            A::WrongCurrentPassword,
+            A::UsernameRequired,
+            A::UsernameTooLong { max: 150 },
+            A::UsernameInvalidCharacters,
+            A::UsernameTaken,
+            A::EmailInvalid,
+            A::PasswordRequired,
+            A::PasswordTooShort { min: 10 },
+            A::PasswordTooLong { max: 1024 },
+            A::PasswordEqualsUsername,
+        ] {
+            let library = error.to_string();
+            assert_eq!(AppError::from(error).to_string(), library);
+        }
+        assert!(AppError::from(A::SignUpClosed)
+            .to_string()
+            .starts_with(&A::SignUpClosed.to_string()));
     }
 }

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use super::cookies;
 use super::csrf::CsrfToken;
 use super::state::AppState;
-use crate::error::AppError;
+use crate::error::{AccountRefusal, AppError};
 
 fn parts() -> Result<Parts, AppError> {
     use_context::<Parts>().ok_or_else(|| {
@@ -223,7 +223,7 @@ fn mark_status(error: &AppError) {
         if let Ok(status) = StatusCode::from_u16(error.status_code()) {
             response.set_status(status);
         }
-        if let AppError::Throttled { retry_after_secs } = error {
+        if let AppError::Account(AccountRefusal::Throttled { retry_after_secs }) = error {
             response.insert_header(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(*retry_after_secs),
