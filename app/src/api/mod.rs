@@ -4,3 +4,5 @@ pub mod account;
 pub mod admin;
 pub mod sessions;
 pub mod system;
+#[cfg(feature = "ssr")]
+pub mod v1;

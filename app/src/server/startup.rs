@@ -311,7 +311,7 @@ pub fn router_with(
     let verify_state = forward_auth::VerifyState::new(&state);
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .merge(super::api_v1::router());
+        .merge(crate::api::v1::router());
     if state.site.bench_routes {
         router = router.route("/bench/baseline", get(forward_auth::baseline));
     }
