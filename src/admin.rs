@@ -13,12 +13,11 @@ use ipnet::IpNet;
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
+use crate::clock::{now, to_millis};
 use crate::db::{escape_like, Database};
 use crate::device::DeviceCategory;
 use crate::sessions::db_store::{SessionRow, COLUMNS};
-use crate::sessions::{
-    ip_key, now, to_millis, PublicId, SessionEngine, SessionRecord, StateFilter, StoreError,
-};
+use crate::sessions::{ip_key, PublicId, SessionEngine, SessionRecord, StateFilter, StoreError};
 use crate::with_pool;
 
 /// Rows per changelist page, as Django's `list_per_page`.
@@ -548,7 +547,7 @@ impl SessionAdmin {
             .into_iter()
             .map(|row| AuditEntry {
                 id: row.id,
-                at: crate::sessions::from_millis(row.at),
+                at: crate::clock::from_millis(row.at),
                 actor_user_id: row.actor_user_id,
                 actor_username: row.actor_username,
                 actor_ip: row.actor_ip,

@@ -44,6 +44,7 @@
 
 pub mod accounts;
 pub mod admin;
+mod clock;
 pub mod db;
 pub mod device;
 pub mod geo;

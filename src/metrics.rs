@@ -5,10 +5,11 @@
 //! is a no-op. An application that wants them installs a recorder (the console-sessions app installs
 //! a Prometheus one) and may call [`describe`] for the help texts, and calls [`publish`] before each
 //! scrape for the counters kept outside the recorder.
+//!
+//! A leaf: it takes plain values (a reason, a count, an outcome) and knows none of the library's
+//! other types, so every module can count without importing the others through it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use crate::accounts::AccountError;
 
 /// Counter: sessions stored for the first time.
 pub const SESSIONS_CREATED: &str = "console_sessions_sessions_created_total";
@@ -120,12 +121,26 @@ pub fn publish() {
     ::metrics::counter!(CACHE_MISSES).absolute(CACHE_MISS_COUNT.load(Ordering::Relaxed));
 }
 
-pub(crate) fn sign_in<T>(result: &Result<T, AccountError>) {
-    let label = match result {
-        Ok(_) => "success",
-        Err(AccountError::InvalidCredentials) => "failure",
-        Err(AccountError::Throttled { .. }) => "throttled",
-        Err(_) => return,
-    };
-    ::metrics::counter!(SIGN_INS, "result" => label).increment(1);
+/// How a sign-in attempt ended, the `result` label of [`SIGN_INS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignInOutcome {
+    Success,
+    /// Wrong username or password, or an inactive account.
+    Failure,
+    /// Refused without checking, after too many failures.
+    Throttled,
+}
+
+impl SignInOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Throttled => "throttled",
+        }
+    }
+}
+
+pub(crate) fn sign_in(outcome: SignInOutcome) {
+    ::metrics::counter!(SIGN_INS, "result" => outcome.label()).increment(1);
 }

@@ -8,9 +8,10 @@ use rand::{Rng, RngCore};
 use sha2::{Digest, Sha256};
 use sqlx::QueryBuilder;
 
+use crate::clock::{now, to_millis};
 use crate::db::Database;
 use crate::device::DeviceSummary;
-use crate::sessions::{ip_key, now, to_millis, PublicId, StoreError};
+use crate::sessions::{ip_key, PublicId, StoreError};
 use crate::with_pool;
 
 /// What to seed.

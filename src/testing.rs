@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use rand::RngCore;
 
+use crate::clock::{now, to_millis};
 use crate::db::{Backend, Database, DbError};
-use crate::sessions::{now, to_millis, Expiry, PublicId, SessionRecord, SessionToken};
+use crate::sessions::{Expiry, PublicId, SessionRecord, SessionToken};
 
 /// A stored-session record as a client at 192.0.2.1 with Firefox would leave it, valid for an hour,
 /// with its token — for tests and benches that go to a store directly.

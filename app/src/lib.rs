@@ -9,6 +9,7 @@ pub mod components;
 pub mod error;
 pub mod format;
 pub mod pages;
+pub mod paths;
 
 #[cfg(feature = "ssr")]
 pub mod server;
@@ -19,6 +20,6 @@ pub mod server;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     // Before anything renders: links, forms and server functions live under the base path.
-    components::base::init_client();
+    paths::init_client();
     leptos::mount::hydrate_body(app::App);
 }

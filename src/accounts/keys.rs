@@ -11,8 +11,8 @@ use rand::RngCore;
 use sha2::Sha256;
 
 use super::error::AccountError;
+use crate::clock::{now, to_millis};
 use crate::db::Database;
-use crate::sessions::{now, to_millis};
 use crate::with_pool;
 
 /// The name of the key of [`account_subject`] in `server_keys`.

@@ -47,10 +47,10 @@ pub use validate::{
     username_key, validate_email, validate_username, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS,
 };
 
+use crate::clock::{from_millis, now, to_millis};
 use crate::db::{escape_like, is_unique_violation, Database};
-use crate::sessions::{
-    from_millis, now, to_millis, SessionEngine, SessionToken, StoreError, UserDirectory,
-};
+use crate::metrics::SignInOutcome;
+use crate::sessions::{SessionEngine, SessionToken, StoreError, UserDirectory};
 use crate::with_pool;
 use throttle::{account_ip_subject, millis, Kind};
 
@@ -681,7 +681,16 @@ impl Accounts {
         let result = self
             .check_credentials(username, password, client_ip, device_cookie)
             .await;
-        crate::metrics::sign_in(&result);
+        // Malformed input and database failures are not attempts, so they are not counted.
+        let outcome = match &result {
+            Ok(_) => Some(SignInOutcome::Success),
+            Err(AccountError::InvalidCredentials) => Some(SignInOutcome::Failure),
+            Err(AccountError::Throttled { .. }) => Some(SignInOutcome::Throttled),
+            Err(_) => None,
+        };
+        if let Some(outcome) = outcome {
+            crate::metrics::sign_in(outcome);
+        }
         result
     }
 

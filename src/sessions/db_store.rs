@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
-use super::record::{from_millis, ip_key, to_millis, Expiry, PublicId, SessionRecord, TokenHash};
+use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
+use crate::clock::{from_millis, to_millis};
 use crate::db::{escape_like, is_unique_violation, Database, SqliteReaders};
 use crate::geo::Place;
 use crate::with_pool;

@@ -31,9 +31,12 @@ pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
 pub use events::{EndCause, Ended, SessionEvent, SignedIn, EVENT_BUFFER};
 pub use layer::{cookie_value, SessionLayer, SessionService};
+// The time helpers live in `crate::clock` (below accounts and admin too); kept here for callers
+// that found them in this module.
+pub use crate::clock::{from_millis, now, to_millis};
 pub use record::{
-    from_millis, ip_key, is_base64url, now, to_millis, truncate_user_agent, Expiry, PublicId,
-    SessionRecord, SessionToken, TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
+    ip_key, is_base64url, truncate_user_agent, Expiry, PublicId, SessionRecord, SessionToken,
+    TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
 };
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};

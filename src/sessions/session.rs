@@ -10,9 +10,10 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
 use super::client::ClientInfo;
-use super::record::{now, Expiry, PublicId, SessionRecord, SessionToken};
+use super::record::{Expiry, PublicId, SessionRecord, SessionToken};
 use super::store::StoreError;
 use super::SessionEngine;
+use crate::clock::now;
 
 /// Why a session operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,9 @@
-//! Server functions, grouped by area. Each is a thin call into the `console_sessions` library.
+//! Server functions, grouped by area, and (`v1`, server only) the JSON API over the same
+//! operations. Each is a thin call into the `console_sessions` library.
 
 pub mod account;
 pub mod admin;
 pub mod sessions;
 pub mod system;
+#[cfg(feature = "ssr")]
+pub mod v1;

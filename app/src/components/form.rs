@@ -10,10 +10,10 @@ use serde::de::DeserializeOwned;
 use crate::error::AppError;
 
 /// A form that calls a server function: leptos' `ActionForm`, but posting to the function's URL
-/// under the base path (`action` is [`crate::components::base::url`] of it), so that it reaches us
+/// under the base path (`action` is [`crate::paths::url`] of it), so that it reaches us
 /// through the proxy with JavaScript off too. With JavaScript, submitting dispatches `action` in
 /// place, as `ActionForm` does (the server function itself is called under the base path, see
-/// [`crate::components::base::init_client`]).
+/// [`crate::paths::init_client`]).
 #[component]
 pub fn ActionForm<ServFn, OutputProtocol>(
     /// The action the form dispatches.

@@ -2,9 +2,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::auth::{safe_next, still_at, Auth};
+use crate::components::auth::{still_at, Auth};
 use crate::components::base::{self, GoTo};
 use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
+use crate::paths::safe_next;
 
 /// `/sign-in`: username and password. Already signed in: straight to the devices page.
 #[component]

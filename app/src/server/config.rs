@@ -425,7 +425,7 @@ fn parse_token(value: &str) -> Result<String, String> {
 /// its segments.
 fn parse_base_path(value: &str) -> Result<String, String> {
     let value = value.trim();
-    if crate::components::base::is_valid(value) {
+    if crate::paths::is_valid(value) {
         Ok(value.to_owned())
     } else {
         Err(

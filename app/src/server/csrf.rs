@@ -249,7 +249,7 @@ fn check_origin(
 
 fn refused(path: &str, base_path: &str) -> Response {
     if path.starts_with("/api/v1/") {
-        let error = super::api_v1::error::ApiError::new(
+        let error = crate::error::api::ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_origin",
             "Cross-origin request refused.",

@@ -29,10 +29,10 @@ use console_sessions::{Session, SessionEngine};
 use metrics::Counter;
 use serde::{Deserialize, Serialize};
 
-use super::api_v1::error::ApiError;
 use super::metrics::FORWARD_AUTH;
 use super::site::SiteSettings;
 use super::state::AppState;
+use crate::error::api::ApiError;
 use crate::error::AppError;
 
 /// What `/auth/verify` needs: the engine, the accounts, the site settings, and its counters. Taken

@@ -1,7 +1,6 @@
 //! The server side of the application: settings, command line, router, shared state, metrics and
 //! logs.
 
-pub mod api_v1;
 pub mod cli;
 pub mod config;
 pub mod cookies;

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use super::cookies;
 use super::csrf::CsrfToken;
 use super::state::AppState;
-use crate::error::AppError;
+use crate::error::{AccountRefusal, AppError};
 
 fn parts() -> Result<Parts, AppError> {
     use_context::<Parts>().ok_or_else(|| {
@@ -99,7 +99,7 @@ pub async fn require_active_user_id(state: &AppState, session: &Session) -> Resu
 /// Sends the browser to `path`, a path of this site we built (such as `/account/sessions`): under
 /// the base path.
 pub fn redirect(path: &str) {
-    leptos_axum::redirect(&crate::components::base::url(path));
+    leptos_axum::redirect(&crate::paths::url(path));
 }
 
 /// Sends the browser to `url` as it is: a URL already complete, such as [`safe_next`]'s answer.
@@ -107,15 +107,13 @@ pub fn redirect_to(url: &str) {
     leptos_axum::redirect(url);
 }
 
-/// How `<Redirect>` (so [`GoTo`]) answers while a page renders on the server: a 302, always.
+/// How `<Redirect>` (so the pages' `GoTo`) answers while a page renders on the server: a 302, always.
 ///
 /// leptos_axum's own redirect makes it a 302 only when `Accept` names `text/html`, because it
 /// serves server functions too, whose JavaScript callers follow a header of their own instead. A
 /// page, though, is rendered only for a request of the document itself, whatever its `Accept`:
 /// curl's `*/*`, or none at all, must be sent to sign in as a browser is, not be given the empty
 /// page with a 200.
-///
-/// [`GoTo`]: crate::components::base::GoTo
 pub fn page_redirect(url: &str) {
     use axum::http::header::LOCATION;
     use axum::http::{HeaderValue, StatusCode};
@@ -166,7 +164,7 @@ pub fn back_with_error_keeping(
 ) -> AppError {
     if is_plain_form_post() {
         if let Ok(state) = state() {
-            let path = crate::components::base::url(page);
+            let path = crate::paths::url(page);
             set_cookie(cookies::flash_header(&path, typed, secure_cookies(&state)));
         }
     }
@@ -219,20 +217,9 @@ fn set_cookie(value: Option<axum::http::HeaderValue>) {
     }
 }
 
-pub use crate::components::auth::safe_next;
+pub use crate::paths::safe_next;
 
-/// Marks the response being built (a page rendered on the server, or a server function's answer) as
-/// 503 Service Unavailable, to be retried shortly and never cached. A redirect set afterwards (a
-/// plain form sent back to its page with `?error=`) still wins.
-pub fn mark_unavailable() {
-    use axum::http::header::{CACHE_CONTROL, RETRY_AFTER};
-    use axum::http::{HeaderValue, StatusCode};
-    if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-        response.set_status(StatusCode::SERVICE_UNAVAILABLE);
-        response.insert_header(RETRY_AFTER, HeaderValue::from_static("5"));
-        response.insert_header(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-}
+pub use crate::error::mark_unavailable;
 
 /// Gives a server function's failed answer the status of its error ([`AppError::status_code`])
 /// rather than a blanket 500.
@@ -244,7 +231,7 @@ fn mark_status(error: &AppError) {
         if let Ok(status) = StatusCode::from_u16(error.status_code()) {
             response.set_status(status);
         }
-        if let AppError::Throttled { retry_after_secs } = error {
+        if let AppError::Account(AccountRefusal::Throttled { retry_after_secs }) = error {
             response.insert_header(
                 axum::http::header::RETRY_AFTER,
                 axum::http::HeaderValue::from(*retry_after_secs),

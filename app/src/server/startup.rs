@@ -303,7 +303,7 @@ pub fn router_with(
     // The app sees the state while its routes are listed: their paths carry the base path.
     let (routes, _) = generate_route_list_with_exclusions_and_ssg_and_context(App, None, {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || state.provide()
     });
     let base_path = state.site.base_path.clone();
     let routes = with_home_slash(routes, &base_path);
@@ -311,7 +311,7 @@ pub fn router_with(
     let verify_state = forward_auth::VerifyState::new(&state);
     let mut router = Router::new()
         .route("/healthz", get(healthz))
-        .merge(super::api_v1::router());
+        .merge(crate::api::v1::router());
     if state.site.bench_routes {
         router = router.route("/bench/baseline", get(forward_auth::baseline));
     }
@@ -328,7 +328,7 @@ pub fn router_with(
             {
                 let state = state.clone();
                 move || {
-                    provide_context(state.clone());
+                    state.provide();
                     // After leptos_axum's own, which it replaces (see `page_redirect`).
                     leptos_router::components::provide_server_redirect(request::page_redirect);
                 }
@@ -338,7 +338,18 @@ pub fn router_with(
                 move || shell(options.clone())
             },
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // The not-found page renders the app too: it needs the base path beside the state the
+        // handler provides itself.
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(
+            {
+                let base = crate::paths::BasePath(base_path.clone());
+                move || provide_context(base.clone())
+            },
+            shell,
+        ))
         // Each layer wraps those above it. The session layer gives the CSRF check the client's
         // https flag; the deadline cut-off drops the whole request, session commit included; the
         // metrics see every answer, the trace span covers everything, and the request id exists

@@ -35,6 +35,13 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
+    /// Puts the state in the Leptos context of a page render or server function, with the base
+    /// path on its own for [`crate::paths`] (which knows nothing of this state).
+    pub fn provide(&self) {
+        provide_context(self.clone());
+        provide_context(crate::paths::BasePath(self.site.base_path.clone()));
+    }
+
     /// The state provided to the current page render or server function.
     pub fn from_context() -> Result<Self, AppError> {
         use_context::<Self>().ok_or_else(|| {

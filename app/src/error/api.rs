@@ -1,5 +1,6 @@
-//! The API's one error shape, `{"error": {"code": "...", "message": "..."}}`, and the extractors
-//! whose rejections take that shape rather than axum's plain text.
+//! The JSON API's one error shape, `{"error": {"code": "...", "message": "..."}}`, beside the
+//! [`AppError`] it is mostly made from. Here rather than in the API so that the server's middleware
+//! (CSRF, forward authentication) can answer in it without depending on the API's handlers.
 //!
 //! `code` is stable and meant for programs (the variant of [`AppError`], as its
 //! [`code`](AppError::code) without the `.N` suffix); `message` is a sentence for people. Some errors
@@ -7,16 +8,13 @@
 //! input to fix.
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::RETRY_AFTER;
-use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::AppError;
+use super::{AccountRefusal, AppError};
 
 /// Seconds a client should wait before retrying when the database is unavailable (as the pages say).
 const UNAVAILABLE_RETRY_SECS: u64 = 5;
@@ -144,7 +142,9 @@ impl From<AppError> for ApiError {
         let mut api = Self::new(status, &api_code(&error), message);
         api.detail.field = error.field().map(str::to_owned);
         api.detail.retry_after_secs = match error {
-            AppError::Throttled { retry_after_secs } => Some(retry_after_secs),
+            AppError::Account(AccountRefusal::Throttled { retry_after_secs }) => {
+                Some(retry_after_secs)
+            }
             _ => None,
         };
         api
@@ -214,64 +214,6 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections are [`ApiError`]s: 400 `malformed_json` / `invalid_body`, 415
-/// `unsupported_media_type`, 413 `payload_too_large`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(rejection.into()),
-        }
-    }
-}
-
-/// `Query<T>` whose rejection is an [`ApiError`]: 400 `invalid_query`.
-#[derive(Debug, Clone, Default)]
-pub struct ApiQuery<T>(pub T);
-
-impl<S, T> FromRequestParts<S> for ApiQuery<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(rejection.into()),
-        }
-    }
-}
-
-/// One path segment as text; a segment that cannot be read (not UTF-8 once decoded) names nothing,
-/// so it is 404 `not_found`, as an unknown id is.
-#[derive(Debug, Clone)]
-pub struct ApiPath(pub String);
-
-impl<S> FromRequestParts<S> for ApiPath
-where
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::extract::Path::<String>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(value)) => Ok(Self(value)),
-            Err(_) => Err(AppError::NotFound.into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,13 +221,15 @@ mod tests {
     #[test]
     fn codes_are_stable_names_without_numbers() {
         assert_eq!(
-            api_code(&AppError::Throttled {
+            api_code(&AppError::Account(AccountRefusal::Throttled {
                 retry_after_secs: 30
-            }),
+            })),
             "throttled"
         );
         assert_eq!(
-            api_code(&AppError::PasswordTooShort { min: 10 }),
+            api_code(&AppError::Account(AccountRefusal::PasswordTooShort {
+                min: 10
+            })),
             "password_too_short"
         );
         assert_eq!(api_code(&AppError::CsrfFailed), "csrf_failed");
@@ -295,15 +239,15 @@ mod tests {
 
     #[test]
     fn application_errors_keep_their_status_message_and_extra_fields() {
-        let throttled = ApiError::from(AppError::Throttled {
+        let throttled = ApiError::from(AppError::Account(AccountRefusal::Throttled {
             retry_after_secs: 42,
-        });
+        }));
         assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(throttled.detail().retry_after_secs, Some(42));
         let response = throttled.into_response();
         assert_eq!(response.headers()[RETRY_AFTER], "42");
 
-        let short = ApiError::from(AppError::PasswordRequired);
+        let short = ApiError::from(AppError::Account(AccountRefusal::PasswordRequired));
         assert_eq!(short.status(), StatusCode::BAD_REQUEST);
         assert_eq!(short.detail().field.as_deref(), Some("password"));
         assert_eq!(short.detail().message, "Enter a password.");

@@ -36,16 +36,16 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::csrf::{self, CsrfToken};
-use super::state::AppState;
 use crate::error::AppError;
+use crate::server::csrf::{self, CsrfToken};
+use crate::server::state::AppState;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail};
 
 /// Every path of the API starts with this.
 pub const PREFIX: &str = "/api/v1";
 
 /// The header that must carry the anti-forgery token on every unsafe request.
-pub use super::csrf::HEADER as CSRF_HEADER;
+pub use crate::server::csrf::HEADER as CSRF_HEADER;
 
 /// Names of the security schemes in the OpenAPI document.
 const SESSION_COOKIE_SCHEME: &str = "session_cookie";
@@ -243,7 +243,7 @@ impl FromRequestParts<AppState> for Staff {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let ApiSession(session) = ApiSession::from_request_parts(parts, state).await?;
-        let user = super::request::active_staff(state, &session).await?;
+        let user = crate::server::request::active_staff(state, &session).await?;
         Ok(Self { user, session })
     }
 }
