@@ -117,6 +117,13 @@ impl<S: SessionStore> CachedDbStore<S> {
     /// Drops sessions another node ended or re-keyed (published by the database). A load reading
     /// the store at the same moment does not put the old row back.
     pub fn evict_published(&self, token_hashes: &[TokenHash]) {
+        self.evict_ended(token_hashes);
+    }
+
+    /// Drops sessions that ended or were re-keyed, here or on another node, and moves the
+    /// generation first, so that a load which read one of them before the change does not put it
+    /// back (see `generation`). Every eviction of an ended session goes through here.
+    fn evict_ended<'a>(&self, token_hashes: impl IntoIterator<Item = &'a TokenHash>) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         for token_hash in token_hashes {
             self.cache.invalidate(token_hash);
@@ -182,10 +189,7 @@ impl<S: SessionStore> CachedDbStore<S> {
     /// read those rows before the delete committed from keeping them. Also called when the
     /// delete failed (it may still have committed): the generation moves either way.
     fn evict_deleted(&self, deleted: &[Deleted]) {
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        for session in deleted {
-            self.cache.invalidate(&session.token_hash);
-        }
+        self.evict_ended(deleted.iter().map(|session| &session.token_hash));
     }
 
     /// [`CachedDbStore::evict_deleted`] for the outcome of a bulk delete.
@@ -251,8 +255,7 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         if record.token_hash != *current_hash {
             // A new token (sign-in): the old one is dead, and a load that read the row under it
             // before the save must not put it back. The new row is then read on its next use.
-            self.generation.fetch_add(1, Ordering::SeqCst);
-            self.cache.invalidate(current_hash);
+            self.evict_ended([current_hash]);
         }
         if saved? {
             self.keep(record, generation);
@@ -262,11 +265,10 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
     }
 
     async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError> {
-        // Stop serving it at once, and again once the row is gone (see `evict_deleted`).
+        // Stop serving it at once, and again once the row is gone (see `evict_ended`).
         self.cache.invalidate(token_hash);
         let deleted = self.inner.delete(token_hash).await;
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.cache.invalidate(token_hash);
+        self.evict_ended([token_hash]);
         deleted
     }
 
