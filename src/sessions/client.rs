@@ -173,8 +173,15 @@ fn header_texts<'a>(headers: &'a HeaderMap, name: &str) -> Option<Vec<&'a str>> 
     values.into_iter().map(|v| v.to_str().ok()).collect()
 }
 
-fn x_forwarded_for_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    let values: Vec<_> = headers.get_all("x-forwarded-for").iter().collect();
+/// The entries of a list header (`X-Forwarded-For`, `Forwarded`): every comma-separated element of
+/// every value, read by `entry`; a value that is not text is one unreadable entry. `None` when the
+/// header is missing.
+fn chain_of(
+    headers: &HeaderMap,
+    name: &str,
+    entry: impl Fn(&str) -> Option<IpAddr>,
+) -> Option<Vec<Option<IpAddr>>> {
+    let values: Vec<_> = headers.get_all(name).iter().collect();
     if values.is_empty() {
         return None;
     }
@@ -182,12 +189,15 @@ fn x_forwarded_for_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
         values
             .iter()
             .flat_map(|value| match value.to_str() {
-                Ok(text) => text.split(',').map(parse_node).collect(),
-                // A value that is not text is one unreadable entry.
+                Ok(text) => text.split(',').map(&entry).collect(),
                 Err(_) => vec![None],
             })
             .collect(),
     )
+}
+
+fn x_forwarded_for_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
+    chain_of(headers, "x-forwarded-for", parse_node)
 }
 
 /// `X-Real-IP`: one address in one header. Two headers or a list mean the proxy added to what the
@@ -199,26 +209,17 @@ fn x_real_ip(headers: &HeaderMap) -> Option<IpAddr> {
     }
 }
 
+/// RFC 7239: each element's `for=` node (an element without one is unreadable).
 fn forwarded_chain(headers: &HeaderMap) -> Option<Vec<Option<IpAddr>>> {
-    let values: Vec<_> = headers.get_all("forwarded").iter().collect();
-    if values.is_empty() {
-        return None;
-    }
-    let mut chain = Vec::new();
-    for value in values {
-        let Ok(text) = value.to_str() else {
-            chain.push(None);
-            continue;
-        };
-        for element in text.split(',') {
-            let node = element.split(';').find_map(|pair| {
+    chain_of(headers, "forwarded", |element| {
+        element
+            .split(';')
+            .find_map(|pair| {
                 let (key, value) = pair.split_once('=')?;
                 key.trim().eq_ignore_ascii_case("for").then_some(value)
-            });
-            chain.push(node.and_then(parse_node));
-        }
-    }
-    Some(chain)
+            })
+            .and_then(parse_node)
+    })
 }
 
 #[cfg(test)]
