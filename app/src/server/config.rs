@@ -349,11 +349,9 @@ impl Settings {
 
     /// Whether the public origin is `https://…`.
     fn public_origin_is_https(&self) -> bool {
-        self.public_origin.as_deref().is_some_and(|origin| {
-            origin
-                .get(..8)
-                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
-        })
+        self.public_origin
+            .as_deref()
+            .is_some_and(super::site::is_https)
     }
 
     /// Whether the session and form cookies are `Secure` (and named `__Host-`): asked for with

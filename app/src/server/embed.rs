@@ -122,7 +122,7 @@ pub async fn headers(
     if site
         .public_origin
         .as_deref()
-        .is_some_and(|origin| origin.starts_with("https://"))
+        .is_some_and(super::site::is_https)
     {
         headers.insert(
             STRICT_TRANSPORT_SECURITY,

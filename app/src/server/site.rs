@@ -17,6 +17,14 @@ pub struct SiteSettings {
     pub bench_routes: bool,
 }
 
+/// Whether an origin is `https://…` (scheme compared ignoring case): people then reach the site
+/// over HTTPS only, which makes the cookies Secure and browsers keep to HTTPS (HSTS).
+pub fn is_https(origin: &str) -> bool {
+    origin
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
 /// The paths answered for machines (proxies, probes, scrapers, the load bench), never pages: they
 /// carry no form, and they also answer outside the base path.
 pub fn is_machine_path(path: &str) -> bool {
