@@ -17,11 +17,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST, ORIGIN, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use console_sessions::Session;
 use cookie::{Cookie, SameSite};
-use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 /// The form field that carries the token.
@@ -119,11 +116,12 @@ impl CsrfToken {
     }
 }
 
-/// 32 random bytes in unpadded base64url.
+/// 256 random bits in unpadded base64url: the library's session token generator, which makes
+/// exactly the shape [`TOKEN_LENGTH`] expects.
 fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
+    console_sessions::sessions::SessionToken::generate()
+        .expose()
+        .to_owned()
 }
 
 /// The middleware: refuses cross-origin unsafe requests, and gives every client a token cookie.
