@@ -246,11 +246,6 @@ impl SessionEngine {
         registered
     }
 
-    /// The registered account system, if any.
-    pub fn user_directory(&self) -> Option<&Arc<dyn UserDirectory>> {
-        self.inner.users.get()
-    }
-
     /// The settings.
     pub fn config(&self) -> &SessionConfig {
         &self.inner.config
