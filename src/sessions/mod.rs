@@ -437,18 +437,25 @@ impl SessionEngine {
                 }
             }
         };
+        // A session signed in by this request, as written (nothing is copied for other writes).
         let signed_in = state
             .user_id
-            .filter(|_| state.user_id != state.loaded_user_id);
-        let cookie = match (signed_in, state.record.clone(), self.inner.users.get()) {
-            (Some(user_id), Some(record), Some(users)) if !users.may_sign_in(user_id).await? => {
+            .filter(|_| state.user_id != state.loaded_user_id)
+            .and_then(|user_id| {
+                let record = state.record.as_ref()?;
+                Some((user_id, record.token_hash, record.public_id.clone()))
+            });
+        let cookie = match (signed_in, self.inner.users.get()) {
+            (Some((user_id, token_hash, public_id)), Some(users))
+                if !users.may_sign_in(user_id).await? =>
+            {
                 // Deactivated (or deleted) while signing in: undo the session just written.
-                if store.delete(&record.token_hash).await? {
+                if store.delete(&token_hash).await? {
                     counters::sessions_ended(EndReason::Revoked, 1);
                 }
                 tracing::warn!(
                     user_id,
-                    public_id = %record.public_id,
+                    public_id = %public_id,
                     "sign-in of a user who may not sign in undone"
                 );
                 state.record = None;
@@ -460,20 +467,20 @@ impl SessionEngine {
                     CookieAction::Keep
                 }
             }
-            (Some(user_id), Some(record), _) => {
+            (Some((user_id, _, public_id)), _) => {
                 let method = state
                     .sign_in_method
                     .take()
                     .unwrap_or_else(|| "unspecified".to_owned());
                 self.emit(SessionEvent::SignedIn(SignedIn {
                     user_id,
-                    public_id: record.public_id,
+                    public_id,
                     method,
                     client: client.clone(),
                 }));
                 cookie
             }
-            _ => cookie,
+            (None, _) => cookie,
         };
         state.loaded_user_id = state.user_id;
         state.modified = false;
