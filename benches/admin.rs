@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
+use console_sessions::admin::StateFilter;
 use console_sessions::admin::{AdminQuery, SearchTerm, SessionAdmin, SortColumn};
 use console_sessions::device::DeviceCategory;
 use console_sessions::seed::{seed, SeedPlan};
-use console_sessions::sessions::StateFilter;
 use console_sessions::{Database, SessionConfig, SessionEngine};
 use criterion::{criterion_group, criterion_main, Criterion};
 

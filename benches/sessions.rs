@@ -46,7 +46,10 @@ fn sessions(c: &mut Criterion) {
         ..SessionConfig::default()
     };
     let engine = SessionEngine::new(test_db.db.clone(), config);
-    let db_store = engine.db_store().clone();
+    let db_store = engine
+        .db_store()
+        .expect("an engine over a database")
+        .clone();
     // A table with some rows, so lookups go through a real index.
     rt.block_on(async {
         for _ in 0..10_000 {

@@ -55,7 +55,7 @@ pub use validate::{
 use crate::clock::{from_millis, now, to_millis};
 use crate::db::{escape_like, is_unique_violation, Database};
 use crate::metrics::SignInOutcome;
-use crate::sessions::{SessionEngine, SessionToken, StoreError, UserDirectory};
+use crate::sessions::{EndCause, SessionEngine, SessionToken, StoreError, UserDirectory};
 use crate::with_pool;
 use throttle::{account_ip_subject, millis, Kind};
 
@@ -589,13 +589,39 @@ impl Accounts {
         Ok(())
     }
 
-    /// Deletes a user and every session of theirs (database and cache, in one transaction through
-    /// [`SessionEngine::delete_user`]); returns how many sessions ended.
+    /// Deletes a user and every session of theirs (database and cache); returns how many
+    /// sessions ended.
+    ///
+    /// The user is deactivated first, then their sessions end (each heard as
+    /// [`EndCause::UserDeleted`]), then the row goes. A sign-in racing with the delete is either
+    /// ended with the others or, written after the deactivation, undone by the engine (it asks
+    /// [`UserDirectory::may_sign_in`] once it has written a signed-in session). The database's
+    /// own rule (a cascade on PostgreSQL, a trigger on SQLite) takes whatever row is left.
     pub async fn delete_user(&self, user_id: i64) -> Result<usize, AccountError> {
-        if self.user(user_id).await?.is_none() {
+        let deactivated = with_pool!(self.db(), |pool| sqlx::query(
+            "UPDATE users SET is_active = FALSE WHERE id = $1"
+        )
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        self.inner.identities.forget(Some(&[user_id]));
+        if deactivated == 0 {
             return Err(AccountError::UserNotFound);
         }
-        let ended = self.inner.engine.delete_user(user_id).await?;
+        let ended = self
+            .inner
+            .engine
+            .end_all_of(user_id, EndCause::UserDeleted)
+            .await?
+            .len();
+        with_pool!(self.db(), |pool| sqlx::query(
+            "DELETE FROM users WHERE id = $1"
+        )
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(drop))?;
         self.inner.identities.forget(Some(&[user_id]));
         tracing::info!(user_id, sessions_ended = ended, "user deleted");
         Ok(ended)

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::clock::to_millis;
 use crate::device::DeviceCategory;
-use crate::sessions::{SessionRecord, StateFilter};
+use crate::sessions::SessionRecord;
 
 /// The columns a changelist can be sorted by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -116,6 +116,18 @@ impl SearchTerm {
         }
         Some(SearchTerm::Person(text.to_lowercase()))
     }
+}
+
+/// Which sessions a staff search returns, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateFilter {
+    /// Sessions that have not expired.
+    #[default]
+    Active,
+    /// Sessions past their expiry, not yet swept.
+    Expired,
+    /// Both.
+    All,
 }
 
 /// The changelist's filters, search, order and page.

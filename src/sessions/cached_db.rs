@@ -1,4 +1,5 @@
-//! [`CachedDbStore`]: an in-process moka cache in front of any store — Django's `cached_db`.
+//! [`CachedDbStore`]: an in-process moka cache in front of any store — Django's `cached_db` when
+//! the store is a [`DbStore`](super::DbStore).
 //!
 //! Reads try the cache first and fill it on a miss; writes go to the store first, then the cache; every
 //! delete evicts what it deleted. The cache holds nothing the store does not, so losing it loses nothing.
@@ -17,7 +18,7 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 
 use super::record::{PublicId, SessionRecord, TokenHash};
-use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StoreError};
+use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 
 /// Cache sizing.
 #[derive(Debug, Clone)]
@@ -192,6 +193,10 @@ impl<S: SessionStore> CachedDbStore<S> {
         self.evict_ended(deleted.iter().map(|session| &session.token_hash));
     }
 
+    fn inner_by_user(&self, what: &'static str) -> Result<&dyn UserSessionStore, StoreError> {
+        self.inner.by_user().ok_or(StoreError::Unsupported(what))
+    }
+
     /// [`CachedDbStore::evict_deleted`] for the outcome of a bulk delete.
     fn after_delete(
         &self,
@@ -272,26 +277,6 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         deleted
     }
 
-    async fn delete_by_public_ids(
-        &self,
-        public_ids: &[PublicId],
-        user_id: Option<i64>,
-    ) -> Result<Vec<Deleted>, StoreError> {
-        self.after_delete(self.inner.delete_by_public_ids(public_ids, user_id).await)
-    }
-
-    async fn delete_for_user(
-        &self,
-        user_id: i64,
-        keep: Option<&PublicId>,
-    ) -> Result<Vec<Deleted>, StoreError> {
-        self.after_delete(self.inner.delete_for_user(user_id, keep).await)
-    }
-
-    async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
-        self.after_delete(self.inner.delete_user(user_id).await)
-    }
-
     async fn delete_expired(
         &self,
         now: OffsetDateTime,
@@ -300,26 +285,40 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         self.after_delete(self.inner.delete_expired(now, batch).await)
     }
 
+    fn by_user(&self) -> Option<&dyn UserSessionStore> {
+        // Per user only when the store underneath is: the cache adds eviction, not an index.
+        self.inner.by_user().map(|_| self as &dyn UserSessionStore)
+    }
+}
+
+/// The per-user operations of the store underneath, each delete evicting what it deleted.
+#[async_trait]
+impl<S: SessionStore> UserSessionStore for CachedDbStore<S> {
     async fn list_for_user(
         &self,
         user_id: i64,
         now: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        self.inner.list_for_user(user_id, now).await
+        self.inner_by_user("list a user's sessions")?
+            .list_for_user(user_id, now)
+            .await
     }
 
-    async fn get_by_public_id(
+    async fn delete_for_user(
         &self,
-        public_id: &PublicId,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        self.inner.get_by_public_id(public_id).await
+        user_id: i64,
+        keep: Option<&PublicId>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let inner = self.inner_by_user("end a user's sessions")?;
+        self.after_delete(inner.delete_for_user(user_id, keep).await)
     }
 
-    async fn search(
+    async fn delete_by_public_ids(
         &self,
-        query: &SessionQuery,
-        now: OffsetDateTime,
-    ) -> Result<SessionPage, StoreError> {
-        self.inner.search(query, now).await
+        public_ids: &[PublicId],
+        user_id: Option<i64>,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let inner = self.inner_by_user("end sessions by public id")?;
+        self.after_delete(inner.delete_by_public_ids(public_ids, user_id).await)
     }
 }

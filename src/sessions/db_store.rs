@@ -13,9 +13,9 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
-use super::store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
+use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
-use crate::db::{escape_like, is_unique_violation, Database, SqliteReaders};
+use crate::db::{is_unique_violation, Database, SqliteReaders};
 use crate::geo::Place;
 use crate::with_pool;
 
@@ -328,6 +328,49 @@ impl SessionStore for DbStore {
         Ok(rows > 0)
     }
 
+    async fn delete_expired(
+        &self,
+        now: OffsetDateTime,
+        batch: u32,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        self.count();
+        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(
+            "DELETE FROM sessions WHERE id IN \
+             (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) \
+             RETURNING public_id, token_hash, user_id"
+        )
+        .bind(to_millis(now))
+        .bind(i64::from(batch))
+        .fetch_all(pool)
+        .await)?;
+        Ok(into_deleted(rows))
+    }
+
+    fn by_user(&self) -> Option<&dyn UserSessionStore> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl UserSessionStore for DbStore {
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
+             ORDER BY last_activity_at DESC, id DESC"
+        );
+        self.count();
+        let rows: Vec<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(user_id)
+            .bind(to_millis(now))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(SessionRow::into_record).collect()
+    }
+
     async fn delete_by_public_ids(
         &self,
         public_ids: &[PublicId],
@@ -369,141 +412,5 @@ impl SessionStore for DbStore {
             keep,
         )
         .await
-    }
-
-    async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
-        self.count();
-        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| {
-            let mut tx = pool.begin().await?;
-            let rows = sqlx::query_as(
-                "DELETE FROM sessions WHERE user_id = $1 RETURNING public_id, token_hash, user_id",
-            )
-            .bind(user_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            sqlx::query("DELETE FROM users WHERE id = $1")
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(rows)
-        })?;
-        Ok(into_deleted(rows))
-    }
-
-    async fn delete_expired(
-        &self,
-        now: OffsetDateTime,
-        batch: u32,
-    ) -> Result<Vec<Deleted>, StoreError> {
-        self.count();
-        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(
-            "DELETE FROM sessions WHERE id IN \
-             (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) \
-             RETURNING public_id, token_hash, user_id"
-        )
-        .bind(to_millis(now))
-        .bind(i64::from(batch))
-        .fetch_all(pool)
-        .await)?;
-        Ok(into_deleted(rows))
-    }
-
-    async fn list_for_user(
-        &self,
-        user_id: i64,
-        now: OffsetDateTime,
-    ) -> Result<Vec<SessionRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM sessions WHERE user_id = $1 AND expires_at > $2 \
-             ORDER BY last_activity_at DESC, id DESC"
-        );
-        self.count();
-        let rows: Vec<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
-            .bind(user_id)
-            .bind(to_millis(now))
-            .fetch_all(pool)
-            .await)?;
-        rows.into_iter().map(SessionRow::into_record).collect()
-    }
-
-    async fn get_by_public_id(
-        &self,
-        public_id: &PublicId,
-    ) -> Result<Option<SessionRecord>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE public_id = $1");
-        self.count();
-        let row: Option<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
-            .bind(public_id.as_str())
-            .fetch_optional(pool)
-            .await)?;
-        row.map(SessionRow::into_record).transpose()
-    }
-
-    async fn search(
-        &self,
-        query: &SessionQuery,
-        now: OffsetDateTime,
-    ) -> Result<SessionPage, StoreError> {
-        let limit = i64::from(query.limit.clamp(1, 500));
-        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
-        let now = to_millis(now);
-        let pattern = query
-            .user_agent_contains
-            .as_ref()
-            .map(|text| format!("%{}%", escape_like(&text.to_lowercase())));
-        let range = query.network.map(|net| {
-            (
-                ip_key(net.network()).to_vec(),
-                ip_key(net.broadcast()).to_vec(),
-            )
-        });
-        self.count();
-        self.count();
-        let (rows, total): (Vec<SessionRow>, i64) = with_pool!(&self.db, |pool| {
-            let mut page = QueryBuilder::new(format!("SELECT {COLUMNS} FROM sessions WHERE 1 = 1"));
-            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM sessions WHERE 1 = 1");
-            for builder in [&mut page, &mut count] {
-                match query.state {
-                    StateFilter::Active => {
-                        builder.push(" AND expires_at > ").push_bind(now);
-                    }
-                    StateFilter::Expired => {
-                        builder.push(" AND expires_at <= ").push_bind(now);
-                    }
-                    StateFilter::All => {}
-                }
-                if let Some(user_id) = query.user_id {
-                    builder.push(" AND user_id = ").push_bind(user_id);
-                }
-                if let Some((low, high)) = &range {
-                    builder
-                        .push(" AND ip_key BETWEEN ")
-                        .push_bind(low.clone())
-                        .push(" AND ")
-                        .push_bind(high.clone());
-                }
-                if let Some(pattern) = &pattern {
-                    builder
-                        .push(" AND lower(user_agent) LIKE ")
-                        .push_bind(pattern.clone())
-                        .push(" ESCAPE '\\'");
-                }
-            }
-            page.push(" ORDER BY expires_at DESC, id DESC LIMIT ")
-                .push_bind(limit)
-                .push(" OFFSET ")
-                .push_bind(offset);
-            let rows = page.build_query_as().fetch_all(pool).await?;
-            let total: (i64,) = count.build_query_as().fetch_one(pool).await?;
-            Ok::<_, sqlx::Error>((rows, total.0))
-        })?;
-        Ok(SessionPage {
-            sessions: rows
-                .into_iter()
-                .map(SessionRow::into_record)
-                .collect::<Result<_, _>>()?,
-            total: u64::try_from(total).unwrap_or(0),
-        })
     }
 }

@@ -14,6 +14,7 @@ mod cluster;
 pub(crate) mod db_store;
 mod events;
 mod layer;
+mod memory;
 mod record;
 mod session;
 mod store;
@@ -31,6 +32,7 @@ pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 pub use db_store::DbStore;
 pub use events::{EndCause, Ended, SessionEvent, SignedIn, EVENT_BUFFER};
 pub use layer::{cookie_value, SessionLayer, SessionService};
+pub use memory::MemoryStore;
 // The time helpers live in `crate::clock` (below accounts and admin too); kept here for callers
 // that found them in this module.
 pub use crate::clock::{from_millis, now, to_millis};
@@ -39,7 +41,7 @@ pub use record::{
     TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
 };
 pub use session::{Session, SessionError};
-pub use store::{Deleted, SessionPage, SessionQuery, SessionStore, StateFilter, StoreError};
+pub use store::{Deleted, SessionStore, StoreError, UserSessionStore};
 
 use crate::db::Database;
 use crate::geo::GeoIp;
@@ -150,7 +152,10 @@ struct EngineInner {
     /// Where [`SessionEvent`]s go (see [`SessionEngine::subscribe`]).
     events: tokio::sync::broadcast::Sender<SessionEvent>,
     store: Arc<dyn SessionStore>,
-    db_store: DbStore,
+    /// The database store, when the engine was made over a database (see [`SessionEngine::new`]).
+    db_store: Option<DbStore>,
+    /// The cache the engine made in front of it (`cached_db`), which forward authentication reads
+    /// directly and the eviction listener keeps in step.
     cache: Option<CachedDbStore<DbStore>>,
 }
 
@@ -207,7 +212,8 @@ pub struct Commit {
 }
 
 impl SessionEngine {
-    /// An engine over this database, with the backend the configuration names and no GeoIP.
+    /// An engine over this database, with the backend the configuration names (`db` or
+    /// `cached_db`) and no GeoIP.
     pub fn new(db: Database, config: SessionConfig) -> Self {
         Self::with_geoip(db, config, GeoIp::disabled())
     }
@@ -223,6 +229,43 @@ impl SessionEngine {
             Some(cache) => Arc::new(cache.clone()),
             None => Arc::new(db_store.clone()),
         };
+        Self::build(store, Some(db_store), cache, config, geoip)
+    }
+
+    /// An engine over any [`SessionStore`]: yours, a [`MemoryStore`], or one composed with a
+    /// [`CachedDbStore`] in front. `config.backend` is not read: the store is what it is.
+    ///
+    /// Listing and revoking a user's sessions need a store that keeps them by user
+    /// ([`SessionStore::by_user`]); with any other store they answer [`StoreError::Unsupported`].
+    ///
+    /// ```
+    /// use console_sessions::sessions::{CacheSettings, CachedDbStore, MemoryStore};
+    /// use console_sessions::{SessionConfig, SessionEngine};
+    ///
+    /// let cached = CachedDbStore::new(MemoryStore::new(), &CacheSettings::default());
+    /// let engine = SessionEngine::with_store(cached, SessionConfig::default());
+    /// # drop(engine);
+    /// ```
+    pub fn with_store(store: impl SessionStore, config: SessionConfig) -> Self {
+        Self::with_store_and_geoip(store, config, GeoIp::disabled())
+    }
+
+    /// [`SessionEngine::with_store`], recording where each session is with this GeoIP database.
+    pub fn with_store_and_geoip(
+        store: impl SessionStore,
+        config: SessionConfig,
+        geoip: GeoIp,
+    ) -> Self {
+        Self::build(Arc::new(store), None, None, config, geoip)
+    }
+
+    fn build(
+        store: Arc<dyn SessionStore>,
+        db_store: Option<DbStore>,
+        cache: Option<CachedDbStore<DbStore>>,
+        config: SessionConfig,
+        geoip: GeoIp,
+    ) -> Self {
         Self {
             inner: Arc::new(EngineInner {
                 config,
@@ -261,9 +304,14 @@ impl SessionEngine {
         self.inner.store.as_ref()
     }
 
-    /// The database store underneath (for its query counter).
-    pub fn db_store(&self) -> &DbStore {
-        &self.inner.db_store
+    /// The database store underneath, when the engine was made over a database (for its query
+    /// counter, and for staff queries that read the sessions table directly).
+    pub fn db_store(&self) -> Option<&DbStore> {
+        self.inner.db_store.as_ref()
+    }
+
+    fn by_user(&self, what: &'static str) -> Result<&dyn UserSessionStore, StoreError> {
+        self.store().by_user().ok_or(StoreError::Unsupported(what))
     }
 
     /// The cache, under `cached_db`.
@@ -596,14 +644,16 @@ impl SessionEngine {
 
     /// A user's active sessions, most recent activity first.
     pub async fn list_for_user(&self, user_id: i64) -> Result<Vec<SessionRecord>, StoreError> {
-        self.store().list_for_user(user_id, now()).await
+        self.by_user("list a user's sessions")?
+            .list_for_user(user_id, now())
+            .await
     }
 
     /// Signs out one session of a user. A public id of another user's session is "not found"
     /// (`false`), never a revoke.
     pub async fn revoke(&self, user_id: i64, public_id: &PublicId) -> Result<bool, StoreError> {
         let deleted = self
-            .store()
+            .by_user("sign out a session by its public id")?
             .delete_by_public_ids(std::slice::from_ref(public_id), Some(user_id))
             .await?;
         self.ended(EndCause::Revoked, &deleted);
@@ -612,7 +662,10 @@ impl SessionEngine {
 
     /// Signs out every session of a user except `keep`; returns how many ended.
     pub async fn revoke_others(&self, user_id: i64, keep: &PublicId) -> Result<usize, StoreError> {
-        let deleted = self.store().delete_for_user(user_id, Some(keep)).await?;
+        let deleted = self
+            .by_user("sign out a user's other sessions")?
+            .delete_for_user(user_id, Some(keep))
+            .await?;
         self.ended(EndCause::Revoked, &deleted);
         Ok(deleted.len())
     }
@@ -624,33 +677,32 @@ impl SessionEngine {
 
     /// [`SessionEngine::revoke_all`], answering which sessions ended.
     pub async fn revoke_all_listed(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
-        let deleted = self.store().delete_for_user(user_id, None).await?;
-        self.ended(EndCause::Revoked, &deleted);
+        self.end_all_of(user_id, EndCause::Revoked).await
+    }
+
+    /// Ends every session of a user for this reason (an account system deleting the user says
+    /// [`EndCause::UserDeleted`]), answering which sessions ended.
+    pub async fn end_all_of(
+        &self,
+        user_id: i64,
+        cause: EndCause,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        let deleted = self
+            .by_user("sign out all of a user's sessions")?
+            .delete_for_user(user_id, None)
+            .await?;
+        self.ended(cause, &deleted);
         Ok(deleted)
     }
 
     /// Staff: deletes these sessions, whoever owns them.
     pub async fn delete_many(&self, public_ids: &[PublicId]) -> Result<Vec<Deleted>, StoreError> {
-        let deleted = self.store().delete_by_public_ids(public_ids, None).await?;
+        let deleted = self
+            .by_user("sign out sessions by public id")?
+            .delete_by_public_ids(public_ids, None)
+            .await?;
         self.ended(EndCause::Revoked, &deleted);
         Ok(deleted)
-    }
-
-    /// Deletes a user and every session of theirs (cache included).
-    pub async fn delete_user(&self, user_id: i64) -> Result<usize, StoreError> {
-        let deleted = self.store().delete_user(user_id).await?;
-        self.ended(EndCause::UserDeleted, &deleted);
-        Ok(deleted.len())
-    }
-
-    /// One session by public id, for staff.
-    pub async fn get(&self, public_id: &PublicId) -> Result<Option<SessionRecord>, StoreError> {
-        self.store().get_by_public_id(public_id).await
-    }
-
-    /// Staff search.
-    pub async fn search(&self, query: &SessionQuery) -> Result<SessionPage, StoreError> {
-        self.store().search(query, now()).await
     }
 
     /// Deletes every expired session, `batch` rows per statement (so a large sweep never holds a long
@@ -674,7 +726,7 @@ impl SessionEngine {
     /// whenever it cannot. `None` with SQLite (a single node) or the `db` backend (no cache).
     pub fn spawn_eviction_listener(&self) -> Option<EvictionListener> {
         let cache = self.inner.cache.as_ref()?;
-        match self.inner.db_store.database() {
+        match self.inner.db_store.as_ref()?.database() {
             Database::Postgres(pool) => Some(EvictionListener::spawn(
                 cache.clone(),
                 pool,

@@ -1,7 +1,6 @@
 //! The storage interface every backend implements.
 
 use async_trait::async_trait;
-use ipnet::IpNet;
 use time::OffsetDateTime;
 
 use super::record::{PublicId, SessionRecord, TokenHash};
@@ -23,6 +22,13 @@ pub enum StoreError {
     /// The database failed or could not be reached.
     #[error("session storage is unavailable: {0}")]
     Database(#[from] sqlx::Error),
+    /// The store keeps sessions by token only, and this operation needs its sessions by user or
+    /// by public id (see [`UserSessionStore`]).
+    #[error("this session store cannot {0}: it does not keep sessions by user")]
+    Unsupported(&'static str),
+    /// A store of another kind failed (for stores outside this crate).
+    #[error("session storage failed: {0}")]
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A session that was deleted: its token hash for the cache to evict, and whose it was for those
@@ -48,47 +54,13 @@ impl Deleted {
     }
 }
 
-/// Which sessions a staff search returns, by state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum StateFilter {
-    /// Sessions that have not expired.
-    #[default]
-    Active,
-    /// Sessions past their expiry, not yet swept.
-    Expired,
-    /// Both.
-    All,
-}
-
-/// A filtered, paginated search over every session, for staff.
-#[derive(Debug, Clone, Default)]
-pub struct SessionQuery {
-    /// Only this user's sessions.
-    pub user_id: Option<i64>,
-    /// Active, expired or all.
-    pub state: StateFilter,
-    /// Only addresses inside this network (a single address is a /32 or /128).
-    pub network: Option<IpNet>,
-    /// Only user agents containing this text, ignoring ASCII case.
-    pub user_agent_contains: Option<String>,
-    /// Page size (capped at 500).
-    pub limit: u32,
-    /// Rows to skip.
-    pub offset: u64,
-}
-
-/// One page of a search.
-#[derive(Debug, Clone)]
-pub struct SessionPage {
-    /// The sessions of this page, newest expiry first.
-    pub sessions: Vec<SessionRecord>,
-    /// How many sessions match in all.
-    pub total: u64,
-}
-
-/// A session store: the database, or a cache in front of it.
+/// A session store: what the engine needs to keep sessions, and no more.
 ///
-/// Stores know sessions only by [`TokenHash`] and [`PublicId`]; they never see a token.
+/// Stores know sessions only by [`TokenHash`] (and, for [`UserSessionStore`], by [`PublicId`] and
+/// user); they never see a token. The library has [`DbStore`](super::DbStore) (SQLite or
+/// PostgreSQL), [`MemoryStore`](super::MemoryStore) (one process, nothing kept across restarts)
+/// and [`CachedDbStore`](super::CachedDbStore), a cache composed over any of them. Plug another in
+/// with [`SessionEngine::with_store`](super::SessionEngine::with_store).
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Inserts a new session; [`StoreError::Duplicate`] if its token hash or public id exists.
@@ -113,12 +85,31 @@ pub trait SessionStore: Send + Sync + 'static {
     /// Deletes the session with this token hash; deleting a missing session is fine (`false`).
     async fn delete(&self, token_hash: &TokenHash) -> Result<bool, StoreError>;
 
-    /// Deletes the sessions with these public ids, optionally only those of `user_id`.
-    async fn delete_by_public_ids(
+    /// Deletes up to `batch` sessions that expired before `now`.
+    async fn delete_expired(
         &self,
-        public_ids: &[PublicId],
-        user_id: Option<i64>,
+        now: OffsetDateTime,
+        batch: u32,
     ) -> Result<Vec<Deleted>, StoreError>;
+
+    /// This store's per-user operations, when it keeps sessions by user. A store that implements
+    /// [`UserSessionStore`] answers `Some(self)`; the default, `None`, leaves the engine's
+    /// per-user operations (list, revoke) answering [`StoreError::Unsupported`].
+    fn by_user(&self) -> Option<&dyn UserSessionStore> {
+        None
+    }
+}
+
+/// What a store that keeps sessions by user and by public id can do besides: what a devices page
+/// and an admin need (list a user's sessions, sign out one, the others or all).
+#[async_trait]
+pub trait UserSessionStore: Send + Sync {
+    /// A user's sessions that are active at `now`, most recent activity first.
+    async fn list_for_user(
+        &self,
+        user_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
 
     /// Deletes every session of a user, except the one with public id `keep`.
     async fn delete_for_user(
@@ -127,33 +118,10 @@ pub trait SessionStore: Send + Sync + 'static {
         keep: Option<&PublicId>,
     ) -> Result<Vec<Deleted>, StoreError>;
 
-    /// Deletes the user and, with them, all their sessions.
-    async fn delete_user(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError>;
-
-    /// Deletes up to `batch` sessions that expired before `now`.
-    async fn delete_expired(
+    /// Deletes the sessions with these public ids, optionally only those of `user_id`.
+    async fn delete_by_public_ids(
         &self,
-        now: OffsetDateTime,
-        batch: u32,
+        public_ids: &[PublicId],
+        user_id: Option<i64>,
     ) -> Result<Vec<Deleted>, StoreError>;
-
-    /// A user's sessions that are active at `now`, most recent activity first.
-    async fn list_for_user(
-        &self,
-        user_id: i64,
-        now: OffsetDateTime,
-    ) -> Result<Vec<SessionRecord>, StoreError>;
-
-    /// One session by public id, active or not.
-    async fn get_by_public_id(
-        &self,
-        public_id: &PublicId,
-    ) -> Result<Option<SessionRecord>, StoreError>;
-
-    /// A staff search.
-    async fn search(
-        &self,
-        query: &SessionQuery,
-        now: OffsetDateTime,
-    ) -> Result<SessionPage, StoreError>;
 }

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use console_sessions::admin::StateFilter;
 use console_sessions::admin::{Actor, AdminQuery, SearchTerm, SessionAdmin, SortColumn};
 use console_sessions::device::DeviceCategory;
 use console_sessions::geo::Place;
-use console_sessions::sessions::{now, PublicId, StateFilter, TokenHash};
+use console_sessions::sessions::{now, PublicId, TokenHash};
 use console_sessions::testing::{sample_record, TestDatabase};
 use console_sessions::{Backend, SessionBackend, SessionConfig, SessionEngine};
 
@@ -440,7 +441,14 @@ async fn signing_out_a_user_ends_all_their_sessions_and_the_log_outlives_them(ct
         .unwrap()
         .is_some());
     // The user goes; the record of what was done to them stays.
-    ctx.engine.delete_user(ctx.bob).await.unwrap();
+    console_sessions::accounts::Accounts::new(
+        ctx.test_db.db.clone(),
+        ctx.engine.clone(),
+        Default::default(),
+    )
+    .delete_user(ctx.bob)
+    .await
+    .unwrap();
     let log = ctx.admin.audit_log(10, 0).await.unwrap();
     assert_eq!(log[0].action, "user.sign_out_all");
     assert_eq!(log[0].target_user_id, Some(ctx.bob));

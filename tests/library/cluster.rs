@@ -202,7 +202,12 @@ async fn sessions_of_a_deleted_user_are_refused_by_the_other_node() {
     let cluster = Cluster::new().await;
     let alice = cluster.user("alice").await;
     let (record, _) = cluster.warm_session(Some(alice)).await;
-    assert_eq!(cluster.a.engine.delete_user(alice).await.unwrap(), 1);
+    let accounts = console_sessions::accounts::Accounts::new(
+        cluster.test_db.db.clone(),
+        cluster.a.engine.clone(),
+        Default::default(),
+    );
+    assert_eq!(accounts.delete_user(alice).await.unwrap(), 1);
     cluster
         .b
         .refuses_within_bound(&record.token_hash, "user deleted")

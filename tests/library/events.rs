@@ -228,7 +228,12 @@ async fn every_way_a_session_ends_is_heard_with_its_reason(ctx: Ctx) {
     );
     // The user deleted.
     sign_in().await;
-    assert_eq!(engine.delete_user(alice).await.unwrap(), 1);
+    let accounts = console_sessions::accounts::Accounts::new(
+        test_db.db.clone(),
+        engine.clone(),
+        Default::default(),
+    );
+    assert_eq!(accounts.delete_user(alice).await.unwrap(), 1);
     assert_eq!(
         heard(&mut events),
         [(Some(alice), EndCause::UserDeleted)],

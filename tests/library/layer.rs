@@ -116,14 +116,14 @@ impl App {
 #[tokio::test]
 async fn requests_that_do_not_use_the_session_get_no_cookie_and_no_query() {
     let app = app(SessionConfig::default()).await;
-    let before = app.engine.db_store().query_count();
+    let before = app.engine.db_store().unwrap().query_count();
     let reply = app.get("/static", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.set_cookie.is_none());
     let reply = app.get("/peek", None).await;
     assert_eq!(reply.body, "None");
     assert!(reply.set_cookie.is_none());
-    assert_eq!(app.engine.db_store().query_count(), before);
+    assert_eq!(app.engine.db_store().unwrap().query_count(), before);
     assert_eq!(app.test_db.session_rows().await.unwrap(), 0);
 }
 

@@ -9,7 +9,11 @@
 ///
 /// - `suite!(on_every_database: a, b)`: `Ctx::new(Backend)`, cases `sqlite` and `postgres`;
 /// - `suite!(on_every_database_and_store: a, b)`: `Ctx::new(Backend, SessionBackend)`, cases
-///   `sqlite_db`, `sqlite_cached_db`, `postgres_db` and `postgres_cached_db`.
+///   `sqlite_db`, `sqlite_cached_db`, `postgres_db` and `postgres_cached_db`;
+/// - `suite!(on_every_store: a, b)`: `Ctx::on(Stores)`, those four cases and two that keep
+///   sessions in a [`MemoryStore`](console_sessions::sessions::MemoryStore), a store the engine
+///   knows only through [`SessionEngine::with_store`](console_sessions::SessionEngine::with_store):
+///   `memory` (alone) and `memory_cached` (with a cache composed in front).
 ///
 /// Defined before the modules, so that every module after it can invoke it.
 macro_rules! suite {
@@ -39,6 +43,36 @@ macro_rules! suite {
             ),
         ] $($test),*);
     };
+    (on_every_store: $($test:ident),* $(,)?) => {
+        suite!(@on [
+            sqlite_db (crate::Stores::Database(
+                ::console_sessions::Backend::Sqlite,
+                ::console_sessions::SessionBackend::Db
+            )),
+            sqlite_cached_db (crate::Stores::Database(
+                ::console_sessions::Backend::Sqlite,
+                ::console_sessions::SessionBackend::CachedDb
+            )),
+            postgres_db (crate::Stores::Database(
+                ::console_sessions::Backend::Postgres,
+                ::console_sessions::SessionBackend::Db
+            )),
+            postgres_cached_db (crate::Stores::Database(
+                ::console_sessions::Backend::Postgres,
+                ::console_sessions::SessionBackend::CachedDb
+            )),
+            memory (crate::Stores::Memory(::console_sessions::SessionBackend::Db)),
+            memory_cached (crate::Stores::Memory(::console_sessions::SessionBackend::CachedDb)),
+        ] $($test),*);
+    };
+    (@on [] $($test:ident),*) => {};
+    (@on [$case:ident $args:tt $(, $($more:tt)*)?] $($test:ident),*) => {
+        mod $case {
+            use super::*;
+            $( #[tokio::test] async fn $test() { super::$test(Ctx::on $args.await).await } )*
+        }
+        suite!(@on [$($($more)*)?] $($test),*);
+    };
     // One case at a time: a case's arguments cannot repeat inside the repetition of the tests.
     (@cases [] $($test:ident),*) => {};
     (@cases [$case:ident $args:tt $(, $($more:tt)*)?] $($test:ident),*) => {
@@ -48,6 +82,16 @@ macro_rules! suite {
         }
         suite!(@cases [$($($more)*)?] $($test),*);
     };
+}
+
+/// Where a case of `suite!(on_every_store: …)` keeps its sessions.
+#[derive(Debug, Clone, Copy)]
+pub enum Stores {
+    /// In this database, through the engine's own `db` or `cached_db` store.
+    Database(console_sessions::Backend, console_sessions::SessionBackend),
+    /// In a `MemoryStore` handed to `SessionEngine::with_store`, alone (`Db`) or behind a cache
+    /// (`CachedDb`).
+    Memory(console_sessions::SessionBackend),
 }
 
 /// Small GeoIP databases built at run time (shared with the benches, hence outside this directory).

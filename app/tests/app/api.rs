@@ -1061,7 +1061,7 @@ impl Api {
     async fn with_planted_session(app: &TestApp, user_id: i64) -> Self {
         let (mut record, token) = console_sessions::testing::sample_record(Some(user_id));
         record.user_agent = Some(FIREFOX.to_owned());
-        console_sessions::SessionStore::create(app.state.sessions.db_store(), &record)
+        console_sessions::SessionStore::create(app.state.sessions.db_store().unwrap(), &record)
             .await
             .unwrap();
         let again = Api::new(app);

@@ -37,7 +37,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, LazyLock};
 
 use console_sessions::accounts::{AccountsConfig, NewUser};
-use console_sessions::sessions::{now, SessionRecord, SessionToken};
+use console_sessions::sessions::{now, SessionRecord, SessionToken, UserSessionStore};
 use console_sessions::testing::TestDatabase;
 use console_sessions::{Backend, SessionStore};
 use console_sessions_app::server::config::Settings;
@@ -252,6 +252,7 @@ impl TestApp {
         self.state
             .sessions
             .db_store()
+            .expect("an engine over the database")
             .load(&hash, now())
             .await
             .expect("the database answers")
@@ -272,6 +273,7 @@ impl TestApp {
         self.state
             .sessions
             .db_store()
+            .expect("an engine over the database")
             .list_for_user(user_id, now())
             .await
             .expect("the database answers")
