@@ -27,7 +27,10 @@ pub struct AuditLine {
 
 /// The newest audit entries.
 #[server(prefix = "/api", endpoint = "admin/audit", input = GetUrl)]
-pub async fn list_audit_log(page: Option<u32>) -> Result<Vec<AuditLine>, AppError> {
+pub async fn list_audit_log(
+    /// 1-based page of 100 entries (default 1, at most 100,000).
+    page: Option<u32>,
+) -> Result<Vec<AuditLine>, AppError> {
     use crate::server::request;
     use console_sessions::sessions::to_millis;
     let (state, _) = request::require_staff().await?;

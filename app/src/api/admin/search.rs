@@ -100,7 +100,9 @@ pub struct Changelist {
 /// The sessions changelist.
 #[server(prefix = "/api", endpoint = "admin/sessions", input = GetUrl)]
 pub async fn list_admin_sessions(
-    #[server(default)] params: ChangelistParams,
+    /// The changelist's query from the page's URL; fields left out take their defaults.
+    #[server(default)]
+    params: ChangelistParams,
 ) -> Result<Changelist, AppError> {
     use crate::server::request;
     let (state, staff) = request::require_staff().await?;

@@ -35,7 +35,10 @@ pub struct AdminSessionDetail {
 
 /// Every field of one session (never its token).
 #[server(prefix = "/api", endpoint = "admin/session", input = GetUrl)]
-pub async fn get_admin_session(public_id: String) -> Result<AdminSessionDetail, AppError> {
+pub async fn get_admin_session(
+    /// The session, by public id; one that is malformed or names no session is not found.
+    public_id: String,
+) -> Result<AdminSessionDetail, AppError> {
     use crate::server::request;
     use console_sessions::sessions::{now, to_millis, Expiry, PublicId};
     let (state, _) = request::require_staff().await?;
@@ -68,7 +71,10 @@ pub async fn get_admin_session(public_id: String) -> Result<AdminSessionDetail, 
 /// The sessions picked in the changelist (comma-separated public ids), for the confirmation page.
 #[server(prefix = "/api", endpoint = "admin/selected", input = GetUrl)]
 pub async fn list_selected_sessions(
-    #[server(default)] ids: String,
+    /// Comma-separated public ids, as the confirmation page's URL carries them; the first 100 valid
+    /// ones are looked up.
+    #[server(default)]
+    ids: String,
 ) -> Result<Vec<AdminSession>, AppError> {
     use crate::server::request;
     use console_sessions::sessions::{now, to_millis, PublicId};
@@ -89,7 +95,11 @@ pub async fn list_selected_sessions(
 /// changelist.
 #[server(prefix = "/api", endpoint = "admin/sign-out-sessions")]
 pub async fn admin_sign_out_sessions(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// Comma-separated public ids; the first 1000 valid ones are signed out.
     ids: String,
 ) -> Result<u64, AppError> {
     use crate::server::request;
@@ -115,7 +125,11 @@ pub async fn admin_sign_out_sessions(
 /// Signs out every session of one user, records it, and goes back to that user's view.
 #[server(prefix = "/api", endpoint = "admin/sign-out-user")]
 pub async fn admin_sign_out_user(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The user whose every session ends.
     user_id: i64,
 ) -> Result<u64, AppError> {
     use crate::server::request;

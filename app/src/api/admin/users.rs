@@ -41,7 +41,9 @@ pub struct AdminUsers {
 /// Users with their active-session counts.
 #[server(prefix = "/api", endpoint = "admin/users", input = GetUrl)]
 pub async fn list_admin_users(
+    /// The search box: part of a username or email (longer than 200 bytes, it is ignored).
     q: Option<String>,
+    /// 1-based page of 100 users (default 1, at most 100,000).
     page: Option<u32>,
 ) -> Result<AdminUsers, AppError> {
     use crate::server::request;
@@ -80,8 +82,13 @@ pub async fn list_admin_users(
 /// Activates or deactivates a user; deactivating ends all their sessions. Recorded.
 #[server(prefix = "/api", endpoint = "admin/set-active")]
 pub async fn admin_set_active(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The user to change; staff cannot deactivate themselves (403).
     user_id: i64,
+    /// `true` lets the user sign in again; `false` stops them and ends all their sessions.
     active: bool,
 ) -> Result<u64, AppError> {
     use crate::server::request;
