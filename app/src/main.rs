@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use console_sessions_app::server::{cli, config::Cli};
+use console_sessions_app::cli;
+use console_sessions_app::server::config::Cli;
 
 fn main() -> ExitCode {
     // Server-side rendering of deep view trees nests many futures; unoptimised builds need more than

@@ -104,9 +104,15 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
 /// Signs in with a username and password, then goes to `next` (a local path) or the devices page.
 #[server(prefix = "/api", endpoint = "account/sign-in")]
 pub async fn sign_in(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The account to sign in to; kept in the form when sign-in fails.
     username: String,
+    /// The account's password; unlike the username, never put back in the form.
     password: String,
+    /// Where to go once signed in: followed only to a path on this site or an allowed origin.
     next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::request;
@@ -156,10 +162,17 @@ pub async fn start_session(
 /// (exactly one, however many arrive at once), whether or not sign-up is open.
 #[server(prefix = "/api", endpoint = "account/sign-up")]
 pub async fn sign_up(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The new account's name; kept in the form when sign-up fails.
     username: String,
+    /// Optional; a blank field counts as none.
     email: Option<String>,
+    /// The new account's password, held to the configured minimum length.
     password: String,
+    /// The password typed again, to catch a typo before it locks the account's owner out.
     password_confirm: String,
 ) -> Result<(), AppError> {
     use crate::server::request;
@@ -196,7 +209,12 @@ pub async fn sign_up(
 
 /// Signs out: the session ends on the server and its cookie is removed.
 #[server(prefix = "/api", endpoint = "account/sign-out")]
-pub async fn sign_out(#[server(default)] csrf_token: String) -> Result<(), AppError> {
+pub async fn sign_out(
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+) -> Result<(), AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
@@ -218,10 +236,18 @@ pub struct PasswordChanged {
 /// default) every other session of the user ends; this one stays, under a new token.
 #[server(prefix = "/api", endpoint = "account/change-password")]
 pub async fn change_password(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The password in force now: a session alone (a browser left signed in) cannot change it.
     current_password: String,
+    /// The new password, held to the configured minimum length.
     password: String,
+    /// The new password typed again, to catch a typo before it locks the user out.
     password_confirm: String,
+    /// The checkbox: present (whatever its value) to sign out every other session. Browsers send
+    /// nothing for an unticked box, hence an option rather than a `bool`.
     sign_out_others: Option<String>,
 ) -> Result<PasswordChanged, AppError> {
     use crate::server::request;

@@ -180,7 +180,11 @@ pub async fn end_other_sessions(
 /// Signs out one of the user's sessions. Signing out the current one is signing out.
 #[server(prefix = "/api", endpoint = "sessions/sign-out")]
 pub async fn sign_out_session(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The session to end, by public id: one of the caller's own (any other id is not found).
     public_id: String,
 ) -> Result<(), AppError> {
     use crate::server::request;
@@ -204,7 +208,10 @@ pub async fn sign_out_session(
 /// Signs out every session of the user but this one; answers how many ended.
 #[server(prefix = "/api", endpoint = "sessions/sign-out-others")]
 pub async fn sign_out_other_sessions(
-    #[server(default)] csrf_token: String,
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
 ) -> Result<u64, AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/sessions", error, &[]);

@@ -82,7 +82,10 @@ where
 
 /// The hidden field carrying the anti-forgery token; every form that changes state has one.
 #[component]
-pub fn CsrfField(token: String) -> impl IntoView {
+pub fn CsrfField(
+    /// The session's anti-forgery token, as the viewer resource hands it out.
+    token: String,
+) -> impl IntoView {
     view! { <input type="hidden" name="csrf_token" value=token/> }
 }
 
@@ -106,7 +109,10 @@ pub fn form_error(
 
 /// A banner for a form's error, announced to screen readers.
 #[component]
-pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
+pub fn FormError(
+    /// The error to show, usually from [`form_error`]; `None` shows nothing.
+    error: Signal<Option<AppError>>,
+) -> impl IntoView {
     move || {
         error.get().map(|error| {
             view! {
@@ -120,7 +126,10 @@ pub fn FormError(error: Signal<Option<AppError>>) -> impl IntoView {
 
 /// A quiet notice (signed out, password changed…).
 #[component]
-pub fn Notice(text: String) -> impl IntoView {
+pub fn Notice(
+    /// What happened, as a sentence ("2 sessions were signed out.").
+    text: String,
+) -> impl IntoView {
     view! {
         <p class="alert info" role="status" data-testid="notice">
             {text}

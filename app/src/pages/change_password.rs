@@ -1,3 +1,6 @@
+//! `/account/password`: the signed-in user changes their password, and may sign out every other
+//! session with it.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

@@ -1,3 +1,5 @@
+//! `/account/sessions` ("Your devices"): the signed-in user's sessions, and signing them out.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;

@@ -1,3 +1,5 @@
+//! `/`: the landing page, with a live check of the service.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 

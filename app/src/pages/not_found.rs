@@ -1,3 +1,5 @@
+//! The 404 page, for any path no route matches.
+
 use leptos::prelude::*;
 
 /// Shown for any path no route matches, with a 404 status.

@@ -1,3 +1,5 @@
+//! `/sign-in`, and the error card every page shows when its data cannot be loaded.
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -104,7 +106,10 @@ pub fn SignInPage() -> impl IntoView {
 
 /// A page-sized message for a failure to load the page's data.
 #[component]
-pub fn ErrorCard(error: crate::error::AppError) -> impl IntoView {
+pub fn ErrorCard(
+    /// Why the data could not be loaded; its message is shown as it is.
+    error: crate::error::AppError,
+) -> impl IntoView {
     view! {
         <section class="card narrow" role="alert" data-testid="page-error">
             <h1>"Something is not working"</h1>

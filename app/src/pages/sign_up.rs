@@ -1,3 +1,5 @@
+//! `/sign-up`: creating an account (the very first one becomes staff).
+
 use leptos::prelude::*;
 use leptos_meta::Title;
 

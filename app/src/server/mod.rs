@@ -1,7 +1,7 @@
-//! The server side of the application: settings, command line, router, shared state, metrics and
-//! logs.
+//! The server side of the application: settings, shared state, CSRF, request helpers, security
+//! headers, metrics and logs. It depends on nothing above it (`api`, `app`, `pages`, `components`):
+//! they build on it, and `startup`, at the top of the crate, puts them all together.
 
-pub mod cli;
 pub mod config;
 pub mod cookies;
 pub mod csrf;
@@ -11,6 +11,5 @@ pub mod metrics;
 pub mod request;
 pub mod serve;
 pub mod site;
-pub mod startup;
 pub mod state;
 pub mod telemetry;

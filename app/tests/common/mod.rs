@@ -41,8 +41,8 @@ use console_sessions::sessions::{now, SessionRecord, SessionToken, UserSessionSt
 use console_sessions::testing::TestDatabase;
 use console_sessions::{Backend, SessionStore};
 use console_sessions_app::server::config::Settings;
-use console_sessions_app::server::startup::{router, Application};
 use console_sessions_app::server::state::AppState;
+use console_sessions_app::startup::{router, Application};
 use reqwest::cookie::{CookieStore, Jar};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION, ORIGIN};
 use reqwest::{Response, Url};

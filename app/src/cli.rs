@@ -1,12 +1,14 @@
-//! Carrying out a parsed command line.
+//! Carrying out a parsed command line. Beside [`crate::startup`], above `server`, because `serve`
+//! runs the built application (the command line's definition, with the settings, stays in
+//! [`crate::server::config`]).
 
 use std::time::Duration;
 
 use console_sessions::accounts::{Accounts, NewUser};
 use console_sessions::{Database, SessionEngine};
 
-use super::config::{Cli, Command, LogFormat};
-use super::startup::{Application, StartupError};
+use crate::server::config::{Cli, Command, LogFormat};
+use crate::startup::{Application, StartupError};
 
 /// Sets up logging: human-readable or JSON lines, filtered by `RUST_LOG` (default `info`).
 ///

@@ -1,4 +1,9 @@
 //! Building the application on a listener. Tests build it on port 0 with a fresh database.
+//!
+//! This sits above `api`, `app` and `server` because it is the one place that joins them: the router
+//! mounts the pages (`app`) and the JSON API (`api::v1`), and those use the server's state, CSRF and
+//! request helpers. Inside `server/` it closed a circle (server → api → server); up here every folder
+//! depends only on those below it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,16 +29,16 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
-use super::config::Settings;
-use super::csrf::{self, CsrfSettings};
-use super::embed;
-use super::forward_auth;
-use super::metrics::{self as metrics_endpoint, MetricsEndpoint};
-use super::request;
-use super::serve::serve;
-use super::state::AppState;
-use super::telemetry::{self, REQUEST_ID};
 use crate::app::{shell, App};
+use crate::server::config::Settings;
+use crate::server::csrf::{self, CsrfSettings};
+use crate::server::embed;
+use crate::server::forward_auth;
+use crate::server::metrics::{self as metrics_endpoint, MetricsEndpoint};
+use crate::server::request;
+use crate::server::serve::serve;
+use crate::server::state::AppState;
+use crate::server::telemetry::{self, REQUEST_ID};
 
 /// How long closing the database pool may take at shutdown. Connections still held then (by
 /// requests cut off at the shutdown deadline, whose statements the driver is still finishing) are
@@ -451,7 +456,7 @@ fn unprefixed<'a>(base: &str, path: &'a str) -> Option<&'a str> {
     let routed_without_base = rest.starts_with("/api/")
         || rest == "/api/v1"
         || rest.starts_with("/pkg/")
-        || super::site::is_machine_path(rest)
+        || crate::server::site::is_machine_path(rest)
         || (!name.contains('/') && name.contains('.'));
     routed_without_base.then_some(rest)
 }
