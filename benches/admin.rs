@@ -4,6 +4,8 @@
 //! Seeding a million rows takes minutes, so the data is kept between runs: a SQLite file under
 //! `target/bench-data/` and a PostgreSQL database `cs_bench_admin` (when `TEST_POSTGRES_URL` is set;
 //! the server in that URL must let the role create databases). Delete them to seed again.
+// `criterion_group!` defines a public function that cannot carry a doc comment.
+#![allow(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;

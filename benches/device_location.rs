@@ -1,6 +1,8 @@
 //! What recording a session's device and location costs.
 //!
 //! `cargo bench -p console-sessions --bench device_location`
+// `criterion_group!` defines a public function that cannot carry a doc comment.
+#![allow(missing_docs)]
 
 #[path = "../tests/support/geo_fixture.rs"]
 mod geo_fixture;

@@ -1,5 +1,7 @@
 //! Hot-path benchmarks of the session engine on a real SQLite file:
 //! load on a cache hit, load from SQLite, save, create, and a whole request's session work.
+// `criterion_group!` defines a public function that cannot carry a doc comment.
+#![allow(missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use console_sessions::sessions::{
