@@ -5,18 +5,26 @@
 //! `migrations/postgres/`, and the same column types as far as sqlx sees them (`BIGINT` times in Unix
 //! milliseconds, `TEXT`, `BLOB`/`BYTEA`, `BOOLEAN`), so one query text serves both wherever the SQL agrees.
 
+#[cfg(feature = "sqlite")]
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "sqlite")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::str::FromStr;
+#[cfg(feature = "sqlite")]
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+#[cfg(feature = "sqlite")]
 use sqlx::query::QueryAs;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
+#[cfg(feature = "sqlite")]
 use sqlx::{Connection, FromRow, Sqlite};
 
 /// Which database engine a [`Database`] talks to.
@@ -73,6 +81,9 @@ pub enum DbError {
     /// A query failed.
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    /// The URL names a database this build of the library leaves out.
+    #[error("this build has no {0} support: enable the console-sessions cargo feature `{0}`")]
+    NotBuilt(Backend),
 }
 
 /// Settings for the connection pool.
@@ -102,23 +113,28 @@ impl Default for PoolSettings {
 #[derive(Debug, Clone)]
 pub enum Database {
     /// An embedded SQLite file in WAL mode.
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
     /// A PostgreSQL server.
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds. The body is compiled once per backend,
 /// so one query text and one row type serve both wherever their SQL agrees.
-#[macro_export]
-#[doc(hidden)]
+///
+/// Not exported: its `cfg` attributes must be read with this crate's features, not a caller's.
 macro_rules! with_pool {
     ($db:expr, |$pool:ident| $body:expr) => {
         match $db {
+            #[cfg(feature = "sqlite")]
             $crate::db::Database::Sqlite($pool) => $body,
+            #[cfg(feature = "postgres")]
             $crate::db::Database::Postgres($pool) => $body,
         }
     };
 }
+pub(crate) use with_pool;
 
 impl Database {
     /// Opens the database named by `url` (`sqlite:`/`sqlite://` or `postgres://`/`postgresql://`).
@@ -132,6 +148,7 @@ impl Database {
     /// Like [`Database::connect`], with explicit pool settings.
     pub async fn connect_with(url: &str, settings: &PoolSettings) -> Result<Self, DbError> {
         match backend_of(url)? {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let options = sqlite_options(url)?.busy_timeout(settings.acquire_timeout);
                 if let Some(folder) = options.get_filename().parent() {
@@ -148,6 +165,7 @@ impl Database {
                     .map_err(|e| connect_error(Backend::Sqlite, url, &e))?;
                 Ok(Database::Sqlite(pool))
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url)
                     .map_err(|e| DbError::MalformedUrl(one_line(&e.to_string())))?;
@@ -159,27 +177,72 @@ impl Database {
                     .map_err(|e| connect_error(Backend::Postgres, url, &e))?;
                 Ok(Database::Postgres(pool))
             }
+            #[allow(unreachable_patterns)]
+            other => Err(DbError::NotBuilt(other)),
         }
     }
 
     /// Which engine this is.
     pub fn backend(&self) -> Backend {
         match self {
+            #[cfg(feature = "sqlite")]
             Database::Sqlite(_) => Backend::Sqlite,
+            #[cfg(feature = "postgres")]
             Database::Postgres(_) => Backend::Postgres,
         }
     }
 
-    /// Applies the migrations of this backend that are not applied yet.
+    /// Applies the whole schema of this backend — sessions, users, sign-in throttling, the
+    /// admin's audit log — where it is not applied yet: what the `accounts` and `admin` features
+    /// and the app need. (`migrations/sqlite/`, `migrations/postgres/`.)
+    #[cfg(feature = "accounts")]
     pub async fn migrate(&self) -> Result<(), DbError> {
         let result = match self {
-            Database::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
-            Database::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => {
+                tolerant(sqlx::migrate!("./migrations/sqlite"))
+                    .run(pool)
+                    .await
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => {
+                tolerant(sqlx::migrate!("./migrations/postgres"))
+                    .run(pool)
+                    .await
+            }
         };
-        result.map_err(|e| DbError::Migrate {
+        result.map_err(|e| self.migrate_error(&e))
+    }
+
+    /// Applies only the session engine's table (`migrations/sessions/`): for a service that takes
+    /// the engine and keeps its users elsewhere. `user_id` is then a plain column.
+    ///
+    /// Harmless on a database with the whole schema ([`Database::migrate`]). The other way round
+    /// does not work: a database begun with this alone cannot take the whole schema later (its
+    /// first step creates the sessions table); start that on a new database.
+    pub async fn migrate_sessions(&self) -> Result<(), DbError> {
+        let result = match self {
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => {
+                tolerant(sqlx::migrate!("./migrations/sessions/sqlite"))
+                    .run(pool)
+                    .await
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => {
+                tolerant(sqlx::migrate!("./migrations/sessions/postgres"))
+                    .run(pool)
+                    .await
+            }
+        };
+        result.map_err(|e| self.migrate_error(&e))
+    }
+
+    fn migrate_error(&self, error: &sqlx::migrate::MigrateError) -> DbError {
+        DbError::Migrate {
             backend: self.backend(),
-            message: one_line(&e.to_string()),
-        })
+            message: one_line(&error.to_string()),
+        }
     }
 
     /// Runs a trivial query: `Ok` when the database answers.
@@ -196,12 +259,14 @@ impl Database {
     /// write waits out the busy timeout and fails.
     pub async fn check(&self) -> Result<(), DbError> {
         match self {
+            #[cfg(feature = "sqlite")]
             Database::Sqlite(pool) => {
                 // Dropped unfinished, the transaction is rolled back: nothing is written.
                 let transaction = pool.begin_with("BEGIN IMMEDIATE").await?;
                 transaction.rollback().await?;
                 Ok(())
             }
+            #[cfg(feature = "postgres")]
             Database::Postgres(_) => self.ping().await,
         }
     }
@@ -221,6 +286,13 @@ impl Database {
     pub fn max_connections(&self) -> u32 {
         with_pool!(self, |pool| pool.options().get_max_connections())
     }
+}
+
+/// A migrator that leaves alone the versions of the other migration set on the same database (the
+/// whole schema's and the sessions-only one share sqlx's bookkeeping table).
+fn tolerant(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.set_ignore_missing(true);
+    migrator
 }
 
 /// The longest [`Database::close`] keeps closing connections that come back to the pool after it
@@ -254,6 +326,7 @@ async fn close_pool<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) {
 /// Readers are taken with `try_lock`, never waited for: when all are busy the statement goes through
 /// the pool, so concurrent loads never queue behind one another. They open on first use, and close when
 /// the pool is closed ([`Database::close`]) or when the last handle is dropped.
+#[cfg(feature = "sqlite")]
 pub(crate) struct SqliteReaders {
     pool: SqlitePool,
     slots: Box<[tokio::sync::Mutex<Option<SqliteConnection>>]>,
@@ -265,6 +338,7 @@ pub(crate) struct SqliteReaders {
     dropped: Arc<tokio::sync::Notify>,
 }
 
+#[cfg(feature = "sqlite")]
 impl Drop for SqliteReaders {
     fn drop(&mut self) {
         self.dropped.notify_one();
@@ -272,8 +346,10 @@ impl Drop for SqliteReaders {
 }
 
 /// How long reads go through the pool alone after a reader failed to open.
+#[cfg(feature = "sqlite")]
 const READER_OPEN_PAUSE: Duration = Duration::from_secs(5);
 
+#[cfg(feature = "sqlite")]
 impl std::fmt::Debug for SqliteReaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteReaders")
@@ -282,6 +358,7 @@ impl std::fmt::Debug for SqliteReaders {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl SqliteReaders {
     /// Readers beside `pool`: one per core, at most four; none is opened yet.
     pub(crate) fn new(pool: SqlitePool) -> Arc<Self> {
@@ -405,6 +482,7 @@ pub fn backend_of(url: &str) -> Result<Backend, DbError> {
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
     let options = SqliteConnectOptions::from_str(url)
         .map_err(|e| DbError::MalformedUrl(one_line(&e.to_string())))?;
@@ -417,6 +495,7 @@ fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, DbError> {
         .foreign_keys(true))
 }
 
+#[cfg(feature = "sqlite")]
 fn create_folder(folder: &Path) -> Result<(), DbError> {
     if folder.as_os_str().is_empty() || folder.exists() {
         return Ok(());
@@ -479,6 +558,7 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
 }
 
 /// Escapes `%`, `_` and `\` so user text matches literally inside a `LIKE … ESCAPE '\'` pattern.
+#[cfg(feature = "accounts")]
 pub(crate) fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {

@@ -22,7 +22,7 @@
 //! # let dir = tempfile::tempdir()?;
 //! # let url = format!("sqlite://{}/app.db", dir.path().display());
 //! let db = Database::connect(&url).await?; // sqlite://app.db or postgres://…
-//! db.migrate().await?;
+//! db.migrate_sessions().await?; // the sessions table alone
 //! let engine = SessionEngine::new(db, SessionConfig::default());
 //! let app: Router = Router::new()
 //!     .route("/", get(visits))
@@ -42,17 +42,28 @@
 //! `examples/counter.rs` is a whole service: sign-in with [`accounts::Accounts`], a visit
 //! counter, and the list of a user's sessions.
 
+#[cfg(all(feature = "accounts", not(sql)))]
+compile_error!("the `accounts` feature keeps users in a database: enable `sqlite` or `postgres`");
+#[cfg(all(feature = "testing", not(sql)))]
+compile_error!("the `testing` feature makes test databases: enable `sqlite` or `postgres`");
+
+#[cfg(all(feature = "accounts", sql))]
 pub mod accounts;
+#[cfg(all(feature = "admin", sql))]
 pub mod admin;
 mod clock;
+#[cfg(sql)]
 pub mod db;
 pub mod device;
 pub mod geo;
 pub mod metrics;
+#[cfg(all(feature = "admin", sql))]
 pub mod seed;
 pub mod sessions;
+#[cfg(all(feature = "testing", sql))]
 pub mod testing;
 
+#[cfg(sql)]
 pub use db::{Backend, Database, DbError};
 pub use sessions::{
     Session, SessionBackend, SessionConfig, SessionEngine, SessionLayer, SessionRecord,

@@ -122,6 +122,7 @@ pub fn publish() {
 }
 
 /// How a sign-in attempt ended, the `result` label of [`SIGN_INS`].
+#[cfg(feature = "accounts")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SignInOutcome {
     Success,
@@ -131,6 +132,7 @@ pub(crate) enum SignInOutcome {
     Throttled,
 }
 
+#[cfg(feature = "accounts")]
 impl SignInOutcome {
     fn label(self) -> &'static str {
         match self {
@@ -141,6 +143,7 @@ impl SignInOutcome {
     }
 }
 
+#[cfg(feature = "accounts")]
 pub(crate) fn sign_in(outcome: SignInOutcome) {
     ::metrics::counter!(SIGN_INS, "result" => outcome.label()).increment(1);
 }

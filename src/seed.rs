@@ -9,10 +9,10 @@ use sha2::{Digest, Sha256};
 use sqlx::QueryBuilder;
 
 use crate::clock::{now, to_millis};
+use crate::db::with_pool;
 use crate::db::Database;
 use crate::device::DeviceSummary;
 use crate::sessions::{ip_key, PublicId, StoreError};
-use crate::with_pool;
 
 /// What to seed.
 #[derive(Debug, Clone, Copy)]

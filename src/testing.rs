@@ -1,5 +1,6 @@
 //! Throwaway databases for tests and benchmarks: a fresh SQLite file, or a fresh PostgreSQL database
-//! created on the server named by `TEST_POSTGRES_URL`. Both come migrated.
+//! created on the server named by `TEST_POSTGRES_URL`. Both come migrated (see [`TestDatabase::new`]
+//! and [`TestDatabase::sessions_only`]).
 //!
 //! PostgreSQL tests never skip silently: without `TEST_POSTGRES_URL`, or with a server that does not
 //! answer, [`TestDatabase::new`] returns an error saying so (`make test` starts a server and sets it).
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 
 use rand::RngCore;
 
-use crate::clock::{now, to_millis};
+use crate::clock::now;
 use crate::db::{Backend, Database, DbError};
 use crate::sessions::{Expiry, PublicId, SessionRecord, SessionToken};
 
@@ -56,21 +57,48 @@ fn random_suffix() -> String {
 }
 
 impl TestDatabase {
-    /// A fresh database of this backend.
+    /// A fresh database of this backend, with the whole schema (the sessions table alone without
+    /// the `accounts` feature).
     pub async fn new(backend: Backend) -> Result<Self, DbError> {
+        let test_db = Self::empty(backend).await?;
+        #[cfg(feature = "accounts")]
+        test_db.db.migrate().await?;
+        #[cfg(not(feature = "accounts"))]
+        test_db.db.migrate_sessions().await?;
+        Ok(test_db)
+    }
+
+    /// A fresh database of this backend with the session engine's table alone
+    /// ([`Database::migrate_sessions`]).
+    pub async fn sessions_only(backend: Backend) -> Result<Self, DbError> {
+        let test_db = Self::empty(backend).await?;
+        test_db.db.migrate_sessions().await?;
+        Ok(test_db)
+    }
+
+    /// A fresh SQLite file, migrated as by [`TestDatabase::new`].
+    pub async fn sqlite() -> Result<Self, DbError> {
+        Self::new(Backend::Sqlite).await
+    }
+
+    /// A fresh PostgreSQL database, migrated as by [`TestDatabase::new`].
+    pub async fn postgres() -> Result<Self, DbError> {
+        Self::new(Backend::Postgres).await
+    }
+
+    async fn empty(backend: Backend) -> Result<Self, DbError> {
         match backend {
-            Backend::Sqlite => Self::sqlite().await,
-            Backend::Postgres => Self::postgres().await,
+            Backend::Sqlite => Self::empty_sqlite().await,
+            Backend::Postgres => Self::empty_postgres().await,
         }
     }
 
     /// A fresh SQLite file in its own temporary folder (removed on drop).
-    pub async fn sqlite() -> Result<Self, DbError> {
+    async fn empty_sqlite() -> Result<Self, DbError> {
         let folder =
             std::env::temp_dir().join(format!("console-sessions-test-{}", random_suffix()));
         let url = format!("sqlite://{}/test.db", folder.display());
         let db = Database::connect(&url).await?;
-        db.migrate().await?;
         Ok(Self {
             db,
             url,
@@ -79,7 +107,7 @@ impl TestDatabase {
     }
 
     /// A fresh PostgreSQL database `cs_test_<random>` on the `TEST_POSTGRES_URL` server.
-    pub async fn postgres() -> Result<Self, DbError> {
+    async fn empty_postgres() -> Result<Self, DbError> {
         let admin_url = std::env::var("TEST_POSTGRES_URL").map_err(|_| {
             DbError::MalformedUrl(
                 "TEST_POSTGRES_URL is not set: PostgreSQL tests need a server (run them with `make test`, \
@@ -89,18 +117,18 @@ impl TestDatabase {
         })?;
         let admin = Database::connect(&admin_url).await?;
         let name = format!("cs_test_{}", random_suffix());
-        if let Database::Postgres(pool) = &admin {
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(pool)
-                .await?;
-        }
+        crate::db::with_pool!(&admin, |pool| sqlx::query(&format!(
+            "CREATE DATABASE {name}"
+        ))
+        .execute(pool)
+        .await
+        .map(drop))?;
         admin.close().await;
         let mut url = url::Url::parse(&admin_url)
             .map_err(|e| DbError::MalformedUrl(format!("TEST_POSTGRES_URL: {e}")))?;
         url.set_path(&name);
         let url = url.to_string();
         let db = Database::connect(&url).await?;
-        db.migrate().await?;
         Ok(Self {
             db,
             url,
@@ -110,13 +138,14 @@ impl TestDatabase {
 
     /// Inserts a user directly (password hash is a placeholder that matches no password) and returns
     /// its id.
+    #[cfg(feature = "accounts")]
     pub async fn insert_user(&self, username: &str, is_staff: bool) -> Result<i64, DbError> {
-        let now = to_millis(now());
+        let now = crate::clock::to_millis(now());
         let sql = "INSERT INTO users (username, username_key, email, password_hash, is_staff, created_at) \
                    VALUES ($1, $2, $3, '!', $4, $5) RETURNING id";
         let key = username.to_lowercase();
         let email = format!("{key}@example.test");
-        let (id,): (i64,) = crate::with_pool!(&self.db, |pool| sqlx::query_as(sql)
+        let (id,): (i64,) = crate::db::with_pool!(&self.db, |pool| sqlx::query_as(sql)
             .bind(username)
             .bind(&key)
             .bind(&email)
@@ -129,7 +158,7 @@ impl TestDatabase {
 
     /// Counts the rows of `sessions`.
     pub async fn session_rows(&self) -> Result<i64, DbError> {
-        let (count,): (i64,) = crate::with_pool!(&self.db, |pool| sqlx::query_as(
+        let (count,): (i64,) = crate::db::with_pool!(&self.db, |pool| sqlx::query_as(
             "SELECT COUNT(*) FROM sessions"
         )
         .fetch_one(pool)
@@ -139,7 +168,7 @@ impl TestDatabase {
 
     /// Runs a statement (test set-up only: corrupting a row, ageing a session).
     pub async fn execute(&self, sql: &str) -> Result<u64, DbError> {
-        let done = crate::with_pool!(&self.db, |pool| sqlx::query(sql)
+        let done = crate::db::with_pool!(&self.db, |pool| sqlx::query(sql)
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;

@@ -12,8 +12,8 @@ use sha2::Sha256;
 
 use super::error::AccountError;
 use crate::clock::{now, to_millis};
+use crate::db::with_pool;
 use crate::db::Database;
-use crate::with_pool;
 
 /// The name of the key of [`account_subject`] in `server_keys`.
 const THROTTLE_KEY: &str = "throttle";

@@ -53,10 +53,10 @@ pub use validate::{
 };
 
 use crate::clock::{from_millis, now, to_millis};
+use crate::db::with_pool;
 use crate::db::{escape_like, is_unique_violation, Database};
 use crate::metrics::SignInOutcome;
 use crate::sessions::{EndCause, SessionEngine, SessionToken, StoreError, UserDirectory};
-use crate::with_pool;
 use throttle::{account_ip_subject, millis, Kind};
 
 /// A device cookie's value: a random 256-bit token, of which the database keeps only the SHA-256.

@@ -10,11 +10,11 @@ use std::sync::LazyLock;
 use sqlx::QueryBuilder;
 
 use crate::clock::{now, to_millis};
+use crate::db::with_pool;
 use crate::db::{escape_like, Database};
 use crate::device::DeviceCategory;
 use crate::sessions::db_store::{SessionRow, COLUMNS};
 use crate::sessions::{ip_key, PublicId, SessionEngine, StoreError};
-use crate::with_pool;
 
 mod audit;
 mod ip_prefix;

@@ -15,9 +15,11 @@ use time::OffsetDateTime;
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
-use crate::db::{is_unique_violation, Database, SqliteReaders};
+use crate::db::with_pool;
+#[cfg(feature = "sqlite")]
+use crate::db::SqliteReaders;
+use crate::db::{is_unique_violation, Database};
 use crate::geo::Place;
-use crate::with_pool;
 
 pub(crate) const COLUMNS: &str =
     "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
@@ -34,6 +36,7 @@ pub(crate) const COLUMNS: &str =
 pub struct DbStore {
     db: Database,
     /// SQLite only: connections beside the pool for [`SessionStore::load`], the per-request read.
+    #[cfg(feature = "sqlite")]
     readers: Option<Arc<SqliteReaders>>,
     queries: Arc<AtomicU64>,
 }
@@ -156,25 +159,39 @@ impl RowValues {
                 .as_ref()
                 .and_then(|hints| serde_json::to_string(hints).ok()),
             first_ip: record.first_ip.map(|ip| ip.to_string()),
-            device_category: crate::device::DeviceSummary::from_request(
-                record.user_agent.as_deref(),
-                &record.client_hints.clone().unwrap_or_default(),
-            )
-            .category
-            .as_str(),
+            device_category: device_category(record).as_str(),
         }
+    }
+}
+
+/// The kind of device, kept beside the user agent for the admin's filter. Without the `device`
+/// feature nothing parses user agents, and rows say `unknown`.
+fn device_category(record: &SessionRecord) -> crate::device::DeviceCategory {
+    #[cfg(feature = "device")]
+    return crate::device::DeviceSummary::from_request(
+        record.user_agent.as_deref(),
+        &record.client_hints.clone().unwrap_or_default(),
+    )
+    .category;
+    #[cfg(not(feature = "device"))]
+    {
+        let _ = record;
+        crate::device::DeviceCategory::Unknown
     }
 }
 
 impl DbStore {
     /// A store over this database.
     pub fn new(db: Database) -> Self {
+        #[cfg(feature = "sqlite")]
         let readers = match &db {
             Database::Sqlite(pool) => Some(SqliteReaders::new(pool.clone())),
+            #[cfg(feature = "postgres")]
             Database::Postgres(_) => None,
         };
         Self {
             db,
+            #[cfg(feature = "sqlite")]
             readers,
             queries: Arc::new(AtomicU64::new(0)),
         }
@@ -257,22 +274,22 @@ impl SessionStore for DbStore {
         let sql =
             format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1 AND expires_at > $2");
         self.count();
-        let row: Option<SessionRow> = match &self.readers {
-            Some(readers) => {
-                readers
-                    .fetch_optional(
-                        sqlx::query_as(&sql)
-                            .bind(token_hash.as_bytes().as_slice())
-                            .bind(to_millis(now)),
-                    )
-                    .await?
-            }
-            None => with_pool!(&self.db, |pool| sqlx::query_as(&sql)
-                .bind(token_hash.as_bytes().as_slice())
-                .bind(to_millis(now))
-                .fetch_optional(pool)
-                .await)?,
-        };
+        #[cfg(feature = "sqlite")]
+        if let Some(readers) = &self.readers {
+            let row: Option<SessionRow> = readers
+                .fetch_optional(
+                    sqlx::query_as(&sql)
+                        .bind(token_hash.as_bytes().as_slice())
+                        .bind(to_millis(now)),
+                )
+                .await?;
+            return row.map(SessionRow::into_record).transpose();
+        }
+        let row: Option<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(token_hash.as_bytes().as_slice())
+            .bind(to_millis(now))
+            .fetch_optional(pool)
+            .await)?;
         row.map(SessionRow::into_record).transpose()
     }
 

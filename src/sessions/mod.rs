@@ -10,7 +10,9 @@
 
 mod cached_db;
 mod client;
+#[cfg(feature = "postgres")]
 mod cluster;
+#[cfg(sql)]
 pub(crate) mod db_store;
 mod events;
 mod layer;
@@ -21,14 +23,18 @@ mod store;
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+#[cfg(sql)]
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
 pub use cached_db::{CacheSettings, CachedDbStore};
 pub use client::{user_agent, ClientInfo, ProxyHeader};
+#[cfg(feature = "postgres")]
 pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
+#[cfg(sql)]
 pub use db_store::DbStore;
 pub use events::{EndCause, Ended, SessionEvent, SignedIn, EVENT_BUFFER};
 pub use layer::{cookie_value, SessionLayer, SessionService};
@@ -43,8 +49,11 @@ pub use record::{
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionStore, StoreError, UserSessionStore};
 
+#[cfg(sql)]
 use crate::db::Database;
+#[cfg(feature = "geo")]
 use crate::geo::GeoIp;
+use crate::geo::Place;
 use crate::metrics::{self as counters, EndReason};
 
 /// Which backend keeps sessions.
@@ -145,6 +154,7 @@ pub struct SessionEngine {
 
 struct EngineInner {
     config: SessionConfig,
+    #[cfg(feature = "geo")]
     geoip: GeoIp,
     /// The account system, once one registers (see [`UserDirectory`]); shared with the eviction
     /// listener, which looks it up on each notification (it may register after the listener).
@@ -153,9 +163,11 @@ struct EngineInner {
     events: tokio::sync::broadcast::Sender<SessionEvent>,
     store: Arc<dyn SessionStore>,
     /// The database store, when the engine was made over a database (see [`SessionEngine::new`]).
+    #[cfg(sql)]
     db_store: Option<DbStore>,
     /// The cache the engine made in front of it (`cached_db`), which forward authentication reads
     /// directly and the eviction listener keeps in step.
+    #[cfg(sql)]
     cache: Option<CachedDbStore<DbStore>>,
 }
 
@@ -181,6 +193,40 @@ pub trait UserDirectory: Send + Sync + 'static {
     /// Another node changed or deleted these users (or, with `None`, this node may have missed
     /// such news): forget whatever is remembered of them.
     fn forget(&self, user_ids: Option<&[i64]>);
+}
+
+/// The GeoIP database an engine is made with: none (every place unknown) by default, and no
+/// field at all without the `geo` feature.
+/// The database store and the cache an engine made over a database (none for an engine over a
+/// store of its own, and no fields at all without SQLite or PostgreSQL).
+#[derive(Default)]
+struct DatabaseStores {
+    #[cfg(sql)]
+    db_store: Option<DbStore>,
+    #[cfg(sql)]
+    cache: Option<CachedDbStore<DbStore>>,
+}
+
+struct Locator {
+    #[cfg(feature = "geo")]
+    geoip: GeoIp,
+}
+
+#[cfg_attr(not(feature = "geo"), allow(clippy::derivable_impls))]
+impl Default for Locator {
+    fn default() -> Self {
+        Self {
+            #[cfg(feature = "geo")]
+            geoip: GeoIp::disabled(),
+        }
+    }
+}
+
+#[cfg(feature = "geo")]
+impl From<GeoIp> for Locator {
+    fn from(geoip: GeoIp) -> Self {
+        Self { geoip }
+    }
 }
 
 /// Where the registered [`UserDirectory`] is kept.
@@ -214,12 +260,24 @@ pub struct Commit {
 impl SessionEngine {
     /// An engine over this database, with the backend the configuration names (`db` or
     /// `cached_db`) and no GeoIP.
+    #[cfg(sql)]
     pub fn new(db: Database, config: SessionConfig) -> Self {
-        Self::with_geoip(db, config, GeoIp::disabled())
+        let (store, databases) = Self::database_stores(db, &config);
+        Self::build(store, databases, config, Locator::default())
     }
 
     /// An engine that also records where each session is, with this GeoIP database.
+    #[cfg(all(sql, feature = "geo"))]
     pub fn with_geoip(db: Database, config: SessionConfig, geoip: GeoIp) -> Self {
+        let (store, databases) = Self::database_stores(db, &config);
+        Self::build(store, databases, config, Locator::from(geoip))
+    }
+
+    #[cfg(sql)]
+    fn database_stores(
+        db: Database,
+        config: &SessionConfig,
+    ) -> (Arc<dyn SessionStore>, DatabaseStores) {
         let db_store = DbStore::new(db);
         let cache = match config.backend {
             SessionBackend::Db => None,
@@ -229,7 +287,11 @@ impl SessionEngine {
             Some(cache) => Arc::new(cache.clone()),
             None => Arc::new(db_store.clone()),
         };
-        Self::build(store, Some(db_store), cache, config, geoip)
+        let databases = DatabaseStores {
+            db_store: Some(db_store),
+            cache,
+        };
+        (store, databases)
     }
 
     /// An engine over any [`SessionStore`]: yours, a [`MemoryStore`], or one composed with a
@@ -247,34 +309,49 @@ impl SessionEngine {
     /// # drop(engine);
     /// ```
     pub fn with_store(store: impl SessionStore, config: SessionConfig) -> Self {
-        Self::with_store_and_geoip(store, config, GeoIp::disabled())
+        Self::build(
+            Arc::new(store),
+            DatabaseStores::default(),
+            config,
+            Locator::default(),
+        )
     }
 
     /// [`SessionEngine::with_store`], recording where each session is with this GeoIP database.
+    #[cfg(feature = "geo")]
     pub fn with_store_and_geoip(
         store: impl SessionStore,
         config: SessionConfig,
         geoip: GeoIp,
     ) -> Self {
-        Self::build(Arc::new(store), None, None, config, geoip)
+        Self::build(
+            Arc::new(store),
+            DatabaseStores::default(),
+            config,
+            Locator::from(geoip),
+        )
     }
 
+    #[cfg_attr(not(sql), allow(unused_variables))]
+    #[cfg_attr(not(feature = "geo"), allow(unused_variables))]
     fn build(
         store: Arc<dyn SessionStore>,
-        db_store: Option<DbStore>,
-        cache: Option<CachedDbStore<DbStore>>,
+        databases: DatabaseStores,
         config: SessionConfig,
-        geoip: GeoIp,
+        locator: Locator,
     ) -> Self {
         Self {
             inner: Arc::new(EngineInner {
                 config,
-                geoip,
+                #[cfg(feature = "geo")]
+                geoip: locator.geoip,
                 users: Directory::default(),
                 events: tokio::sync::broadcast::Sender::new(EVENT_BUFFER),
                 store,
-                db_store,
-                cache,
+                #[cfg(sql)]
+                db_store: databases.db_store,
+                #[cfg(sql)]
+                cache: databases.cache,
             }),
         }
     }
@@ -295,8 +372,20 @@ impl SessionEngine {
     }
 
     /// The GeoIP database (disabled when none is configured).
+    #[cfg(feature = "geo")]
     pub fn geoip(&self) -> &GeoIp {
         &self.inner.geoip
+    }
+
+    /// Where the address is, as a session row keeps it (nothing without the `geo` feature).
+    fn place(&self, ip: std::net::IpAddr) -> Place {
+        #[cfg(feature = "geo")]
+        return self.inner.geoip.place(ip);
+        #[cfg(not(feature = "geo"))]
+        {
+            let _ = ip;
+            Place::default()
+        }
     }
 
     /// The store every operation goes through (the cache, under `cached_db`).
@@ -306,6 +395,7 @@ impl SessionEngine {
 
     /// The database store underneath, when the engine was made over a database (for its query
     /// counter, and for staff queries that read the sessions table directly).
+    #[cfg(sql)]
     pub fn db_store(&self) -> Option<&DbStore> {
         self.inner.db_store.as_ref()
     }
@@ -315,6 +405,7 @@ impl SessionEngine {
     }
 
     /// The cache, under `cached_db`.
+    #[cfg(sql)]
     pub fn cache(&self) -> Option<&CachedDbStore<DbStore>> {
         self.inner.cache.as_ref()
     }
@@ -338,20 +429,29 @@ impl SessionEngine {
     /// For answers asked of every request through a proxy (forward authentication): it reads one
     /// cache entry and copies nothing. Not async: nothing in it waits.
     pub fn cached_user(&self, cookie_value: &str, client: &ClientInfo) -> Option<i64> {
-        let cache = self.cache()?;
-        let token_hash = SessionToken::hash_of(cookie_value)?;
-        // The clock as Unix nanoseconds, compared with the row's times as such (see
-        // `activity_due_at_unix_nanos`). Not rounded to the stored milliseconds like `now()`:
-        // only compared, never stored.
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .ok()?
-            .as_nanos();
-        let now = i128::try_from(now).ok()?;
-        let record = cache.peek(&token_hash, now)?;
-        let quiet = !session::activity_due_at_unix_nanos(self, &record, now)
-            && !session::client_differs(client, &record);
-        quiet.then_some(record.user_id).flatten()
+        // Only an engine over a database makes a cache of its own to read.
+        #[cfg(not(sql))]
+        {
+            let _ = (cookie_value, client);
+            None
+        }
+        #[cfg(sql)]
+        {
+            let cache = self.cache()?;
+            let token_hash = SessionToken::hash_of(cookie_value)?;
+            // The clock as Unix nanoseconds, compared with the row's times as such (see
+            // `activity_due_at_unix_nanos`). Not rounded to the stored milliseconds like `now()`:
+            // only compared, never stored.
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .ok()?
+                .as_nanos();
+            let now = i128::try_from(now).ok()?;
+            let record = cache.peek(&token_hash, now)?;
+            let quiet = !session::activity_due_at_unix_nanos(self, &record, now)
+                && !session::client_differs(client, &record);
+            quiet.then_some(record.user_id).flatten()
+        }
     }
 
     /// When a session with this policy, created at `created_at`, expires if saved at `now`.
@@ -432,7 +532,7 @@ impl SessionEngine {
                 record.expiry = state.expiry;
                 if let Some(ip) = client.ip {
                     if record.ip != Some(ip) {
-                        record.place = self.inner.geoip.place(ip);
+                        record.place = self.place(ip);
                     }
                     record.ip = Some(ip);
                 }
@@ -581,10 +681,7 @@ impl SessionEngine {
         now: OffsetDateTime,
     ) -> (SessionRecord, SessionToken) {
         let token = SessionToken::generate();
-        let place = client
-            .ip
-            .map(|ip| self.inner.geoip.place(ip))
-            .unwrap_or_default();
+        let place = client.ip.map(|ip| self.place(ip)).unwrap_or_default();
         let record = SessionRecord {
             public_id: PublicId::generate(),
             token_hash: token.hash(),
@@ -724,6 +821,7 @@ impl SessionEngine {
     /// Under `cached_db` on PostgreSQL, starts the task that drops from this node's cache the
     /// sessions other nodes end (see [`EvictionListener`]); caching is paused until it listens, and
     /// whenever it cannot. `None` with SQLite (a single node) or the `db` backend (no cache).
+    #[cfg(feature = "postgres")]
     pub fn spawn_eviction_listener(&self) -> Option<EvictionListener> {
         let cache = self.inner.cache.as_ref()?;
         match self.inner.db_store.as_ref()?.database() {
@@ -732,6 +830,7 @@ impl SessionEngine {
                 pool,
                 self.inner.users.clone(),
             )),
+            #[cfg(feature = "sqlite")]
             Database::Sqlite(_) => None,
         }
     }

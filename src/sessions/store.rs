@@ -20,6 +20,7 @@ pub enum StoreError {
         reason: String,
     },
     /// The database failed or could not be reached.
+    #[cfg(sql)]
     #[error("session storage is unavailable: {0}")]
     Database(#[from] sqlx::Error),
     /// The store keeps sessions by token only, and this operation needs its sessions by user or

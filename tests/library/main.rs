@@ -13,7 +13,8 @@
 /// - `suite!(on_every_store: a, b)`: `Ctx::on(Stores)`, those four cases and two that keep
 ///   sessions in a [`MemoryStore`](console_sessions::sessions::MemoryStore), a store the engine
 ///   knows only through [`SessionEngine::with_store`](console_sessions::SessionEngine::with_store):
-///   `memory` (alone) and `memory_cached` (with a cache composed in front).
+///   `memory` (alone) and `memory_cached` (with a cache composed in front), and two on a database
+///   with the sessions table alone: `sqlite_sessions_only_db` and `postgres_sessions_only_cached_db`.
 ///
 /// Defined before the modules, so that every module after it can invoke it.
 macro_rules! suite {
@@ -61,6 +62,14 @@ macro_rules! suite {
                 ::console_sessions::Backend::Postgres,
                 ::console_sessions::SessionBackend::CachedDb
             )),
+            sqlite_sessions_only_db (crate::Stores::SessionsOnly(
+                ::console_sessions::Backend::Sqlite,
+                ::console_sessions::SessionBackend::Db
+            )),
+            postgres_sessions_only_cached_db (crate::Stores::SessionsOnly(
+                ::console_sessions::Backend::Postgres,
+                ::console_sessions::SessionBackend::CachedDb
+            )),
             memory (crate::Stores::Memory(::console_sessions::SessionBackend::Db)),
             memory_cached (crate::Stores::Memory(::console_sessions::SessionBackend::CachedDb)),
         ] $($test),*);
@@ -89,6 +98,9 @@ macro_rules! suite {
 pub enum Stores {
     /// In this database, through the engine's own `db` or `cached_db` store.
     Database(console_sessions::Backend, console_sessions::SessionBackend),
+    /// In this database with the session engine's table alone (`Database::migrate_sessions`, no
+    /// users table), through the engine's own store.
+    SessionsOnly(console_sessions::Backend, console_sessions::SessionBackend),
     /// In a `MemoryStore` handed to `SessionEngine::with_store`, alone (`Db`) or behind a cache
     /// (`CachedDb`).
     Memory(console_sessions::SessionBackend),

@@ -24,7 +24,9 @@ struct Ctx {
     test_db: Option<TestDatabase>,
     /// The store of a memory case, and the cache in front of it in `memory_cached`.
     memory: Option<(MemoryStore, Option<CachedDbStore<MemoryStore>>)>,
-    /// A memory case's user ids (it has no users table).
+    /// Whether users live in a users table (else ids are made up: `next_user`).
+    users_table: bool,
+    /// The user ids of a case with no users table.
     next_user: std::sync::atomic::AtomicI64,
     _geo_dir: tempfile::TempDir,
 }
@@ -47,9 +49,9 @@ impl Ctx {
 
     async fn on(stores: Stores) -> Self {
         let session_backend = match stores {
-            Stores::Database(_, session_backend) | Stores::Memory(session_backend) => {
-                session_backend
-            }
+            Stores::Database(_, session_backend)
+            | Stores::SessionsOnly(_, session_backend)
+            | Stores::Memory(session_backend) => session_backend,
         };
         let config = SessionConfig {
             backend: session_backend,
@@ -57,6 +59,10 @@ impl Ctx {
         };
         match stores {
             Stores::Database(backend, _) => Self::with_config(backend, config).await,
+            Stores::SessionsOnly(backend, _) => {
+                let test_db = TestDatabase::sessions_only(backend).await.unwrap();
+                Self::over(test_db, config, false)
+            }
             Stores::Memory(_) => {
                 let (geo_dir, geoip) = geo_database();
                 let store = MemoryStore::new();
@@ -72,6 +78,7 @@ impl Ctx {
                     engine,
                     test_db: None,
                     memory: Some((store, cache)),
+                    users_table: false,
                     next_user: 1.into(),
                     _geo_dir: geo_dir,
                 }
@@ -83,12 +90,17 @@ impl Ctx {
         let test_db = TestDatabase::new(backend)
             .await
             .unwrap_or_else(|e| panic!("cannot create a {backend} test database: {e}"));
+        Self::over(test_db, config, true)
+    }
+
+    fn over(test_db: TestDatabase, config: SessionConfig, users_table: bool) -> Self {
         let (geo_dir, geoip) = geo_database();
         let engine = SessionEngine::with_geoip(test_db.db.clone(), config, geoip);
         Self {
             engine,
             test_db: Some(test_db),
             memory: None,
+            users_table,
             next_user: 1.into(),
             _geo_dir: geo_dir,
         }
@@ -170,8 +182,8 @@ impl Ctx {
 
     async fn user(&self, name: &str) -> i64 {
         match &self.test_db {
-            Some(test_db) => test_db.insert_user(name, false).await.unwrap(),
-            None => self
+            Some(test_db) if self.users_table => test_db.insert_user(name, false).await.unwrap(),
+            _ => self
                 .next_user
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
@@ -1248,5 +1260,84 @@ mod a_load_racing_with_a_delete {
     #[tokio::test]
     async fn caches_nothing_on_postgres() {
         a_load_racing_with_a_delete_caches_nothing(Backend::Postgres).await;
+    }
+}
+
+/// The two schemas: the session engine's table alone (`migrate_sessions`), and the whole one.
+mod schema {
+    use console_sessions::{Backend, Database};
+
+    async fn tables(db: &Database) -> Vec<String> {
+        match db {
+            Database::Sqlite(pool) => sqlx::query_scalar(
+                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' AND name <> '_sqlx_migrations' ORDER BY name",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+            Database::Postgres(pool) => sqlx::query_scalar(
+                "SELECT table_name::TEXT FROM information_schema.tables \
+                 WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' \
+                 ORDER BY table_name",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        }
+    }
+
+    async fn session_columns(db: &Database) -> Vec<String> {
+        match db {
+            Database::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT name FROM pragma_table_info('sessions') ORDER BY name")
+                    .fetch_all(pool)
+                    .await
+                    .unwrap()
+            }
+            Database::Postgres(pool) => sqlx::query_scalar(
+                "SELECT column_name::TEXT FROM information_schema.columns \
+                 WHERE table_name = 'sessions' ORDER BY column_name",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap(),
+        }
+    }
+
+    /// The engine alone gets one table, with every column the whole schema's sessions table
+    /// has (so the two cannot drift apart); applying it again, or over the whole schema, changes
+    /// nothing and fails nothing.
+    async fn the_engine_alone_gets_the_sessions_table_and_nothing_else(backend: Backend) {
+        let alone = console_sessions::testing::TestDatabase::sessions_only(backend)
+            .await
+            .unwrap();
+        assert_eq!(tables(&alone.db).await, ["sessions"]);
+        alone.db.migrate_sessions().await.unwrap();
+        assert_eq!(tables(&alone.db).await, ["sessions"]);
+
+        let whole = console_sessions::testing::TestDatabase::new(backend)
+            .await
+            .unwrap();
+        let whole_tables = tables(&whole.db).await;
+        assert!(whole_tables.len() > 1, "{whole_tables:?}");
+        assert!(whole_tables.contains(&"users".to_owned()));
+        assert_eq!(
+            session_columns(&alone.db).await,
+            session_columns(&whole.db).await
+        );
+        whole.db.migrate_sessions().await.unwrap();
+        whole.db.migrate().await.unwrap();
+        assert_eq!(tables(&whole.db).await, whole_tables);
+    }
+
+    #[tokio::test]
+    async fn on_sqlite_the_engine_alone_gets_the_sessions_table_and_nothing_else() {
+        the_engine_alone_gets_the_sessions_table_and_nothing_else(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn on_postgres_the_engine_alone_gets_the_sessions_table_and_nothing_else() {
+        the_engine_alone_gets_the_sessions_table_and_nothing_else(Backend::Postgres).await;
     }
 }

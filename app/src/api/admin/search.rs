@@ -131,9 +131,9 @@ pub async fn search_sessions(
     staff: &console_sessions::accounts::User,
     params: &ChangelistParams,
 ) -> Result<SessionSearch, AppError> {
+    use console_sessions::admin::StateFilter;
     use console_sessions::admin::{AdminQuery, SearchTerm, SortColumn, PAGE_SIZE};
     use console_sessions::device::DeviceCategory;
-    use console_sessions::admin::StateFilter;
     use console_sessions::sessions::{now, to_millis};
     let now_time = now();
     let start_of_day = now_time.replace_time(time::Time::MIDNIGHT);

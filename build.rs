@@ -1,0 +1,11 @@
+//! One name for "built with a SQL database": `cfg(sql)` is set when the `sqlite` or the `postgres`
+//! feature is on, so the code need not repeat `any(feature = "sqlite", feature = "postgres")`.
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(sql)");
+    if std::env::var_os("CARGO_FEATURE_SQLITE").is_some()
+        || std::env::var_os("CARGO_FEATURE_POSTGRES").is_some()
+    {
+        println!("cargo::rustc-cfg=sql");
+    }
+}
