@@ -1,9 +1,11 @@
 //! The session engine: Django's `db` and `cached_db` session backends, made strict.
 //!
-//! - [`SessionStore`] is the storage interface; [`DbStore`] keeps sessions in SQLite or PostgreSQL,
-//!   [`CachedDbStore`] puts a moka cache in front of it.
+//! - [`SessionStore`] is what a store must do (create, load, save, delete, delete expired);
+//!   [`UserSessionStore`] what a store that keeps sessions by user can do besides (list and sign
+//!   out a user's sessions). `DbStore` keeps sessions in SQLite or PostgreSQL, [`MemoryStore`] in
+//!   memory, and [`CachedDbStore`] puts a moka cache in front of any store.
 //! - [`SessionEngine`] owns the store and the settings, and offers what pages and admins need:
-//!   list, revoke, search, sweep.
+//!   list, revoke, sweep (staff search is the admin's, over the database).
 //! - [`SessionLayer`] ties a session to each request through a cookie; handlers take a [`Session`].
 //! - [`EvictionListener`] keeps a node's cache in step with the other nodes on one PostgreSQL
 //!   database.
