@@ -193,9 +193,9 @@ impl Database {
     }
 
     /// Applies the whole schema of this backend — sessions, users, sign-in throttling, the
-    /// admin's audit log — where it is not applied yet: what the `accounts` and `admin` features
-    /// and the app need. (`migrations/sqlite/`, `migrations/postgres/`.)
-    #[cfg(feature = "accounts")]
+    /// admin's audit log, the mail outbox — where it is not applied yet: what the `accounts`,
+    /// `admin` and `mail` features and the app need. (`migrations/sqlite/`, `migrations/postgres/`.)
+    #[cfg(any(feature = "accounts", feature = "mail"))]
     pub async fn migrate(&self) -> Result<(), DbError> {
         let result = match self {
             #[cfg(feature = "sqlite")]
@@ -515,15 +515,15 @@ fn connect_error(backend: Backend, url: &str, error: &sqlx::Error) -> DbError {
 }
 
 /// The URL with every password replaced by `***`, fit for logs and error messages: the one in the
-/// user information (`postgres://u:secret@h/db`) and any query parameter whose name holds
-/// "password" (`?password=secret`, `?sslpassword=secret`, which PostgreSQL URLs accept too). A URL
-/// that cannot be read is shown whole only when it cannot hold a password (no `@` and no
-/// "password" in it).
+/// user information (`postgres://u:secret@h/db`, `smtp://u:secret@h`) and any query parameter
+/// whose name holds "password" (`?password=secret`, `?sslpassword=secret`, which PostgreSQL URLs
+/// accept too). A URL that cannot be read is shown whole only when it cannot hold a password (no
+/// `@` and no "password" in it). `DATABASE_URL` and `MAIL_URL` are both shown through it.
 pub fn redact(url: &str) -> String {
     let Ok(mut parsed) = url::Url::parse(url) else {
         let lower = url.to_ascii_lowercase();
         return if url.contains('@') || lower.contains("password") {
-            "<unreadable database URL>".to_owned()
+            "<unreadable URL>".to_owned()
         } else {
             url.to_owned()
         };
@@ -535,7 +535,7 @@ pub fn redact(url: &str) -> String {
     }
     if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
         // A URL with a password always has a host, so this cannot happen; if it did, show nothing.
-        return "<database URL with a password>".to_owned();
+        return "<URL with a password>".to_owned();
     }
     if in_query {
         let pairs: Vec<(String, String)> = parsed

@@ -44,6 +44,8 @@
 
 #[cfg(all(feature = "accounts", not(sql)))]
 compile_error!("the `accounts` feature keeps users in a database: enable `sqlite` or `postgres`");
+#[cfg(all(feature = "mail", not(sql)))]
+compile_error!("the `mail` feature keeps its outbox in a database: enable `sqlite` or `postgres`");
 #[cfg(all(feature = "testing", not(sql)))]
 compile_error!("the `testing` feature makes test databases: enable `sqlite` or `postgres`");
 
@@ -56,6 +58,8 @@ mod clock;
 pub mod db;
 pub mod device;
 pub mod geo;
+#[cfg(all(feature = "mail", sql))]
+pub mod mail;
 pub mod metrics;
 #[cfg(all(feature = "admin", sql))]
 pub mod seed;
