@@ -27,6 +27,12 @@ pub const CACHE_MISSES: &str = "console_sessions_session_cache_misses_total";
 /// inactive account) or `throttled` (refused without checking, after too many failures). Malformed
 /// input and database failures are not attempts and are not counted.
 pub const SIGN_INS: &str = "console_sessions_sign_ins_total";
+/// Counter: messages the mail outbox delivered (accepted by the SMTP server, or written to a file).
+pub const MAIL_SENT: &str = "console_sessions_mail_sent_total";
+/// Counter: failed delivery attempts of the mail outbox that will be tried again.
+pub const MAIL_RETRIED: &str = "console_sessions_mail_retried_total";
+/// Counter: messages the mail outbox gave up on (out of attempts, or too old), now `failed`.
+pub const MAIL_FAILED: &str = "console_sessions_mail_failed_total";
 
 /// Why sessions were ended early, the `reason` label of [`SESSIONS_REVOKED`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,17 @@ pub fn describe() {
         SIGN_INS,
         Unit::Count,
         "Sign-in attempts by result (success, failure, throttled)."
+    );
+    describe_counter!(MAIL_SENT, Unit::Count, "Messages the mail outbox delivered.");
+    describe_counter!(
+        MAIL_RETRIED,
+        Unit::Count,
+        "Failed mail delivery attempts that will be tried again."
+    );
+    describe_counter!(
+        MAIL_FAILED,
+        Unit::Count,
+        "Messages the mail outbox gave up on (failed)."
     );
 }
 
@@ -146,4 +163,19 @@ impl SignInOutcome {
 #[cfg(feature = "accounts")]
 pub(crate) fn sign_in(outcome: SignInOutcome) {
     ::metrics::counter!(SIGN_INS, "result" => outcome.label()).increment(1);
+}
+
+#[cfg(feature = "mail")]
+pub(crate) fn mail_sent() {
+    ::metrics::counter!(MAIL_SENT).increment(1);
+}
+
+#[cfg(feature = "mail")]
+pub(crate) fn mail_retried() {
+    ::metrics::counter!(MAIL_RETRIED).increment(1);
+}
+
+#[cfg(feature = "mail")]
+pub(crate) fn mail_failed() {
+    ::metrics::counter!(MAIL_FAILED).increment(1);
 }

@@ -58,12 +58,12 @@ fn random_suffix() -> String {
 
 impl TestDatabase {
     /// A fresh database of this backend, with the whole schema (the sessions table alone without
-    /// the `accounts` feature).
+    /// the `accounts` and `mail` features).
     pub async fn new(backend: Backend) -> Result<Self, DbError> {
         let test_db = Self::empty(backend).await?;
-        #[cfg(feature = "accounts")]
+        #[cfg(any(feature = "accounts", feature = "mail"))]
         test_db.db.migrate().await?;
-        #[cfg(not(feature = "accounts"))]
+        #[cfg(not(any(feature = "accounts", feature = "mail")))]
         test_db.db.migrate_sessions().await?;
         Ok(test_db)
     }

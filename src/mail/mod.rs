@@ -36,6 +36,9 @@
 mod config;
 mod error;
 mod message;
+mod outbox;
+mod transport;
+mod worker;
 
 pub use config::{
     MailAddress, MailConfig, MailTransport, RetryPolicy, SmtpCredentials, SmtpSecurity,
@@ -43,3 +46,5 @@ pub use config::{
 };
 pub use error::MailError;
 pub use message::{Message, MessageKind, PublicOrigin, SignInAlert};
+pub use outbox::{MailCounts, MailPage, MailState, Outbox, OutboxEntry, MAX_PAGE_SIZE};
+pub use worker::MailWorker;
