@@ -88,7 +88,11 @@ pub fn describe() {
         Unit::Count,
         "Sign-in attempts by result (success, failure, throttled)."
     );
-    describe_counter!(MAIL_SENT, Unit::Count, "Messages the mail outbox delivered.");
+    describe_counter!(
+        MAIL_SENT,
+        Unit::Count,
+        "Messages the mail outbox delivered."
+    );
     describe_counter!(
         MAIL_RETRIED,
         Unit::Count,

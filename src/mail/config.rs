@@ -303,8 +303,7 @@ fn files_from(folder: &str) -> Result<MailTransport, MailError> {
 fn smtp_from(text: &str) -> Result<SmtpServer, MailError> {
     let invalid = |reason: String| MailError::InvalidUrl(reason);
     let shown = redact(text);
-    let url =
-        url::Url::parse(text).map_err(|e| invalid(format!("{shown} cannot be read: {e}")))?;
+    let url = url::Url::parse(text).map_err(|e| invalid(format!("{shown} cannot be read: {e}")))?;
     let implicit_tls = url.scheme() == "smtps";
     let host = match url.host() {
         Some(url::Host::Domain(name)) if !name.is_empty() => name.to_owned(),
@@ -401,9 +400,9 @@ fn credentials_of(url: &url::Url, shown: &str) -> Result<Option<SmtpCredentials>
     };
     match (url.username(), url.password()) {
         ("", None) => Ok(None),
-        (user, Some(password)) if !user.is_empty() && !password.is_empty() => Ok(Some(
-            SmtpCredentials::new(decode(user)?, decode(password)?),
-        )),
+        (user, Some(password)) if !user.is_empty() && !password.is_empty() => {
+            Ok(Some(SmtpCredentials::new(decode(user)?, decode(password)?)))
+        }
         _ => Err(MailError::InvalidUrl(format!(
             "{shown}: give both a user and a password (smtp://user:pass@host), or neither"
         ))),
@@ -487,7 +486,9 @@ mod tests {
             MailTransport::Files(PathBuf::from("data/mail"))
         );
         assert_eq!(
-            "file:///var/spool/console".parse::<MailTransport>().unwrap(),
+            "file:///var/spool/console"
+                .parse::<MailTransport>()
+                .unwrap(),
             MailTransport::Files(PathBuf::from("/var/spool/console"))
         );
         assert!(error_of("file://").contains("names no folder"));
@@ -503,17 +504,32 @@ mod tests {
             ("smtp+tls://mail.example.com", "unsupported scheme"),
             ("smtp://", "names no host"),
             ("smtp://mail.example.com/inbox", "has a path"),
-            ("smtp://mail.example.com?tls=yes", "tls=\"yes\" is not a choice"),
-            ("smtp://mail.example.com?tls=none&tls=none", "more than once"),
-            ("smtp://mail.example.com?timeout=5", "the parameter \"timeout\""),
+            (
+                "smtp://mail.example.com?tls=yes",
+                "tls=\"yes\" is not a choice",
+            ),
+            (
+                "smtp://mail.example.com?tls=none&tls=none",
+                "more than once",
+            ),
+            (
+                "smtp://mail.example.com?timeout=5",
+                "the parameter \"timeout\"",
+            ),
             ("smtps://mail.example.com:587", "port 587 speaks STARTTLS"),
             ("smtp://mail.example.com:465", "port 465 speaks TLS"),
-            ("smtp://mailer@mail.example.com", "both a user and a password"),
+            (
+                "smtp://mailer@mail.example.com",
+                "both a user and a password",
+            ),
             ("smtp://mail.example.com#x", "fragment"),
         ];
         for (url, expected) in cases {
             let error = error_of(url);
-            assert!(error.starts_with("MAIL_URL is malformed: "), "{url}: {error}");
+            assert!(
+                error.starts_with("MAIL_URL is malformed: "),
+                "{url}: {error}"
+            );
             assert!(error.contains(expected), "{url}: {error}");
         }
     }
@@ -577,7 +593,9 @@ mod tests {
     #[test]
     fn mail_from_must_be_an_address() {
         let error = MailConfig::new("file://mail", "not an address").unwrap_err();
-        assert!(error.to_string().starts_with("MAIL_FROM is not a valid email address"));
+        assert!(error
+            .to_string()
+            .starts_with("MAIL_FROM is not a valid email address"));
         let config = MailConfig::new("file://mail", " Console <no-reply@example.com> ").unwrap();
         assert_eq!(config.from.email(), "no-reply@example.com");
         assert_eq!(config.from.domain(), "example.com");
@@ -587,10 +605,7 @@ mod tests {
     fn the_default_schedule_doubles_from_30_seconds_to_an_hour() {
         let policy = RetryPolicy::default();
         let waits: Vec<u64> = (1..=10).map(|n| policy.delay_after(n).as_secs()).collect();
-        assert_eq!(
-            waits,
-            [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
-        );
+        assert_eq!(waits, [30, 60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
         // The nine waits between ten attempts: about three hours.
         let total: u64 = waits[..9].iter().sum();
         assert_eq!(total, 11_010);

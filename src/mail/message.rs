@@ -226,7 +226,12 @@ impl Message {
             link: origin.link(link)?,
         };
         let subject = format!("Your email address on {} is being changed", origin.site());
-        Self::render(MessageKind::EmailChangeNotice, old_address, subject, &context)
+        Self::render(
+            MessageKind::EmailChangeNotice,
+            old_address,
+            subject,
+            &context,
+        )
     }
 
     /// "Reset your password": `link` (a path on `origin`) lets them choose a new one, once, for
@@ -445,11 +450,11 @@ templates! {
 /// "1 hour", "30 minutes", "2 days": a validity in the largest unit that says it exactly.
 fn duration_words(duration: Duration) -> String {
     let seconds = duration.as_secs().max(1);
-    let (count, unit) = if seconds % 86_400 == 0 {
+    let (count, unit) = if seconds.is_multiple_of(86_400) {
         (seconds / 86_400, "day")
-    } else if seconds % 3600 == 0 {
+    } else if seconds.is_multiple_of(3600) {
         (seconds / 3600, "hour")
-    } else if seconds % 60 == 0 {
+    } else if seconds.is_multiple_of(60) {
         (seconds / 60, "minute")
     } else {
         (seconds, "second")
@@ -530,7 +535,9 @@ mod tests {
             assert!(part.contains("1 hour"), "{part}");
         }
         assert!(message.text().contains("Hello <alice>,"));
-        assert!(message.html().contains("&#60;alice&#62;") || message.html().contains("&lt;alice&gt;"));
+        assert!(
+            message.html().contains("&#60;alice&#62;") || message.html().contains("&lt;alice&gt;")
+        );
         assert!(!message.html().contains("<alice>"));
     }
 
@@ -588,7 +595,10 @@ mod tests {
         for message in messages {
             let message = message.unwrap();
             for part in [message.text(), message.html()] {
-                assert!(part.contains("https://account.example.com/sso/v?t=1"), "{part}");
+                assert!(
+                    part.contains("https://account.example.com/sso/v?t=1"),
+                    "{part}"
+                );
                 assert!(part.contains("alice"), "{part}");
             }
             assert!(message.html().starts_with("<!DOCTYPE html>"));
@@ -601,8 +611,9 @@ mod tests {
         let error =
             Message::password_reset(&origin(), "not an address", "alice", "/r", day).unwrap_err();
         assert!(matches!(error, MailError::InvalidAddress { .. }), "{error}");
-        let error = Message::password_reset(&origin(), "a@example.com", "alice", "https://evil", day)
-            .unwrap_err();
+        let error =
+            Message::password_reset(&origin(), "a@example.com", "alice", "https://evil", day)
+                .unwrap_err();
         assert!(matches!(error, MailError::InvalidLink(_)), "{error}");
     }
 

@@ -41,8 +41,8 @@ mod transport;
 mod worker;
 
 pub use config::{
-    MailAddress, MailConfig, MailTransport, RetryPolicy, SmtpCredentials, SmtpSecurity,
-    SmtpServer, SUBMISSIONS_PORT, SUBMISSION_PORT,
+    MailAddress, MailConfig, MailTransport, RetryPolicy, SmtpCredentials, SmtpSecurity, SmtpServer,
+    SUBMISSIONS_PORT, SUBMISSION_PORT,
 };
 pub use error::MailError;
 pub use message::{Message, MessageKind, PublicOrigin, SignInAlert};

@@ -189,7 +189,9 @@ impl Outbox {
     pub async fn enqueue(&self, message: &Message) -> Result<i64, MailError> {
         let bytes = self.format(message)?;
         let now = to_millis(now());
-        let (id,): (i64,) = with_pool!(&self.inner.db, |pool| sqlx::query_as(
+        let (id,): (i64,) =
+            with_pool!(&self.inner.db, |pool| {
+                sqlx::query_as(
             "INSERT INTO mail_outbox (kind, sender, recipient, subject, message, state, attempts, \
              created_at, queued_at, next_attempt_at, locked_until, claim) \
              VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6, 0, 0) RETURNING id"
@@ -201,7 +203,8 @@ impl Outbox {
         .bind(bytes)
         .bind(now)
         .fetch_one(pool)
-        .await)?;
+        .await
+            })?;
         self.inner.wake.notify_one();
         Ok(id)
     }
@@ -245,8 +248,7 @@ impl Outbox {
         let limit = i64::from(limit.min(MAX_PAGE_SIZE));
         let offset = i64::try_from(offset).unwrap_or(i64::MAX);
         let (rows, total): (Vec<EntryRow>, i64) = with_pool!(&self.inner.db, |pool| {
-            let mut page =
-                QueryBuilder::new(format!("SELECT {ENTRY_COLUMNS} FROM mail_outbox"));
+            let mut page = QueryBuilder::new(format!("SELECT {ENTRY_COLUMNS} FROM mail_outbox"));
             let mut count = QueryBuilder::new("SELECT COUNT(*) FROM mail_outbox");
             if !states.is_empty() {
                 for builder in [&mut page, &mut count] {

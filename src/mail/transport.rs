@@ -17,7 +17,8 @@ const MAX_ERROR_CHARS: usize = 500;
 /// What a worker sends with, built once from [`MailTransport`].
 pub(crate) enum Sender {
     Smtp {
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        // Boxed: lettre's transport is ten times the size of the other variant.
+        transport: Box<AsyncSmtpTransport<Tokio1Executor>>,
         credentials: Option<SmtpCredentials>,
     },
     Files(PathBuf),
@@ -86,7 +87,7 @@ fn smtp(server: &SmtpServer, timeout: Duration) -> Result<Sender, MailError> {
         ));
     }
     Ok(Sender::Smtp {
-        transport: builder.build(),
+        transport: Box::new(builder.build()),
         credentials: server.credentials.clone(),
     })
 }

@@ -144,15 +144,18 @@ impl Outbox {
             recipient: &row.recipient,
             message: &row.message,
         };
-        let sent =
-            match tokio::time::timeout(config.send_timeout, self.inner.sender.send(&outgoing)).await
-            {
-                Ok(result) => result,
-                Err(_) => Err(format!(
-                    "no answer within {} s",
-                    config.send_timeout.as_secs_f64()
-                )),
-            };
+        let sent = match tokio::time::timeout(
+            config.send_timeout,
+            self.inner.sender.send(&outgoing),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                config.send_timeout.as_secs_f64()
+            )),
+        };
         match sent {
             Ok(()) => {
                 tracing::info!(id = row.id, kind = %row.kind, attempts, "mail sent");
@@ -215,7 +218,9 @@ impl Outbox {
     /// Marks a claimed message sent, and forgets its content.
     async fn record_sent(&self, id: i64, claim: i64) -> Result<(), MailError> {
         let now = to_millis(now());
-        let updated = with_pool!(&self.inner.db, |pool| sqlx::query(
+        let updated =
+            with_pool!(&self.inner.db, |pool| {
+                sqlx::query(
             "UPDATE mail_outbox SET state = 'sent', sent_at = $1, locked_until = 0, message = $2, \
              last_error = NULL WHERE id = $3 AND claim = $4"
         )
@@ -225,7 +230,8 @@ impl Outbox {
         .bind(claim)
         .execute(pool)
         .await
-        .map(|done| done.rows_affected()))?;
+        .map(|done| done.rows_affected())
+            })?;
         lease_check(id, updated);
         Ok(())
     }
@@ -262,7 +268,9 @@ impl Outbox {
     /// Marks a claimed message `failed` for its age, without counting the claim as an attempt:
     /// nothing was tried.
     async fn record_expired(&self, id: i64, claim: i64, error: &str) -> Result<(), MailError> {
-        let updated = with_pool!(&self.inner.db, |pool| sqlx::query(
+        let updated =
+            with_pool!(&self.inner.db, |pool| {
+                sqlx::query(
             "UPDATE mail_outbox SET state = 'failed', attempts = attempts - 1, locked_until = 0, \
              last_error = $1 WHERE id = $2 AND claim = $3"
         )
@@ -271,7 +279,8 @@ impl Outbox {
         .bind(claim)
         .execute(pool)
         .await
-        .map(|done| done.rows_affected()))?;
+        .map(|done| done.rows_affected())
+            })?;
         lease_check(id, updated);
         Ok(())
     }
@@ -318,7 +327,7 @@ fn lease_check(id: i64, updated: u64) {
 /// "24 h", or "90 s" for what is not whole hours.
 fn hours_or_seconds(duration: Duration) -> String {
     let seconds = duration.as_secs();
-    if seconds > 0 && seconds % 3600 == 0 {
+    if seconds > 0 && seconds.is_multiple_of(3600) {
         format!("{} h", seconds / 3600)
     } else {
         format!("{seconds} s")
