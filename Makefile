@@ -27,7 +27,7 @@ PG_PORT ?= 5432
 TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/postgres
 export TEST_POSTGRES_URL
 
-.PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres \
+.PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres smtp-server \
         fmt-check clippy features cargo-test example site e2e bench bench-verify bench-verify-instructions clean nginx
 
 help:
@@ -71,6 +71,21 @@ chromium:
 nginx:
 	@test -x /usr/sbin/nginx || { $(SUDO) apt-get update -qq && $(APT_INSTALL) nginx-core; }
 
+# aiosmtpd from PyPI, the real SMTP server the mail tests deliver to (tests/support/smtp.rs runs
+# `python3 -m aiosmtpd` with PYTHONPATH set to this folder). pip's --target puts it in the ignored
+# target/ folder: no virtualenv (which Debian's python3 cannot make without python3-venv), nothing
+# written to the system's or the user's site-packages, the same as root or not.
+SMTP_SERVER_DIR := target/smtp-server
+AIOSMTPD_VERSION := 1.4.6
+smtp-server:
+	@command -v python3 >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) python3; }
+	@PYTHONPATH=$(SMTP_SERVER_DIR) python3 -c 'import aiosmtpd' 2>/dev/null || { \
+	  python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) python3-pip; }; \
+	  echo "installing aiosmtpd $(AIOSMTPD_VERSION) into $(SMTP_SERVER_DIR)"; \
+	  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+	    --target $(SMTP_SERVER_DIR) aiosmtpd==$(AIOSMTPD_VERSION); \
+	}
+
 postgres-server:
 	@command -v pg_ctlcluster >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql; }
 
@@ -110,9 +125,10 @@ clippy:
 	  --no-default-features --features hydrate -- -D warnings
 
 # The library's cargo features: the engine on a store of one's own (no features), the engine alone
-# on SQLite, and two other subsets lint clean; the crate-level adoption doctest passes on the
-# engine alone. (Everything on, the default, is what clippy and cargo-test above build.)
-LIBRARY_FEATURE_SETS := "" "sqlite" "postgres,accounts,geo" "sqlite,admin,testing"
+# on SQLite, mail without accounts, and two other subsets lint clean; the crate-level adoption
+# doctest passes on the engine alone. (Everything on, the default, is what clippy and cargo-test
+# above build.)
+LIBRARY_FEATURE_SETS := "" "sqlite" "postgres,accounts,geo" "sqlite,admin,testing" "sqlite,mail"
 features:
 	@for set in $(LIBRARY_FEATURE_SETS); do \
 	  echo "clippy console-sessions --no-default-features --features '$$set'"; \
@@ -121,7 +137,7 @@ features:
 	$(CARGO) test -p console-sessions --no-default-features --features sqlite --doc
 
 # Server-side rendering in unoptimised test builds nests deep futures: give test threads 8 MiB.
-cargo-test: postgres nginx
+cargo-test: postgres nginx smtp-server
 	RUST_MIN_STACK=8388608 $(CARGO) test --workspace --features console-sessions-app/ssr
 
 # The library alone in a plain axum service (examples/counter.rs), built, run and driven with curl.

@@ -110,6 +110,10 @@ pub enum Stores {
 #[path = "../support/geo_fixture.rs"]
 mod geo_fixture;
 
+/// A real SMTP server (aiosmtpd) as a child process, for the mail tests.
+#[path = "../support/smtp.rs"]
+mod smtp;
+
 mod accounts;
 mod admin;
 mod cluster;
@@ -117,4 +121,5 @@ mod device;
 mod events;
 mod geo;
 mod layer;
+mod mail;
 mod sessions;

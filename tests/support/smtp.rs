@@ -1,0 +1,144 @@
+//! A real SMTP server for the mail tests: aiosmtpd (from PyPI; `make smtp-server` installs it into
+//! `target/smtp-server`) as a child process on a free loopback port, keeping what it receives in
+//! a Maildir of its own. Killed when dropped. Shared through `#[path]`, as geo_fixture.rs is.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where `make smtp-server` installs aiosmtpd (pip's `--target`: no virtualenv, nothing in the
+/// system's or the user's site-packages).
+pub fn packages() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-server")
+}
+
+/// A loopback port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+/// The longest the server gets to start, and a test to wait for its messages: a guard against a
+/// hang, not a measure of speed.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// An aiosmtpd process and its Maildir.
+pub struct SmtpServer {
+    child: Child,
+    port: u16,
+    folder: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    /// A server on a free port.
+    pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// A server on `port`, once it accepts connections.
+    pub fn start_on(port: u16) -> Self {
+        let folder = tempfile::tempdir().expect("a folder for the Maildir");
+        let maildir = folder.path().join("maildir");
+        let log = File::create(folder.path().join("aiosmtpd.log")).expect("a log file");
+        let child = Command::new("python3")
+            .env("PYTHONPATH", packages())
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("python3 runs");
+        let mut server = Self {
+            child,
+            port,
+            folder,
+        };
+        server.wait_until_listening();
+        server
+    }
+
+    fn wait_until_listening(&mut self) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "aiosmtpd exited ({status}) before listening on {}: {}\n(is it installed? \
+                     `make smtp-server` puts it in {})",
+                    self.port,
+                    self.log(),
+                    packages().display()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd is not listening on {} after {PATIENCE:?}: {}",
+                self.port,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// What aiosmtpd wrote to its standard error.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.folder.path().join("aiosmtpd.log")).unwrap_or_default()
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `MAIL_URL` for it: plain SMTP, as a local test server is spoken to.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}?tls=none", self.port)
+    }
+
+    /// Every message received so far, as received (with the Maildir handler's `X-Peer`,
+    /// `X-MailFrom` and `X-RcptTo` headers on top), in no particular order.
+    pub fn messages(&self) -> Vec<Vec<u8>> {
+        let new = self.folder.path().join("maildir/new");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&new)
+            .map(|entries| entries.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .map(|path| std::fs::read(path).expect("read a received message"))
+            .collect()
+    }
+
+    /// The messages once there are at least `count`.
+    pub async fn wait_for(&self, count: usize) -> Vec<Vec<u8>> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count {
+                return messages;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} of {count} messages arrived within {PATIENCE:?}; aiosmtpd said: {}",
+                messages.len(),
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
