@@ -1,19 +1,5 @@
-//! Where mail goes (`MAIL_URL`), who it is from (`MAIL_FROM`), and how the outbox retries.
-//!
-//! The forms of `MAIL_URL`:
-//!
-//! | URL | what |
-//! |---|---|
-//! | `smtp://user:pass@host[:port]` | SMTP with STARTTLS required (default port 587): a server that does not offer it is not sent to |
-//! | `smtps://user:pass@host[:port]` | SMTP inside TLS from the first byte (default port 465) |
-//! | `smtp://host:port?tls=none` | plain SMTP, for a test server on this machine: the port must be given, and no user or password (they would cross the network in clear) |
-//! | `file://data/mail`, `file:///var/mail` | no SMTP: each message is written as an `.eml` file in that folder (relative to the working directory, or absolute) |
-//!
-//! The user and password are optional (both or neither) and percent-decoded, so a password with `@`
-//! or `:` is written `%40`, `%3A`. `smtp://…?tls=starttls` says the default out loud. Anything else
-//! is refused rather than guessed at: another scheme, another `tls` value, other parameters, a
-//! path, implicit TLS on the STARTTLS port (`smtps://…:587`) or STARTTLS on the implicit TLS port
-//! (`smtp://…:465`). TLS is rustls with Mozilla's root certificates built in.
+//! Where mail goes (`MAIL_URL`, read into [`MailTransport`]), who it is from (`MAIL_FROM`), and
+//! how the outbox retries ([`RetryPolicy`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -153,7 +139,21 @@ impl fmt::Debug for MailAddress {
     }
 }
 
-/// Where messages go: an SMTP server, or a folder of `.eml` files.
+/// Where messages go: an SMTP server, or a folder of `.eml` files. Read from `MAIL_URL` with
+/// [`str::parse`]:
+///
+/// | URL | what |
+/// |---|---|
+/// | `smtp://user:pass@host[:port]` | SMTP with STARTTLS required (default port 587): a server that does not offer it is not sent to |
+/// | `smtps://user:pass@host[:port]` | SMTP inside TLS from the first byte (default port 465) |
+/// | `smtp://host:port?tls=none` | plain SMTP, for a test server on this machine: the port must be given, and no user or password (they would cross the network in clear) |
+/// | `file://data/mail`, `file:///var/mail` | no SMTP: each message is written as an `.eml` file in that folder (relative to the working directory, or absolute) |
+///
+/// The user and password are optional (both or neither) and percent-decoded, so a password with
+/// `@` or `:` is written `%40`, `%3A`. `smtp://…?tls=starttls` says the default out loud. Anything
+/// else is refused rather than guessed at: another scheme, another `tls` value, other parameters,
+/// a path, implicit TLS on the STARTTLS port (`smtps://…:587`) or STARTTLS on the implicit TLS
+/// port (`smtp://…:465`). TLS is rustls with Mozilla's root certificates built in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailTransport {
     /// An SMTP server.
@@ -182,7 +182,8 @@ pub enum SmtpSecurity {
     StartTls,
     /// TLS from the first byte (`smtps://`).
     Tls,
-    /// No TLS at all (`smtp://…?tls=none`): for a test server on this machine.
+    /// No TLS at all (`smtp://…?tls=none`): for a test server on this machine. The outbox refuses
+    /// credentials over it.
     None,
 }
 
@@ -266,7 +267,7 @@ const FORMS: &str = "use smtp://user:pass@host:587 (STARTTLS), smtps://user:pass
 impl FromStr for MailTransport {
     type Err = MailError;
 
-    /// Reads a `MAIL_URL` (see the [module documentation](self) for its forms).
+    /// Reads a `MAIL_URL` (see [`MailTransport`] for its forms).
     fn from_str(url: &str) -> Result<Self, MailError> {
         let url = url.trim();
         let invalid = |reason: String| MailError::InvalidUrl(reason);

@@ -189,9 +189,8 @@ impl Outbox {
     pub async fn enqueue(&self, message: &Message) -> Result<i64, MailError> {
         let bytes = self.format(message)?;
         let now = to_millis(now());
-        let (id,): (i64,) =
-            with_pool!(&self.inner.db, |pool| {
-                sqlx::query_as(
+        let (id,): (i64,) = with_pool!(&self.inner.db, |pool| {
+            sqlx::query_as(
             "INSERT INTO mail_outbox (kind, sender, recipient, subject, message, state, attempts, \
              created_at, queued_at, next_attempt_at, locked_until, claim) \
              VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6, 0, 0) RETURNING id"
@@ -204,7 +203,7 @@ impl Outbox {
         .bind(now)
         .fetch_one(pool)
         .await
-            })?;
+        })?;
         self.inner.wake.notify_one();
         Ok(id)
     }

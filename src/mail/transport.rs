@@ -79,6 +79,13 @@ fn smtp(server: &SmtpServer, timeout: Duration) -> Result<Sender, MailError> {
         }
         SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
     };
+    if server.security == SmtpSecurity::None && server.credentials.is_some() {
+        // MAIL_URL refuses this too; a transport built by hand must not get round it.
+        return Err(MailError::Transport {
+            server: format!("{host}:{}", server.port),
+            detail: "a password is never sent without TLS; use STARTTLS or TLS".to_owned(),
+        });
+    }
     let mut builder = builder.port(server.port).timeout(Some(timeout));
     if let Some(credentials) = &server.credentials {
         builder = builder.credentials(Credentials::new(
@@ -146,5 +153,26 @@ fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
     match line.char_indices().nth(MAX_ERROR_CHARS) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
         None => line,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_is_never_sent_without_tls_even_in_a_transport_built_by_hand() {
+        let transport = MailTransport::Smtp(SmtpServer {
+            host: "127.0.0.1".to_owned(),
+            port: 2525,
+            security: SmtpSecurity::None,
+            credentials: Some(SmtpCredentials::new("mailer", "s3cret")),
+        });
+        let Err(error) = Sender::new(&transport, Duration::from_secs(1)) else {
+            panic!("a transport sending a password in clear was built");
+        };
+        let error = error.to_string();
+        assert!(error.contains("never sent without TLS"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
     }
 }

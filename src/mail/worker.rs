@@ -218,9 +218,8 @@ impl Outbox {
     /// Marks a claimed message sent, and forgets its content.
     async fn record_sent(&self, id: i64, claim: i64) -> Result<(), MailError> {
         let now = to_millis(now());
-        let updated =
-            with_pool!(&self.inner.db, |pool| {
-                sqlx::query(
+        let updated = with_pool!(&self.inner.db, |pool| {
+            sqlx::query(
             "UPDATE mail_outbox SET state = 'sent', sent_at = $1, locked_until = 0, message = $2, \
              last_error = NULL WHERE id = $3 AND claim = $4"
         )
@@ -231,7 +230,7 @@ impl Outbox {
         .execute(pool)
         .await
         .map(|done| done.rows_affected())
-            })?;
+        })?;
         lease_check(id, updated);
         Ok(())
     }
@@ -268,9 +267,8 @@ impl Outbox {
     /// Marks a claimed message `failed` for its age, without counting the claim as an attempt:
     /// nothing was tried.
     async fn record_expired(&self, id: i64, claim: i64, error: &str) -> Result<(), MailError> {
-        let updated =
-            with_pool!(&self.inner.db, |pool| {
-                sqlx::query(
+        let updated = with_pool!(&self.inner.db, |pool| {
+            sqlx::query(
             "UPDATE mail_outbox SET state = 'failed', attempts = attempts - 1, locked_until = 0, \
              last_error = $1 WHERE id = $2 AND claim = $3"
         )
@@ -280,7 +278,7 @@ impl Outbox {
         .execute(pool)
         .await
         .map(|done| done.rows_affected())
-            })?;
+        })?;
         lease_check(id, updated);
         Ok(())
     }
