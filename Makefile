@@ -1,6 +1,6 @@
 # console-sessions — `make run` serves the app on a SQLite file; `make test` runs every test.
 # Both install what is missing first (only what is missing: a second run skips every install).
-# Nothing is downloaded except from package registries (crates.io, npm, Debian).
+# Nothing is downloaded except from package registries (crates.io, npm, PyPI, Debian).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
