@@ -15,10 +15,22 @@ pub fn packages() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-server")
 }
 
-/// A loopback port nothing listens on (just now).
+/// A loopback port nothing uses (just now), below the range the system hands out to outgoing
+/// connections: a test may hold such a port unbound for seconds (a server that is down, then
+/// started), and a database connection of another test must not take it meanwhile.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("its address").port()
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let below = ephemeral_from.max(11_000);
+    for _ in 0..1000 {
+        let port = rand::Rng::gen_range(&mut rand::thread_rng(), 10_000..below);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 10000 and {below}");
 }
 
 /// The longest the server gets to start, and a test to wait for its messages: a guard against a
