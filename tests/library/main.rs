@@ -117,4 +117,5 @@ mod device;
 mod events;
 mod geo;
 mod layer;
+mod recovery;
 mod sessions;
