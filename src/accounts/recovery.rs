@@ -68,6 +68,10 @@ impl Accounts {
     /// Every request is counted, whether or not an account matches, per name typed (a keyed hash
     /// of it folded) and per client network ([`AccountsConfig::reset_limits`]); over either limit
     /// it is refused with [`AccountError::Throttled`]. A blank name is `None` without counting.
+    ///
+    /// A match costs a few more writes than no match: to keep that from showing in how long the
+    /// page takes, answer first and hand the mail to a queue (the outbox) rather than send it
+    /// while the person waits.
     pub async fn request_password_reset(
         &self,
         login_or_email: &str,
