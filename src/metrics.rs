@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const SESSIONS_CREATED: &str = "console_sessions_sessions_created_total";
 /// Counter, label `reason`: sessions ended before their time — `signed_out` (the session itself was
 /// flushed or emptied), `revoked` (ended from another session, by its user or by staff),
-/// `user_deleted`.
+/// `user_deleted`, `password_changed` (a password reset, or set by staff).
 pub const SESSIONS_REVOKED: &str = "console_sessions_sessions_revoked_total";
 /// Counter: expired sessions deleted by a sweep.
 pub const SESSIONS_EXPIRED: &str = "console_sessions_sessions_expired_total";
@@ -43,6 +43,8 @@ pub enum EndReason {
     Revoked,
     /// Its user was deleted.
     UserDeleted,
+    /// Its user's password was reset or set by staff.
+    PasswordChanged,
 }
 
 impl EndReason {
@@ -51,6 +53,7 @@ impl EndReason {
             Self::SignedOut => "signed_out",
             Self::Revoked => "revoked",
             Self::UserDeleted => "user_deleted",
+            Self::PasswordChanged => "password_changed",
         }
     }
 }
@@ -66,7 +69,7 @@ pub fn describe() {
     describe_counter!(
         SESSIONS_REVOKED,
         Unit::Count,
-        "Sessions ended before their expiry, by reason (signed_out, revoked, user_deleted)."
+        "Sessions ended before their expiry, by reason (signed_out, revoked, user_deleted, password_changed)."
     );
     describe_counter!(
         SESSIONS_EXPIRED,

@@ -31,6 +31,15 @@ pub enum AccountError {
     /// The email address does not look like one.
     #[error("Enter a valid email address (or leave it empty).")]
     EmailInvalid,
+    /// Another account has this email address, ignoring case.
+    #[error("Another account uses this email address.")]
+    EmailTaken,
+    /// The account has no email address to send a link to.
+    #[error("This account has no email address.")]
+    EmailRequired,
+    /// A link's one-time token is malformed, unknown, used, expired, or for something else.
+    #[error("This link is invalid, has expired or has been used already.")]
+    InvalidToken,
     /// The password is empty.
     #[error("Enter a password.")]
     PasswordRequired,

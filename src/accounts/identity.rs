@@ -72,9 +72,10 @@ impl UserDirectory for Directory {
     }
 }
 
-/// How long [`Accounts::identity`] may answer from memory. Usernames and email addresses never
-/// change once an account exists, and deactivating or deleting a user ends their sessions (on every
-/// node), so a cached identity can only be behind on the staff flag, and by at most this long.
+/// How long [`Accounts::identity`] may answer from memory. Usernames never change once an account
+/// exists, an email change ([`Accounts::confirm_email_change`]) forgets the user (on PostgreSQL, on
+/// every node), and deactivating or deleting a user ends their sessions (on every node), so a
+/// cached identity can only be behind on the staff flag, and by at most this long.
 pub const IDENTITY_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The most identities [`Accounts::identity`] keeps in memory.

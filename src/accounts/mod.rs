@@ -19,16 +19,30 @@
 //!   ([`Accounts::sign_up_first_or_open`]), decided in the database.
 //! - Deactivating or deleting a user ends their sessions through the [`SessionEngine`], so the
 //!   `cached_db` cache forgets them too.
+//! - Account recovery (`recovery.rs`): forgotten passwords ([`Accounts::request_password_reset`],
+//!   throttled per login and per client network, the same answer for every name), email
+//!   verification and changes, all by one-time tokens sent by mail ([`OneTimeToken`]: random, kept
+//!   only as SHA-256, bound to a purpose, single use, short-lived; see `tokens.rs`). A reset or a
+//!   password set by staff ends every session of the user ([`EndCause::PasswordChanged`]).
+//! - New sign-in alerts (`alerts.rs`): a sign-in from a browser, system or country the user has
+//!   not signed in from before gives an [`Alert`] to mail, answered "it was me" or "this wasn't
+//!   me" ([`Accounts::answer_alert`]); what happened is kept for the account pages
+//!   ([`Accounts::security_activity`]).
+//!
+//! This library sends no mail: each of these answers the tokens and facts a mail needs.
 //!
 //! [`Accounts`] is the service the pages and the command line call.
 
+mod alerts;
 mod error;
 mod identity;
 mod keys;
 mod password;
+mod recovery;
 mod sign_in;
 mod sign_up;
 mod throttle;
+mod tokens;
 mod validate;
 
 use std::net::IpAddr;
@@ -40,6 +54,10 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
+pub use alerts::{
+    Alert, AlertAnswer, AlertAnswered, SecurityEvent, SecurityEventKind, SignInDevice,
+    MAX_ACTIVITY_PAGE,
+};
 pub use error::AccountError;
 use identity::{Directory, Identities, IDENTITY_CACHE_CAPACITY};
 pub use identity::{Identity, IDENTITY_CACHE_TTL};
@@ -47,7 +65,12 @@ pub use password::{
     hash_password, needs_rehash, validate_new_password, verify_password, ARGON2_M_COST_KIB,
     ARGON2_P_COST, ARGON2_T_COST, DEFAULT_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS, PARAMS,
 };
-pub use throttle::{ip_subject, SignUpLimits, ThrottleLimits};
+pub use recovery::{EmailChange, EmailVerification, PasswordReset, PasswordResetDone};
+pub use throttle::{ip_subject, ResetLimits, SignUpLimits, ThrottleLimits};
+pub use tokens::{
+    IssuedToken, OneTimeToken, TokenLifetimes, TokenPurpose, ALERT_ANSWER_LIFETIME,
+    EMAIL_TOKEN_LIFETIME, PASSWORD_RESET_LIFETIME,
+};
 pub use validate::{
     username_key, validate_email, validate_username, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS,
 };
@@ -56,7 +79,9 @@ use crate::clock::{from_millis, now, to_millis};
 use crate::db::with_pool;
 use crate::db::{escape_like, is_unique_violation, Database};
 use crate::metrics::SignInOutcome;
-use crate::sessions::{EndCause, SessionEngine, SessionToken, StoreError, UserDirectory};
+use crate::sessions::{
+    EndCause, PublicId, SessionEngine, SessionToken, StoreError, TokenHash, UserDirectory,
+};
 use throttle::{account_ip_subject, millis, Kind};
 
 /// A device cookie's value: a random 256-bit token, of which the database keeps only the SHA-256.
@@ -92,6 +117,11 @@ pub struct AccountsConfig {
     pub ip_throttle: ThrottleLimits,
     /// Self-service sign-ups per client address and in all (default [`SignUpLimits::default`]).
     pub signup_limits: SignUpLimits,
+    /// Password reset requests per username or email address typed and per client address
+    /// (default [`ResetLimits::default`]).
+    pub reset_limits: ResetLimits,
+    /// How long each kind of [`OneTimeToken`] is good for (default [`TokenLifetimes::default`]).
+    pub token_lifetimes: TokenLifetimes,
     /// Password hashes computed at once, each taking 19 MiB (default: the number of CPUs). More
     /// sign-ins wait their turn instead of exhausting memory.
     pub max_concurrent_hashes: usize,
@@ -107,6 +137,8 @@ impl Default for AccountsConfig {
             device_throttle: ThrottleLimits::per_device(),
             ip_throttle: ThrottleLimits::per_ip(),
             signup_limits: SignUpLimits::default(),
+            reset_limits: ResetLimits::default(),
+            token_lifetimes: TokenLifetimes::default(),
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(std::num::NonZeroUsize::get)
                 .unwrap_or(2),
@@ -131,6 +163,12 @@ pub struct User {
     pub created_at: OffsetDateTime,
     /// When the user last signed in, if ever.
     pub last_login_at: Option<OffsetDateTime>,
+    /// When the current email address was verified ([`Accounts::verify_email`],
+    /// [`Accounts::confirm_email_change`]); `None` if never, or if it changed since.
+    pub email_verified_at: Option<OffsetDateTime>,
+    /// Whether sign-ins from a new browser, system or country are mailed to the user (default on;
+    /// [`Accounts::set_sign_in_alerts`]).
+    pub sign_in_alerts: bool,
 }
 
 /// What creating a user takes.
@@ -185,7 +223,8 @@ pub struct SignedIn {
     pub device_token: DeviceToken,
 }
 
-const USER_COLUMNS: &str = "id, username, email, is_staff, is_active, created_at, last_login_at";
+const USER_COLUMNS: &str = "id, username, email, is_staff, is_active, created_at, last_login_at, \
+                            email_verified_at, sign_in_alerts";
 
 #[derive(sqlx::FromRow)]
 struct UserRow {
@@ -196,6 +235,8 @@ struct UserRow {
     is_active: bool,
     created_at: i64,
     last_login_at: Option<i64>,
+    email_verified_at: Option<i64>,
+    sign_in_alerts: bool,
 }
 
 impl UserRow {
@@ -208,6 +249,8 @@ impl UserRow {
             is_active: self.is_active,
             created_at: from_millis(self.created_at),
             last_login_at: self.last_login_at.map(from_millis),
+            email_verified_at: self.email_verified_at.map(from_millis),
+            sign_in_alerts: self.sign_in_alerts,
         }
     }
 }
@@ -362,7 +405,8 @@ impl Accounts {
     /// A wrong current password gives [`AccountError::WrongCurrentPassword`], writes nothing but a
     /// throttling count, and counts toward the account's throttle (so a stolen session cannot be used
     /// to guess the password). Other sessions are left alone: the caller ends them with
-    /// [`SessionEngine::revoke_others`] if it wishes.
+    /// [`SessionEngine::revoke_others`] if it wishes. The change is recorded in the user's
+    /// security activity.
     pub async fn change_password(
         &self,
         user_id: i64,
@@ -411,6 +455,8 @@ impl Accounts {
                 .execute(&mut *tx)
                 .await?;
             if updated == 1 {
+                let event = alerts::NewEvent::of(user_id, SecurityEventKind::PasswordChanged);
+                alerts::record_event!(&mut *tx, &event, to_millis(now()))?;
                 tx.commit().await?;
             }
             Ok::<_, sqlx::Error>(updated)
@@ -422,9 +468,11 @@ impl Accounts {
         Ok(())
     }
 
-    /// Sets a user's password without the current one (staff, the command line). Sessions are left
-    /// alone; end them with [`SessionEngine::revoke_all`] if needed.
-    pub async fn set_password(&self, user_id: i64, new: &str) -> Result<(), AccountError> {
+    /// Sets a user's password without the current one (staff, the command line), checked like a
+    /// sign-up's. As after a reset, every session of the user ends (database and cache; heard as
+    /// [`EndCause::PasswordChanged`]), their unused reset tokens stop working, and the change is
+    /// recorded in their security activity; returns how many sessions ended.
+    pub async fn set_password(&self, user_id: i64, new: &str) -> Result<usize, AccountError> {
         let row = self.credentials(user_id).await?;
         validate_new_password(
             &row.user.username,
@@ -432,19 +480,11 @@ impl Accounts {
             self.inner.config.min_password_chars,
         )?;
         let hash = self.hash_new_password(new).await?;
-        let updated = with_pool!(self.db(), |pool| sqlx::query(
-            "UPDATE users SET password_hash = $1 WHERE id = $2"
-        )
-        .bind(&hash)
-        .bind(user_id)
-        .execute(pool)
-        .await
-        .map(|done| done.rows_affected()))?;
-        if updated == 0 {
-            return Err(AccountError::UserNotFound);
-        }
-        tracing::info!(user_id, "password set");
-        Ok(())
+        let ended = self
+            .replace_password(user_id, &hash, None, SecurityEventKind::PasswordSetByStaff)
+            .await?;
+        tracing::info!(user_id, sessions_ended = ended, "password set");
+        Ok(ended)
     }
 
     /// One user by id.
@@ -596,7 +636,7 @@ impl Accounts {
     /// [`EndCause::UserDeleted`]), then the row goes. A sign-in racing with the delete is either
     /// ended with the others or, written after the deactivation, undone by the engine (it asks
     /// [`UserDirectory::may_sign_in`] once it has written a signed-in session). The database's
-    /// own rule (a cascade on PostgreSQL, a trigger on SQLite) takes whatever row is left.
+    /// own rule (the foreign key's cascade, on both databases) takes whatever row is left.
     pub async fn delete_user(&self, user_id: i64) -> Result<usize, AccountError> {
         let deactivated = with_pool!(self.db(), |pool| sqlx::query(
             "UPDATE users SET is_active = FALSE WHERE id = $1"

@@ -245,12 +245,17 @@ impl Accounts {
         Ok(())
     }
 
-    /// Deletes the throttling counts that are forgotten anyway, and the device cookies that have
-    /// expired (run it with the session sweeper); returns how many counts.
+    /// Deletes the throttling counts that are forgotten anyway, the device cookies that have
+    /// expired, and the one-time tokens that have expired (used or not) (run it with the session
+    /// sweeper); returns how many counts.
     pub async fn clear_stale_attempts(&self) -> Result<u64, AccountError> {
         let now = to_millis(now());
         let done = with_pool!(self.db(), |pool| {
             sqlx::query("DELETE FROM known_devices WHERE expires_at <= $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            sqlx::query("DELETE FROM account_tokens WHERE expires_at <= $1")
                 .bind(now)
                 .execute(pool)
                 .await?;

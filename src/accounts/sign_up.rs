@@ -125,6 +125,8 @@ impl Accounts {
             is_active: true,
             created_at,
             last_login_at: None,
+            email_verified_at: None,
+            sign_in_alerts: true,
         })
     }
 
@@ -203,7 +205,21 @@ impl Accounts {
             (throttle::SIGN_UP_IP, ip.as_deref(), limits.per_ip),
             (throttle::SIGN_UP_ALL, Some("*"), limits.total),
         ];
-        for (kind, subject, limit) in counts {
+        self.count_in_windows(&counts, limits.window, "sign-ups throttled")
+            .await
+    }
+
+    /// Counts one attempt for each `(kind, subject, limit)` in turn, in fixed windows of `window`,
+    /// and refuses with [`AccountError::Throttled`] at the first count over its limit (those after
+    /// it are then not counted). A missing subject or a `0` limit counts nothing. Only the
+    /// client-network kinds log their subject: the others are keyed hashes of what was typed.
+    pub(super) async fn count_in_windows(
+        &self,
+        counts: &[(&str, Option<&str>, u32)],
+        window: Duration,
+        message: &'static str,
+    ) -> Result<(), AccountError> {
+        for &(kind, subject, limit) in counts {
             let Some(subject) = subject.filter(|_| limit > 0) else {
                 continue;
             };
@@ -213,12 +229,13 @@ impl Accounts {
                     .bind(kind)
                     .bind(subject)
                     .bind(now)
-                    .bind(now.saturating_add(millis(limits.window)))
+                    .bind(now.saturating_add(millis(window)))
                     .fetch_one(pool)
                     .await)?;
             if count > i64::from(limit) {
-                let client = (kind == throttle::SIGN_UP_IP).then_some(subject);
-                tracing::warn!(kind, client, count, "sign-ups throttled");
+                let by_network = kind == throttle::SIGN_UP_IP || kind == throttle::RESET_IP;
+                let client = by_network.then_some(subject);
+                tracing::warn!(kind, client, count, "{message}");
                 let left = u64::try_from(window_end.saturating_sub(now)).unwrap_or(0);
                 return Err(AccountError::Throttled {
                     retry_after: Duration::from_millis(left.max(1)),

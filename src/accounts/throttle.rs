@@ -28,7 +28,8 @@
 //! against at once.
 //!
 //! Sign-ups are counted per client network and in all ([`SignUpLimits`]) in fixed windows: every
-//! attempt that gets as far as checking the username counts, taken or not.
+//! attempt that gets as far as checking the username counts, taken or not. Password reset requests
+//! are counted the same way per name typed and per client network ([`ResetLimits`]).
 
 use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
@@ -136,6 +137,30 @@ impl Default for SignUpLimits {
     }
 }
 
+/// Limits of password reset requests, counted in fixed windows like sign-ups. Every request counts,
+/// whether or not an account matches, so the count tells nothing about which accounts exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetLimits {
+    /// Requests per username or email address typed (folded, as a keyed hash) per window: how many
+    /// mails one account can be sent; `0`: no limit.
+    pub per_login: u32,
+    /// Requests one client network may make per window, for any name; `0`: no limit.
+    pub per_ip: u32,
+    /// The length of a window.
+    pub window: Duration,
+}
+
+impl Default for ResetLimits {
+    /// 5 per username or address and 20 per client network per hour.
+    fn default() -> Self {
+        Self {
+            per_login: 5,
+            per_ip: 20,
+            window: Duration::from_secs(3600),
+        }
+    }
+}
+
 /// What failed sign-ins are counted by in `login_attempts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -171,6 +196,11 @@ impl Kind {
 pub(crate) const SIGN_UP_IP: &str = "signup_ip";
 /// The kind of every sign-up together (its subject: `*`).
 pub(crate) const SIGN_UP_ALL: &str = "signup";
+/// The kind of the password reset requests for one username or email address (its subject: the
+/// keyed hash of the folded text, as for [`Kind::Account`]).
+pub(crate) const RESET_LOGIN: &str = "reset";
+/// The kind of the password reset requests of one client network (its subject: [`ip_subject`]).
+pub(crate) const RESET_IP: &str = "reset_ip";
 
 /// The subject of [`Kind::AccountIp`]: the account's subject and the client network. The account
 /// comes first, so every count of one account shares the prefix `account@`.
@@ -211,7 +241,7 @@ pub(crate) const COUNT_FAILURE: &str = "\
 pub(crate) const SET_LOCK: &str = "\
     UPDATE login_attempts SET locked_until = $1, forget_at = $2 WHERE kind = $3 AND subject = $4";
 
-/// Counts one sign-up in the current fixed window of `$1`/`$2` (starting a new window, ending at
+/// Counts one sign-up (or password reset request) in the current fixed window of `$1`/`$2` (starting a new window, ending at
 /// `$4`, when the last one is over at `$3`); returns the count and the end of the window.
 pub(crate) const COUNT_SIGN_UP: &str = "\
     INSERT INTO login_attempts (kind, subject, failures, last_failure_at, locked_until, forget_at) \

@@ -57,6 +57,9 @@ pub enum EndCause {
     Revoked,
     /// Its user was deleted.
     UserDeleted,
+    /// Its user's password was reset or set by staff: every session of theirs ends, since any of
+    /// them may be the one that made the reset necessary.
+    PasswordChanged,
     /// It expired and was swept.
     Expired,
 }

@@ -380,7 +380,7 @@ impl SessionEngine {
     }
 
     /// Where the address is, as a session row keeps it (nothing without the `geo` feature).
-    fn place(&self, ip: std::net::IpAddr) -> Place {
+    pub(crate) fn place(&self, ip: std::net::IpAddr) -> Place {
         #[cfg(feature = "geo")]
         return self.inner.geoip.place(ip);
         #[cfg(not(feature = "geo"))]
@@ -661,6 +661,9 @@ impl SessionEngine {
             EndCause::Revoked => counters::sessions_ended(EndReason::Revoked, deleted.len()),
             EndCause::UserDeleted => {
                 counters::sessions_ended(EndReason::UserDeleted, deleted.len());
+            }
+            EndCause::PasswordChanged => {
+                counters::sessions_ended(EndReason::PasswordChanged, deleted.len());
             }
             EndCause::Expired => counters::sessions_expired(deleted.len()),
         }

@@ -122,4 +122,5 @@ mod events;
 mod geo;
 mod layer;
 mod mail;
+mod recovery;
 mod sessions;
