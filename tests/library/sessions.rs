@@ -620,10 +620,13 @@ async fn activity_is_written_at_most_once_per_interval(ctx: Ctx) {
     assert_eq!(ctx.finish(&session).await, CookieAction::Keep);
     assert_eq!(ctx.stored(&token).await.unwrap(), first);
 
-    // Pretend the last activity was two minutes ago (past the 60 s interval).
+    // Pretend the last write was two minutes ago (past the 60 s interval): its activity and the
+    // expiry it set. (Moving the activity alone left the expiry as written a moment ago; on a
+    // store as fast as memory, within the same millisecond, so nothing was renewed.)
     let old = to_millis(now()) - 120_000;
     ctx.rewrite(&token, |record| {
         record.last_activity_at = console_sessions::sessions::from_millis(old);
+        record.expires_at -= time::Duration::minutes(2);
     })
     .await;
     let engine = ctx.cold_engine();
