@@ -197,21 +197,11 @@ impl Database {
     /// `admin` and `mail` features and the app need. (`migrations/sqlite/`, `migrations/postgres/`.)
     #[cfg(any(feature = "accounts", feature = "mail"))]
     pub async fn migrate(&self) -> Result<(), DbError> {
-        let result = match self {
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(pool) => {
-                tolerant(sqlx::migrate!("./migrations/sqlite"))
-                    .run(pool)
-                    .await
-            }
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pool) => {
-                tolerant(sqlx::migrate!("./migrations/postgres"))
-                    .run(pool)
-                    .await
-            }
-        };
-        result.map_err(|e| self.migrate_error(&e))
+        self.apply(match self.backend() {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        })
+        .await
     }
 
     /// Applies only the session engine's table (`migrations/sessions/`): for a service that takes
@@ -221,28 +211,21 @@ impl Database {
     /// does not work: a database begun with this alone cannot take the whole schema later (its
     /// first step creates the sessions table); start that on a new database.
     pub async fn migrate_sessions(&self) -> Result<(), DbError> {
-        let result = match self {
-            #[cfg(feature = "sqlite")]
-            Database::Sqlite(pool) => {
-                tolerant(sqlx::migrate!("./migrations/sessions/sqlite"))
-                    .run(pool)
-                    .await
-            }
-            #[cfg(feature = "postgres")]
-            Database::Postgres(pool) => {
-                tolerant(sqlx::migrate!("./migrations/sessions/postgres"))
-                    .run(pool)
-                    .await
-            }
-        };
-        result.map_err(|e| self.migrate_error(&e))
+        self.apply(match self.backend() {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sessions/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/sessions/postgres"),
+        })
+        .await
     }
 
-    fn migrate_error(&self, error: &sqlx::migrate::MigrateError) -> DbError {
-        DbError::Migrate {
+    /// Runs `migrator`'s migrations that are not applied yet. The whole schema's set and the
+    /// sessions-only one share sqlx's bookkeeping table, so each leaves the other's versions alone.
+    async fn apply(&self, mut migrator: sqlx::migrate::Migrator) -> Result<(), DbError> {
+        migrator.set_ignore_missing(true);
+        with_pool!(self, |pool| migrator.run(pool).await).map_err(|e| DbError::Migrate {
             backend: self.backend(),
-            message: one_line(&error.to_string()),
-        }
+            message: one_line(&e.to_string()),
+        })
     }
 
     /// Runs a trivial query: `Ok` when the database answers.
@@ -286,13 +269,6 @@ impl Database {
     pub fn max_connections(&self) -> u32 {
         with_pool!(self, |pool| pool.options().get_max_connections())
     }
-}
-
-/// A migrator that leaves alone the versions of the other migration set on the same database (the
-/// whole schema's and the sessions-only one share sqlx's bookkeeping table).
-fn tolerant(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
-    migrator.set_ignore_missing(true);
-    migrator
 }
 
 /// The longest [`Database::close`] keeps closing connections that come back to the pool after it

@@ -18,7 +18,7 @@ use moka::sync::Cache;
 use time::OffsetDateTime;
 
 use super::record::{PublicId, SessionRecord, TokenHash};
-use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
+use super::store::{by_user, Deleted, SessionStore, StoreError, UserSessionStore};
 
 /// Cache sizing.
 #[derive(Debug, Clone)]
@@ -193,10 +193,6 @@ impl<S: SessionStore> CachedDbStore<S> {
         self.evict_ended(deleted.iter().map(|session| &session.token_hash));
     }
 
-    fn inner_by_user(&self, what: &'static str) -> Result<&dyn UserSessionStore, StoreError> {
-        self.inner.by_user().ok_or(StoreError::Unsupported(what))
-    }
-
     /// [`CachedDbStore::evict_deleted`] for the outcome of a bulk delete.
     fn after_delete(
         &self,
@@ -299,7 +295,7 @@ impl<S: SessionStore> UserSessionStore for CachedDbStore<S> {
         user_id: i64,
         now: OffsetDateTime,
     ) -> Result<Vec<SessionRecord>, StoreError> {
-        self.inner_by_user("list a user's sessions")?
+        by_user(&self.inner, "list a user's sessions")?
             .list_for_user(user_id, now)
             .await
     }
@@ -309,7 +305,7 @@ impl<S: SessionStore> UserSessionStore for CachedDbStore<S> {
         user_id: i64,
         keep: Option<&PublicId>,
     ) -> Result<Vec<Deleted>, StoreError> {
-        let inner = self.inner_by_user("end a user's sessions")?;
+        let inner = by_user(&self.inner, "end a user's sessions")?;
         self.after_delete(inner.delete_for_user(user_id, keep).await)
     }
 
@@ -318,7 +314,7 @@ impl<S: SessionStore> UserSessionStore for CachedDbStore<S> {
         public_ids: &[PublicId],
         user_id: Option<i64>,
     ) -> Result<Vec<Deleted>, StoreError> {
-        let inner = self.inner_by_user("end sessions by public id")?;
+        let inner = by_user(&self.inner, "end sessions by public id")?;
         self.after_delete(inner.delete_by_public_ids(public_ids, user_id).await)
     }
 }

@@ -403,7 +403,7 @@ impl SessionEngine {
     }
 
     fn by_user(&self, what: &'static str) -> Result<&dyn UserSessionStore, StoreError> {
-        self.store().by_user().ok_or(StoreError::Unsupported(what))
+        store::by_user(self.store(), what)
     }
 
     /// The cache, under `cached_db`.

@@ -101,6 +101,14 @@ pub trait SessionStore: Send + Sync + 'static {
     }
 }
 
+/// `store`'s per-user operations, or [`StoreError::Unsupported`] saying `what` needed them.
+pub(crate) fn by_user<'a, S: SessionStore + ?Sized>(
+    store: &'a S,
+    what: &'static str,
+) -> Result<&'a dyn UserSessionStore, StoreError> {
+    store.by_user().ok_or(StoreError::Unsupported(what))
+}
+
 /// What a store that keeps sessions by user and by public id can do besides: what a devices page
 /// and an admin need (list a user's sessions, sign out one, the others or all).
 #[async_trait]
