@@ -20,15 +20,25 @@ use crate::{geo_fixture, Stores};
 
 struct Ctx {
     engine: SessionEngine,
-    /// The database of a database case.
-    test_db: Option<TestDatabase>,
-    /// The store of a memory case, and the cache in front of it in `memory_cached`.
-    memory: Option<(MemoryStore, Option<CachedDbStore<MemoryStore>>)>,
-    /// Whether users live in a users table (else ids are made up: `next_user`).
-    users_table: bool,
+    kept: Kept,
     /// The user ids of a case with no users table.
     next_user: std::sync::atomic::AtomicI64,
     _geo_dir: tempfile::TempDir,
+}
+
+/// Where a case keeps its sessions.
+enum Kept {
+    /// A database, through the engine's own store; `users_table` when it has the whole schema
+    /// (else user ids are made up: `Ctx::next_user`).
+    Database {
+        test_db: TestDatabase,
+        users_table: bool,
+    },
+    /// A memory store, and the cache in front of it in `memory_cached`.
+    Memory {
+        store: MemoryStore,
+        cache: Option<CachedDbStore<MemoryStore>>,
+    },
 }
 
 fn client(ip: &str, user_agent: &str) -> ClientInfo {
@@ -76,9 +86,7 @@ impl Ctx {
                 };
                 Self {
                     engine,
-                    test_db: None,
-                    memory: Some((store, cache)),
-                    users_table: false,
+                    kept: Kept::Memory { store, cache },
                     next_user: 1.into(),
                     _geo_dir: geo_dir,
                 }
@@ -98,9 +106,10 @@ impl Ctx {
         let engine = SessionEngine::with_geoip(test_db.db.clone(), config, geoip);
         Self {
             engine,
-            test_db: Some(test_db),
-            memory: None,
-            users_table,
+            kept: Kept::Database {
+                test_db,
+                users_table,
+            },
             next_user: 1.into(),
             _geo_dir: geo_dir,
         }
@@ -108,7 +117,10 @@ impl Ctx {
 
     /// The database of a database case.
     fn db(&self) -> &TestDatabase {
-        self.test_db.as_ref().expect("a case with a database")
+        match &self.kept {
+            Kept::Database { test_db, .. } => test_db,
+            Kept::Memory { .. } => panic!("a case with a database"),
+        }
     }
 
     /// The engine's database store.
@@ -121,26 +133,29 @@ impl Ctx {
     fn cold_engine(&self) -> SessionEngine {
         let config = self.engine.config().clone();
         let geoip = self.engine.geoip().clone();
-        match (&self.test_db, &self.memory) {
-            (Some(test_db), _) => SessionEngine::with_geoip(test_db.db.clone(), config, geoip),
-            (None, Some((store, None))) => {
+        match &self.kept {
+            Kept::Database { test_db, .. } => {
+                SessionEngine::with_geoip(test_db.db.clone(), config, geoip)
+            }
+            Kept::Memory { store, cache: None } => {
                 SessionEngine::with_store_and_geoip(store.clone(), config, geoip)
             }
-            (None, Some((store, Some(_)))) => {
+            Kept::Memory {
+                store,
+                cache: Some(_),
+            } => {
                 let cache = CachedDbStore::new(store.clone(), &config.cache);
                 SessionEngine::with_store_and_geoip(cache, config, geoip)
             }
-            (None, None) => unreachable!("every case keeps its sessions somewhere"),
         }
     }
 
     /// Changes a stored session behind the engine's back, as another process would (no cache of
     /// this case sees it).
     async fn rewrite(&self, token: &SessionToken, change: impl FnOnce(&mut SessionRecord)) {
-        let store: Box<dyn SessionStore> = match (&self.test_db, &self.memory) {
-            (Some(test_db), _) => Box::new(DbStore::new(test_db.db.clone())),
-            (None, Some((store, _))) => Box::new(store.clone()),
-            (None, None) => unreachable!("every case keeps its sessions somewhere"),
+        let store: Box<dyn SessionStore> = match &self.kept {
+            Kept::Database { test_db, .. } => Box::new(DbStore::new(test_db.db.clone())),
+            Kept::Memory { store, .. } => Box::new(store.clone()),
         };
         let hash = token.hash();
         let mut record = store.load(&hash, now()).await.unwrap().unwrap();
@@ -150,10 +165,9 @@ impl Ctx {
 
     /// How many sessions are stored (rows, or entries of the memory store).
     async fn session_rows(&self) -> i64 {
-        match (&self.test_db, &self.memory) {
-            (Some(test_db), _) => test_db.session_rows().await.unwrap(),
-            (None, Some((store, _))) => i64::try_from(store.len()).unwrap(),
-            (None, None) => unreachable!("every case keeps its sessions somewhere"),
+        match &self.kept {
+            Kept::Database { test_db, .. } => test_db.session_rows().await.unwrap(),
+            Kept::Memory { store, .. } => i64::try_from(store.len()).unwrap(),
         }
     }
 
@@ -181,8 +195,11 @@ impl Ctx {
     }
 
     async fn user(&self, name: &str) -> i64 {
-        match &self.test_db {
-            Some(test_db) if self.users_table => test_db.insert_user(name, false).await.unwrap(),
+        match &self.kept {
+            Kept::Database {
+                test_db,
+                users_table: true,
+            } => test_db.insert_user(name, false).await.unwrap(),
             _ => self
                 .next_user
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -191,9 +208,9 @@ impl Ctx {
 
     /// Whether the session is in the case's cache (`None` without one).
     fn is_cached(&self, hash: &TokenHash) -> Option<bool> {
-        match &self.memory {
-            Some((_, cache)) => cache.as_ref().map(|cache| cache.is_cached(hash)),
-            None => self.engine.cache().map(|cache| cache.is_cached(hash)),
+        match &self.kept {
+            Kept::Memory { cache, .. } => cache.as_ref().map(|cache| cache.is_cached(hash)),
+            Kept::Database { .. } => self.engine.cache().map(|cache| cache.is_cached(hash)),
         }
     }
 
