@@ -124,11 +124,12 @@ clippy:
 	$(CARGO) clippy -p console-sessions-app --lib --target wasm32-unknown-unknown \
 	  --no-default-features --features hydrate -- -D warnings
 
-# The library's cargo features: the engine on a store of one's own (no features), the engine alone
-# on SQLite, mail without accounts, and two other subsets lint clean; the crate-level adoption
+# The library's cargo features: the account refusals alone (no features: what the browser build
+# takes; the wasm clippy above builds it for wasm32), the engine on a store of one's own, the engine
+# alone on SQLite, mail without accounts, and two other subsets lint clean; the crate-level adoption
 # doctest passes on the engine alone. (Everything on, the default, is what clippy and cargo-test
 # above build.)
-LIBRARY_FEATURE_SETS := "" "sqlite" "postgres,accounts,geo" "sqlite,admin,testing" "sqlite,mail"
+LIBRARY_FEATURE_SETS := "" "engine" "sqlite" "postgres,accounts,geo" "sqlite,admin,testing" "sqlite,mail"
 features:
 	@for set in $(LIBRARY_FEATURE_SETS); do \
 	  echo "clippy console-sessions --no-default-features --features '$$set'"; \

@@ -19,6 +19,8 @@ export const basePathURL = `http://127.0.0.1:${port + 3}/sso`;
 // Tests that use the command line (createsuperuser) reach the same database as the server.
 process.env.E2E_DATABASE_URL = `sqlite://${dataDir}/e2e.db`;
 process.env.E2E_BINARY = `${root}/target/debug/console-sessions`;
+// The mail the main server sends (MAIL_URL below): one .eml file per message.
+process.env.E2E_MAIL_DIR = `${dataDir}/mail`;
 
 export default defineConfig({
   testDir: "./tests",
@@ -66,6 +68,8 @@ export default defineConfig({
         // Every spec signs up from this one machine, more often than a person would in an hour.
         SIGNUP_LIMIT_PER_IP: "0",
         EMBED_ORIGINS: `http://127.0.0.1:${port + 1}`,
+        // Mail as .eml files, which recovery.spec.ts reads as a person reads their inbox.
+        MAIL_URL: `file://${dataDir}/mail`,
         RUST_LOG: "warn",
       },
     },

@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use console_sessions::accounts::{AccountError, Accounts, AccountsConfig, NewUser};
+use console_sessions::accounts::{AccountError, AccountRefusal, Accounts, AccountsConfig, NewUser};
 use console_sessions::sessions::SessionError;
 use console_sessions::{Database, Session, SessionConfig, SessionEngine, SessionLayer};
 
@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..NewUser::default()
     };
     match accounts.create_user(demo).await {
-        Ok(_) | Err(AccountError::UsernameTaken) => {}
+        Ok(_) | Err(AccountError::Refused(AccountRefusal::UsernameTaken)) => {}
         Err(error) => return Err(error.into()),
     }
     let app = Router::new()

@@ -53,22 +53,29 @@ compile_error!("the `testing` feature makes test databases: enable `sqlite` or `
 pub mod accounts;
 #[cfg(all(feature = "admin", sql))]
 pub mod admin;
+#[cfg(feature = "engine")]
 mod clock;
 #[cfg(sql)]
 pub mod db;
+#[cfg(feature = "engine")]
 pub mod device;
+#[cfg(feature = "engine")]
 pub mod geo;
 #[cfg(all(feature = "mail", sql))]
 pub mod mail;
+#[cfg(feature = "engine")]
 pub mod metrics;
+pub mod refusal;
 #[cfg(all(feature = "admin", sql))]
 pub mod seed;
+#[cfg(feature = "engine")]
 pub mod sessions;
 #[cfg(all(feature = "testing", sql))]
 pub mod testing;
 
 #[cfg(sql)]
 pub use db::{Backend, Database, DbError};
+#[cfg(feature = "engine")]
 pub use sessions::{
     Session, SessionBackend, SessionConfig, SessionEngine, SessionLayer, SessionRecord,
     SessionStore,

@@ -11,11 +11,20 @@ use crate::components::auth::Auth;
 use crate::components::base;
 use crate::components::form::CsrfField;
 use crate::pages::admin::{
-    AdminAuditPage, AdminConfirmPage, AdminSessionPage, AdminSessionsPage, AdminUsersPage,
+    AdminAuditPage, AdminConfirmPage, AdminMailPage, AdminSessionPage, AdminSessionsPage,
+    AdminUsersPage,
 };
 use crate::pages::{
-    change_password::ChangePasswordPage, devices::DevicesPage, home::HomePage, not_found::NotFound,
-    sign_in::SignInPage, sign_up::SignUpPage,
+    change_password::ChangePasswordPage,
+    devices::DevicesPage,
+    forgot_password::ForgotPasswordPage,
+    home::HomePage,
+    links::{ConfirmEmailPage, SignInAlertPage, VerifyEmailPage},
+    not_found::NotFound,
+    reset_password::ResetPasswordPage,
+    security::SecurityPage,
+    sign_in::SignInPage,
+    sign_up::SignUpPage,
 };
 
 /// The document around the app, rendered on the server for every page.
@@ -135,6 +144,20 @@ fn Layout() -> impl IntoView {
                         view=ChangePasswordPage
                         ssr=SsrMode::Async
                     />
+                    <Route path=path!("/account/security") view=SecurityPage ssr=SsrMode::Async/>
+                    <Route
+                        path=path!("/forgot-password")
+                        view=ForgotPasswordPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/reset-password")
+                        view=ResetPasswordPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/verify-email") view=VerifyEmailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/confirm-email") view=ConfirmEmailPage ssr=SsrMode::Async/>
+                    <Route path=path!("/sign-in-alert") view=SignInAlertPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/sessions") view=AdminSessionsPage ssr=SsrMode::Async/>
                     <Route
                         path=path!("/admin/sessions/confirm")
@@ -148,6 +171,7 @@ fn Layout() -> impl IntoView {
                     />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/mail") view=AdminMailPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="footer muted">"console-sessions — server-side sessions you can see."</footer>
@@ -169,6 +193,7 @@ fn UserMenu(auth: Auth) -> impl IntoView {
                                     <nav class="user-menu" aria-label="Account">
                                         <A href=base::url("/account/sessions")>"Devices"</A>
                                         <A href=base::url("/account/password")>"Password"</A>
+                                        <A href=base::url("/account/security")>"Security"</A>
                                         {user.is_staff.then(|| view! { <A href=base::url("/admin/sessions")>"Admin"</A> })}
                                         <span class="who" data-testid="signed-in-as">
                                             <span class="avatar" aria-hidden="true">

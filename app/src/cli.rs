@@ -64,6 +64,7 @@ pub async fn run(cli: Cli) -> Result<(), StartupError> {
         Command::Createsuperuser { username, email } => {
             create_superuser(&cli, &username, email.as_deref()).await
         }
+        Command::Changepassword { username } => change_password(&cli, &username).await,
         Command::Serve => {
             let app = Application::build(&cli.settings).await?;
             if let Some(metrics) = app.metrics_addr() {
@@ -135,21 +136,77 @@ async fn create_superuser(
             println!("Staff user {:?} created (id {}).", user.username, user.id);
             Ok(())
         }
-        Err(error) if error.is_internal() => {
-            Err(StartupError::Accounts(format!("{error} ({error:?})")))
+        Err(error) => Err(account_error(error)),
+    }
+}
+
+/// The environment variable `changepassword` reads the new password from, for scripts.
+pub const PASSWORD_ENV: &str = "CONSOLE_SESSIONS_PASSWORD";
+
+/// `changepassword USERNAME`: sets the password (checked as a sign-up's), ends every session of
+/// the user, and queues the "password changed" mail (sent by the server's worker).
+async fn change_password(cli: &Cli, username: &str) -> Result<(), StartupError> {
+    let db =
+        Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings()).await?;
+    db.migrate().await?;
+    let result = async {
+        let engine = SessionEngine::new(db.clone(), cli.settings.session_config());
+        let accounts = Accounts::new(db.clone(), engine, cli.settings.accounts_config());
+        let Some(user) = accounts
+            .user_by_username(username)
+            .await
+            .map_err(account_error)?
+        else {
+            return Err(StartupError::Accounts(format!(
+                "user {username:?} does not exist"
+            )));
+        };
+        println!("Changing password for user {:?}", user.username);
+        let password = read_password(PASSWORD_ENV)?;
+        let ended = accounts
+            .set_password(user.id, &password)
+            .await
+            .map_err(account_error)?;
+        let outbox = console_sessions::mail::Outbox::new(db.clone(), cli.settings.mail_config()?)?;
+        let listening = cli.settings.addr;
+        let mail =
+            crate::server::mail::Mailer::new(outbox, cli.settings.mail_origin(listening)?, false);
+        if let Err(error) = mail.password_changed(&user).await {
+            tracing::warn!(%error, "cannot queue the password changed mail");
         }
-        Err(error) => Err(StartupError::Accounts(error.to_string())),
+        println!(
+            "Password changed successfully for user {:?}; {ended} session{} signed out.",
+            user.username,
+            if ended == 1 { "" } else { "s" }
+        );
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+fn account_error(error: console_sessions::accounts::AccountError) -> StartupError {
+    if error.is_internal() {
+        StartupError::Accounts(format!("{error} ({error:?})"))
+    } else {
+        StartupError::Accounts(error.to_string())
     }
 }
 
 fn superuser_password() -> Result<String, StartupError> {
+    read_password(SUPERUSER_PASSWORD_ENV)
+}
+
+/// A new password: from the environment variable `env` when set, else asked twice on the terminal.
+fn read_password(env: &str) -> Result<String, StartupError> {
     use std::io::IsTerminal;
-    if let Ok(password) = std::env::var(SUPERUSER_PASSWORD_ENV) {
+    if let Ok(password) = std::env::var(env) {
         return Ok(password);
     }
     if !std::io::stdin().is_terminal() {
         return Err(StartupError::Accounts(format!(
-            "no terminal to ask for the password: set {SUPERUSER_PASSWORD_ENV}"
+            "no terminal to ask for the password: set {env}"
         )));
     }
     let read = |prompt: &str| {

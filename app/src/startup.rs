@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use console_sessions::accounts::Accounts;
 use console_sessions::geo::{GeoIp, GeoIpError};
+use console_sessions::mail::{MailError, Outbox};
 use console_sessions::{Database, DbError, SessionEngine, SessionLayer};
 use leptos::prelude::*;
 use leptos_axum::{
@@ -34,6 +35,8 @@ use crate::server::config::Settings;
 use crate::server::csrf::{self, CsrfSettings};
 use crate::server::embed;
 use crate::server::forward_auth;
+use crate::server::links;
+use crate::server::mail::Mailer;
 use crate::server::metrics::{self as metrics_endpoint, MetricsEndpoint};
 use crate::server::request;
 use crate::server::serve::serve;
@@ -68,6 +71,9 @@ pub enum StartupError {
     /// A session operation failed.
     #[error("sessions: {0}")]
     Sessions(String),
+    /// Mail is misconfigured (`MAIL_URL`, `MAIL_FROM`, or a public origin links cannot be made on).
+    #[error("mail: {0}")]
+    Mail(#[from] MailError),
 }
 
 /// A built application: database open and migrated, listeners bound, router ready.
@@ -111,11 +117,24 @@ impl Application {
         csrf.base_path = settings.base_path.clone();
         let sessions = SessionEngine::with_geoip(db.clone(), session_config, geoip);
         let accounts = Accounts::new(db.clone(), sessions.clone(), settings.accounts_config());
+        let outbox = Outbox::new(db.clone(), settings.mail_config()?)?;
+        let mail = Mailer::new(
+            outbox,
+            settings.mail_origin(local_addr)?,
+            settings.sign_in_alerts,
+        );
+        if settings.public_origin.is_none() {
+            tracing::info!(
+                origin = %mail.origin(),
+                "PUBLIC_ORIGIN is not set: links in mail lead to the address listened on"
+            );
+        }
         let state = AppState {
             leptos_options,
             db,
             sessions,
             accounts,
+            mail,
             csrf: Arc::new(csrf),
             site: Arc::new(settings.site()),
         };
@@ -179,6 +198,21 @@ impl Application {
     ) -> Result<(), StartupError> {
         // Several nodes may share a PostgreSQL database: hear which sessions the others end.
         let evictions = self.state.sessions.spawn_eviction_listener();
+        // Mail queued before a crash, or while the mail server was down, goes out now.
+        let mail_worker = self.state.mail.outbox().spawn_worker();
+        let alerts = self.state.mail.sign_in_alerts().then(|| {
+            let mail = self.state.mail.clone();
+            let geoip = self.state.sessions.geoip().clone();
+            self.state.accounts.spawn_sign_in_alerts(move |alert| {
+                let mail = mail.clone();
+                let geoip = geoip.clone();
+                async move {
+                    if let Err(error) = mail.sign_in_alert(&alert, &geoip).await {
+                        tracing::error!(%error, user_id = alert.user.id, "cannot queue a sign-in alert");
+                    }
+                }
+            })
+        });
         let mut sweepers = Vec::new();
         if !clear_expired_every.is_zero() {
             sweepers.push(
@@ -245,6 +279,12 @@ impl Application {
         for sweeper in sweepers {
             sweeper.abort();
         }
+        if let Some(alerts) = alerts {
+            alerts.abort();
+        }
+        // The message in hand, if any, is finished first: at most the send timeout.
+        mail_worker.stop().await;
+        tracing::info!("mail worker stopped");
         if let Some(evictions) = evictions {
             evictions.stop();
             tracing::info!("stopped listening for session evictions");
@@ -358,7 +398,11 @@ pub fn router_with(
         // Each layer wraps those above it. The session layer gives the CSRF check the client's
         // https flag; the deadline cut-off drops the whole request, session commit included; the
         // metrics see every answer, the trace span covers everything, and the request id exists
-        // before the span is made.
+        // before the span is made. A mail link's token leaves the address bar first of all.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            links::land,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.csrf.clone(),
             csrf::protect,

@@ -45,3 +45,58 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   mkdirSync("screenshots", { recursive: true });
   await page.screenshot({ path: `screenshots/${name}.png`, fullPage: true });
 }
+
+/** One message the server sent (MAIL_URL is a folder of .eml files in the tests). */
+export interface Mail {
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+}
+
+/**
+ * The newest message to `to` whose subject starts with `subject`, once it has been written (the
+ * server's mail worker writes it a moment after the page answered).
+ */
+export async function readMail(to: string, subject: string, after = 0): Promise<Mail> {
+  const { readdirSync, readFileSync, statSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const PostalMime = (await import("postal-mime")).default;
+  const folder = process.env.E2E_MAIL_DIR!;
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    let files: string[] = [];
+    try {
+      files = readdirSync(folder).filter((name) => name.endsWith(".eml"));
+    } catch {
+      // Not made until the first message.
+    }
+    const found: { at: number; mail: Mail }[] = [];
+    for (const name of files) {
+      const path = join(folder, name);
+      const at = statSync(path).mtimeMs;
+      if (at < after) continue;
+      const parsed = await PostalMime.parse(readFileSync(path));
+      const mail = {
+        to: parsed.to?.[0]?.address ?? "",
+        subject: parsed.subject ?? "",
+        text: parsed.text ?? "",
+        html: parsed.html ?? "",
+      };
+      if (mail.to === to && mail.subject.startsWith(subject)) found.push({ at, mail });
+    }
+    if (found.length > 0) {
+      found.sort((a, b) => a.at - b.at);
+      return found[found.length - 1].mail;
+    }
+    if (Date.now() > deadline) throw new Error(`no "${subject}" mail to ${to}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** The link in a mail's text that leads to `page`, as a path with its query. */
+export function linkTo(mail: Mail, page: string): string {
+  const match = mail.text.match(new RegExp(`https?://[^/\\s]+(${page.replace(/[?]/g, "\\?")}[^\\s]*)`));
+  if (!match) throw new Error(`no link to ${page} in: ${mail.text}`);
+  return match[1];
+}

@@ -433,7 +433,7 @@ impl Accounts {
 
     /// Answers a new sign-in alert with the token of that answer (no sign-in needed: the token is
     /// the proof). A token of the other answer, or one used, expired or unknown, gives
-    /// [`AccountError::InvalidToken`].
+    /// [`AccountRefusal::InvalidToken`].
     ///
     /// "It was me" records the answer. "This wasn't me" ends that session (database and cache)
     /// at once, records the answer, voids the alert's "it was me", and returns a password reset
@@ -445,7 +445,7 @@ impl Accounts {
         answer: AlertAnswer,
     ) -> Result<AlertAnswered, AccountError> {
         let Some(hash) = OneTimeToken::hash_of(token) else {
-            return Err(AccountError::InvalidToken);
+            return Err(AccountError::Refused(AccountRefusal::InvalidToken));
         };
         let answered_at = now();
         let at = to_millis(answered_at);
@@ -459,7 +459,7 @@ impl Accounts {
         let claimed: Option<Claim> = with_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let Some(claim) = consume_token!(&mut *tx, &hash, answer.purpose(), at)? else {
-                return Err(AccountError::InvalidToken);
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken));
             };
             let session = claim.session_public_id.as_deref().and_then(PublicId::parse);
             let event = NewEvent::of(claim.user_id, kind)
@@ -483,12 +483,12 @@ impl Accounts {
             Ok::<_, AccountError>(Some(claim))
         })?;
         let Some(claim) = claimed else {
-            return Err(AccountError::InvalidToken);
+            return Err(AccountError::Refused(AccountRefusal::InvalidToken));
         };
         let user = self
             .user(claim.user_id)
             .await?
-            .ok_or(AccountError::InvalidToken)?;
+            .ok_or(AccountError::Refused(AccountRefusal::InvalidToken))?;
         let session = claim.session_public_id.as_deref().and_then(PublicId::parse);
         if answer == AlertAnswer::ItWasMe {
             tracing::info!(user_id = user.id, "new sign-in confirmed");
@@ -602,28 +602,35 @@ impl Accounts {
     {
         let mut events = self.engine().subscribe();
         let accounts = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let signed_in = match events.recv().await {
-                    Ok(SessionEvent::SignedIn(signed_in)) => signed_in,
-                    Ok(_) => continue,
-                    Err(RecvError::Lagged(lost)) => {
-                        tracing::warn!(lost, "sign-in alerts fell behind; sign-ins were missed");
-                        continue;
+        let span = tracing::info_span!(parent: None, "sign_in_alerts");
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                loop {
+                    let signed_in = match events.recv().await {
+                        Ok(SessionEvent::SignedIn(signed_in)) => signed_in,
+                        Ok(_) => continue,
+                        Err(RecvError::Lagged(lost)) => {
+                            tracing::warn!(
+                                lost,
+                                "sign-in alerts fell behind; sign-ins were missed"
+                            );
+                            continue;
+                        }
+                        Err(RecvError::Closed) => return,
+                    };
+                    match accounts.note_sign_in_event(&signed_in).await {
+                        Ok(Some(alert)) => handler(alert).await,
+                        Ok(None) => {}
+                        Err(error) => tracing::warn!(
+                            %error,
+                            user_id = signed_in.user_id,
+                            "cannot check a sign-in for an alert"
+                        ),
                     }
-                    Err(RecvError::Closed) => return,
-                };
-                match accounts.note_sign_in_event(&signed_in).await {
-                    Ok(Some(alert)) => handler(alert).await,
-                    Ok(None) => {}
-                    Err(error) => tracing::warn!(
-                        %error,
-                        user_id = signed_in.user_id,
-                        "cannot check a sign-in for an alert"
-                    ),
                 }
-            }
-        })
+            },
+            span,
+        ))
     }
 }
 

@@ -6,7 +6,7 @@
 //!   pool, at most [`AccountsConfig::max_concurrent_hashes`] at a time. Input longer than
 //!   [`MAX_PASSWORD_CHARS`] is refused before any hashing.
 //! - Signing in with an unknown username costs one verification against a dummy hash, and unknown
-//!   username, wrong password and inactive account all give [`AccountError::InvalidCredentials`]:
+//!   username, wrong password and inactive account all give [`AccountRefusal::InvalidCredentials`]:
 //!   nothing tells which accounts exist.
 //! - Failed sign-ins are throttled in the database per account and client address, per account for
 //!   browsers without a device cookie, per device cookie, and per client address (see `throttle.rs`
@@ -54,6 +54,7 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
+pub use crate::refusal::AccountRefusal;
 pub use alerts::{
     Alert, AlertAnswer, AlertAnswered, SecurityEvent, SecurityEventKind, SignInDevice,
     MAX_ACTIVITY_PAGE,
@@ -122,6 +123,13 @@ pub struct AccountsConfig {
     pub reset_limits: ResetLimits,
     /// How long each kind of [`OneTimeToken`] is good for (default [`TokenLifetimes::default`]).
     pub token_lifetimes: TokenLifetimes,
+    /// Whether an account must have a verified email address to sign in (default: no). When set,
+    /// self-service sign-up needs an address ([`AccountRefusal::EmailRequired`]), and the right
+    /// password to an account whose address is not verified gives
+    /// [`AccountRefusal::EmailNotVerified`] (not counted as a failure, and no sign-in recorded):
+    /// the app then sends a verification link ([`Accounts::start_email_verification`]). Sessions
+    /// signed in before it was set are left alone.
+    pub require_verified_email: bool,
     /// Password hashes computed at once, each taking 19 MiB (default: the number of CPUs). More
     /// sign-ins wait their turn instead of exhausting memory.
     pub max_concurrent_hashes: usize,
@@ -139,6 +147,7 @@ impl Default for AccountsConfig {
             signup_limits: SignUpLimits::default(),
             reset_limits: ResetLimits::default(),
             token_lifetimes: TokenLifetimes::default(),
+            require_verified_email: false,
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(std::num::NonZeroUsize::get)
                 .unwrap_or(2),
@@ -402,7 +411,7 @@ impl Accounts {
 
     /// Changes a user's own password, given the current one.
     ///
-    /// A wrong current password gives [`AccountError::WrongCurrentPassword`], writes nothing but a
+    /// A wrong current password gives [`AccountRefusal::WrongCurrentPassword`], writes nothing but a
     /// throttling count, and counts toward the account's throttle (so a stolen session cannot be used
     /// to guess the password). Other sessions are left alone: the caller ends them with
     /// [`SessionEngine::revoke_others`] if it wishes. The change is recorded in the user's
@@ -420,7 +429,7 @@ impl Accounts {
             self.inner.config.min_password_chars,
         )?;
         if current.is_empty() || validate::too_long(current, MAX_PASSWORD_CHARS) {
-            return Err(AccountError::WrongCurrentPassword);
+            return Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword));
         }
         let account = self
             .account_subject(&username_key(&row.user.username))
@@ -432,7 +441,7 @@ impl Accounts {
         if !self.verify(current, &row.password_hash).await? {
             drop(permit);
             self.record_failure(&subjects).await?;
-            return Err(AccountError::WrongCurrentPassword);
+            return Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword));
         }
         let hash = self.hash(new).await?;
         drop(permit);
@@ -462,7 +471,7 @@ impl Accounts {
             Ok::<_, sqlx::Error>(updated)
         })?;
         if updated != 1 {
-            return Err(AccountError::WrongCurrentPassword);
+            return Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword));
         }
         tracing::info!(user_id, "password changed");
         Ok(())

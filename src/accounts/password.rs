@@ -11,6 +11,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use super::error::AccountError;
 use super::validate::{fold, too_long};
+use crate::refusal::AccountRefusal;
 
 /// Argon2 memory cost in KiB: 19 MiB, OWASP's recommendation for argon2id.
 pub const ARGON2_M_COST_KIB: u32 = 19 * 1024;
@@ -51,9 +52,9 @@ fn normalise(password: &str) -> String {
 /// [`MAX_PASSWORD_CHARS`] is refused unhashed. Blocking: call [`hash_password`] from async code.
 pub fn hash_password_blocking(password: &str) -> Result<String, AccountError> {
     if too_long(password, MAX_PASSWORD_CHARS) {
-        return Err(AccountError::PasswordTooLong {
+        return Err(AccountError::Refused(AccountRefusal::PasswordTooLong {
             max: MAX_PASSWORD_CHARS,
-        });
+        }));
     }
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     hasher()
@@ -127,19 +128,23 @@ pub fn validate_new_password(
     min_chars: usize,
 ) -> Result<(), AccountError> {
     if password.is_empty() {
-        return Err(AccountError::PasswordRequired);
+        return Err(AccountError::Refused(AccountRefusal::PasswordRequired));
     }
     if too_long(password, MAX_PASSWORD_CHARS) {
-        return Err(AccountError::PasswordTooLong {
+        return Err(AccountError::Refused(AccountRefusal::PasswordTooLong {
             max: MAX_PASSWORD_CHARS,
-        });
+        }));
     }
     let min = min_chars.clamp(1, MAX_PASSWORD_CHARS);
     if password.chars().count() < min {
-        return Err(AccountError::PasswordTooShort { min });
+        return Err(AccountError::Refused(AccountRefusal::PasswordTooShort {
+            min,
+        }));
     }
     if fold(password.trim()) == fold(username.trim()) {
-        return Err(AccountError::PasswordEqualsUsername);
+        return Err(AccountError::Refused(
+            AccountRefusal::PasswordEqualsUsername,
+        ));
     }
     Ok(())
 }
@@ -208,7 +213,9 @@ mod tests {
         let huge = "x".repeat(1 << 20);
         assert!(matches!(
             hash_password_blocking(&huge),
-            Err(AccountError::PasswordTooLong { max: 1024 })
+            Err(AccountError::Refused(AccountRefusal::PasswordTooLong {
+                max: 1024
+            }))
         ));
         assert!(!verify_password_blocking(&huge, DUMMY_HASH));
     }
@@ -230,20 +237,26 @@ mod tests {
     fn new_passwords_are_checked_for_length_and_the_username() {
         assert!(matches!(
             validate_new_password("alice", "", 8),
-            Err(AccountError::PasswordRequired)
+            Err(AccountError::Refused(AccountRefusal::PasswordRequired))
         ));
         assert!(matches!(
             validate_new_password("alice", "short", 8),
-            Err(AccountError::PasswordTooShort { min: 8 })
+            Err(AccountError::Refused(AccountRefusal::PasswordTooShort {
+                min: 8
+            }))
         ));
         assert!(matches!(
             validate_new_password("alice", &"x".repeat(1025), 8),
-            Err(AccountError::PasswordTooLong { max: 1024 })
+            Err(AccountError::Refused(AccountRefusal::PasswordTooLong {
+                max: 1024
+            }))
         ));
         assert!(validate_new_password("alice", &"x".repeat(1024), 8).is_ok());
         assert!(matches!(
             validate_new_password("Alice.Example", "alice.example", 8),
-            Err(AccountError::PasswordEqualsUsername)
+            Err(AccountError::Refused(
+                AccountRefusal::PasswordEqualsUsername
+            ))
         ));
         // Characters, not bytes: eight two-byte letters are enough.
         assert!(validate_new_password("alice", "åäöåäöåä", 8).is_ok());

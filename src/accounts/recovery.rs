@@ -67,7 +67,7 @@ impl Accounts {
     ///
     /// Every request is counted, whether or not an account matches, per name typed (a keyed hash
     /// of it folded) and per client network ([`AccountsConfig::reset_limits`]); over either limit
-    /// it is refused with [`AccountError::Throttled`]. A blank name is `None` without counting.
+    /// it is refused with [`AccountRefusal::Throttled`]. A blank name is `None` without counting.
     ///
     /// A match costs a few more writes than no match: to keep that from showing in how long the
     /// page takes, answer first and hand the mail to a queue (the outbox) rather than send it
@@ -129,6 +129,36 @@ impl Accounts {
         })
     }
 
+    /// Staff's "send reset link": a password reset token for a user, as
+    /// [`Accounts::request_password_reset`] gives one but without its throttle (voiding the user's
+    /// earlier unused ones; recorded in their security activity). [`AccountError::UserNotFound`]
+    /// for no such user, [`AccountRefusal::EmailRequired`] for one without an address.
+    pub async fn password_reset_for(&self, user_id: i64) -> Result<PasswordReset, AccountError> {
+        let user = self
+            .user(user_id)
+            .await?
+            .ok_or(AccountError::UserNotFound)?;
+        if user.email.is_none() {
+            return Err(AccountRefusal::EmailRequired.into());
+        }
+        let token = self.issue_password_reset(&user, None, true).await?;
+        tracing::info!(user_id, "password reset link issued by staff");
+        Ok(PasswordReset { user, token })
+    }
+
+    /// The user a password reset token would let choose a new password, without using the token:
+    /// for the page that asks for it. `None` for a token [`Accounts::reset_password`] would refuse
+    /// (malformed, unknown, used, expired, for something else, or of an inactive user).
+    pub async fn password_reset_user(&self, token: &str) -> Result<Option<User>, AccountError> {
+        let Some((_, claim)) = self.peek_token(token, TokenPurpose::PasswordReset).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .user(claim.user_id)
+            .await?
+            .filter(|user| user.is_active))
+    }
+
     /// Makes a password reset token for `user`, voiding their earlier unused ones; `requested`
     /// records the request (from `client_ip`) in the security activity.
     pub(super) async fn issue_password_reset(
@@ -166,7 +196,7 @@ impl Accounts {
     /// the reset is recorded in the security activity.
     ///
     /// A malformed, unknown, used or expired token, one for another purpose, or one of an inactive
-    /// user gives [`AccountError::InvalidToken`]; a password the rules refuse gives their error and
+    /// user gives [`AccountRefusal::InvalidToken`]; a password the rules refuse gives their error and
     /// leaves the token usable.
     pub async fn reset_password(
         &self,
@@ -175,11 +205,13 @@ impl Accounts {
     ) -> Result<PasswordResetDone, AccountError> {
         // Looked at before hashing, so that made-up tokens cost no argon2 work.
         let Some((hash, claim)) = self.peek_token(token, TokenPurpose::PasswordReset).await? else {
-            return Err(AccountError::InvalidToken);
+            return Err(AccountError::Refused(AccountRefusal::InvalidToken));
         };
         let row = match self.credentials(claim.user_id).await {
             Ok(row) if row.user.is_active => row,
-            Ok(_) | Err(AccountError::UserNotFound) => return Err(AccountError::InvalidToken),
+            Ok(_) | Err(AccountError::UserNotFound) => {
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken))
+            }
             Err(error) => return Err(error),
         };
         validate_new_password(
@@ -200,7 +232,7 @@ impl Accounts {
         let user = self
             .user(claim.user_id)
             .await?
-            .ok_or(AccountError::InvalidToken)?;
+            .ok_or(AccountError::Refused(AccountRefusal::InvalidToken))?;
         tracing::info!(user_id = user.id, sessions_ended, "password reset");
         Ok(PasswordResetDone {
             user,
@@ -210,7 +242,7 @@ impl Accounts {
 
     /// Stores a new password hash for an active user (accepting `token`, a reset token, in the same
     /// transaction when given), voids the user's unused reset tokens, records `kind`, and then ends
-    /// every session of the user; returns how many ended. [`AccountError::InvalidToken`] when the
+    /// every session of the user; returns how many ended. [`AccountRefusal::InvalidToken`] when the
     /// token is not accepted or the user is not active (or, without a token, gone:
     /// [`AccountError::UserNotFound`]).
     pub(super) async fn replace_password(
@@ -227,7 +259,7 @@ impl Accounts {
             if let Some(token) = token {
                 let claim = consume_token!(&mut *tx, token, TokenPurpose::PasswordReset, at)?;
                 if claim.is_none_or(|claim| claim.user_id != user_id) {
-                    return Err(AccountError::InvalidToken);
+                    return Err(AccountError::Refused(AccountRefusal::InvalidToken));
                 }
             }
             // A reset opens only an active account; staff may set any account's password.
@@ -242,7 +274,7 @@ impl Accounts {
             .rows_affected();
             if updated != 1 {
                 return Err(if token.is_some() {
-                    AccountError::InvalidToken
+                    AccountError::Refused(AccountRefusal::InvalidToken)
                 } else {
                     AccountError::UserNotFound
                 });
@@ -266,7 +298,7 @@ impl Accounts {
     }
 
     /// Makes a token to verify a user's current email address, voiding their earlier unused ones;
-    /// the app mails it to [`EmailVerification::email`]. [`AccountError::EmailRequired`] when the
+    /// the app mails it to [`EmailVerification::email`]. [`AccountRefusal::EmailRequired`] when the
     /// user has no address.
     pub async fn start_email_verification(
         &self,
@@ -277,7 +309,7 @@ impl Accounts {
             .await?
             .ok_or(AccountError::UserNotFound)?;
         let Some(email) = user.email.clone() else {
-            return Err(AccountError::EmailRequired);
+            return Err(AccountError::Refused(AccountRefusal::EmailRequired));
         };
         let created_at = now();
         let at = to_millis(created_at);
@@ -303,18 +335,18 @@ impl Accounts {
     }
 
     /// Marks a user's email address verified with the token mailed to it, and returns the user.
-    /// [`AccountError::InvalidToken`] for a token not accepted, and for one sent to an address
+    /// [`AccountRefusal::InvalidToken`] for a token not accepted, and for one sent to an address
     /// that is no longer the user's.
     pub async fn verify_email(&self, token: &str) -> Result<User, AccountError> {
         let Some(hash) = OneTimeToken::hash_of(token) else {
-            return Err(AccountError::InvalidToken);
+            return Err(AccountError::Refused(AccountRefusal::InvalidToken));
         };
         let at = to_millis(now());
         let user_id = with_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let Some(claim) = consume_token!(&mut *tx, &hash, TokenPurpose::EmailVerification, at)?
             else {
-                return Err(AccountError::InvalidToken);
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken));
             };
             let updated =
                 sqlx::query("UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email = $3")
@@ -325,7 +357,7 @@ impl Accounts {
                     .await?
                     .rows_affected();
             if updated != 1 || claim.email.is_none() {
-                return Err(AccountError::InvalidToken);
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken));
             }
             let event = NewEvent::of(claim.user_id, SecurityEventKind::EmailVerified);
             record_event!(&mut *tx, &event, at)?;
@@ -333,11 +365,13 @@ impl Accounts {
             Ok::<_, AccountError>(claim.user_id)
         })?;
         tracing::info!(user_id, "email address verified");
-        self.user(user_id).await?.ok_or(AccountError::InvalidToken)
+        self.user(user_id)
+            .await?
+            .ok_or(AccountError::Refused(AccountRefusal::InvalidToken))
     }
 
     /// Asks to change a user's email address: checks the new address
-    /// ([`AccountError::EmailInvalid`], or [`AccountError::EmailTaken`] when another account has it,
+    /// ([`AccountRefusal::EmailInvalid`], or [`AccountRefusal::EmailTaken`] when another account has it,
     /// ignoring case) and makes a token to mail to it, voiding the user's earlier unused ones.
     /// Nothing changes until [`Accounts::confirm_email_change`]; the app should tell the old
     /// address ([`EmailChange::old_email`]) that a change was asked for.
@@ -347,7 +381,7 @@ impl Accounts {
         new_email: &str,
     ) -> Result<EmailChange, AccountError> {
         let Some(new_email) = validate_email(Some(new_email))? else {
-            return Err(AccountError::EmailInvalid);
+            return Err(AccountError::Refused(AccountRefusal::EmailInvalid));
         };
         let user = self
             .user(user_id)
@@ -359,7 +393,7 @@ impl Accounts {
             .fetch_optional(pool)
             .await)?;
         if taken.is_some() {
-            return Err(AccountError::EmailTaken);
+            return Err(AccountError::Refused(AccountRefusal::EmailTaken));
         }
         let created_at = now();
         let at = to_millis(created_at);
@@ -395,32 +429,32 @@ impl Accounts {
 
     /// Changes a user's email address to the one the token was mailed to, marks it verified, and
     /// returns the user as now and their old address (to tell it the change was made). Unused
-    /// verification and change tokens of the user stop working. [`AccountError::InvalidToken`] for
-    /// a token not accepted; [`AccountError::EmailTaken`] when another account took the address
+    /// verification and change tokens of the user stop working. [`AccountRefusal::InvalidToken`] for
+    /// a token not accepted; [`AccountRefusal::EmailTaken`] when another account took the address
     /// meanwhile (the token then still works, should that account let it go).
     pub async fn confirm_email_change(
         &self,
         token: &str,
     ) -> Result<(User, Option<String>), AccountError> {
         let Some(hash) = OneTimeToken::hash_of(token) else {
-            return Err(AccountError::InvalidToken);
+            return Err(AccountError::Refused(AccountRefusal::InvalidToken));
         };
         let at = to_millis(now());
         let (user_id, old_email) = with_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             let Some(claim) = consume_token!(&mut *tx, &hash, TokenPurpose::EmailChange, at)?
             else {
-                return Err(AccountError::InvalidToken);
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken));
             };
             let Some(new_email) = claim.email.as_deref() else {
-                return Err(AccountError::InvalidToken);
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken));
             };
             let old: Option<(String,)> = sqlx::query_as("SELECT email FROM users WHERE id = $1")
                 .bind(claim.user_id)
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some((old_email,)) = old else {
-                return Err(AccountError::InvalidToken);
+                return Err(AccountError::Refused(AccountRefusal::InvalidToken));
             };
             let updated = sqlx::query(&format!(
                 "UPDATE users SET email = $1, email_verified_at = $2 \
@@ -434,7 +468,7 @@ impl Accounts {
             .await?
             .rows_affected();
             if updated != 1 {
-                return Err(AccountError::EmailTaken);
+                return Err(AccountError::Refused(AccountRefusal::EmailTaken));
             }
             for purpose in [TokenPurpose::EmailChange, TokenPurpose::EmailVerification] {
                 sqlx::query(VOID_TOKENS)
@@ -462,7 +496,7 @@ impl Accounts {
         let user = self
             .user(user_id)
             .await?
-            .ok_or(AccountError::InvalidToken)?;
+            .ok_or(AccountError::Refused(AccountRefusal::InvalidToken))?;
         Ok((user, old_email))
     }
 }

@@ -9,14 +9,14 @@ impl Accounts {
     /// browser a new device cookie value for this account ([`SignedIn::device_token`]).
     ///
     /// Unknown username, wrong password and inactive account all give
-    /// [`AccountError::InvalidCredentials`] after the same work (one argon2 verification).
+    /// [`AccountRefusal::InvalidCredentials`] after the same work (one argon2 verification).
     ///
     /// `device_cookie` is the device cookie the browser presented, if any. When it is one this
     /// account issued (and not expired), failures are counted for that device, and only the device's
     /// own lock and the address's lock refuse it: the owner's known browser gets in while others'
     /// failures lock the account. Otherwise failures are counted for the account, for the account
     /// from this client address, and for the address. While any count that applies is locked, the
-    /// answer is [`AccountError::Throttled`] without checking the password. A success forgets the
+    /// answer is [`AccountRefusal::Throttled`] without checking the password. A success forgets the
     /// counts of the account it was checked against (the device's, or the account's and the
     /// address's on it), voids the presented device cookie, and upgrades a hash made with older
     /// parameters.
@@ -33,8 +33,12 @@ impl Accounts {
         // Malformed input and database failures are not attempts, so they are not counted.
         let outcome = match &result {
             Ok(_) => Some(SignInOutcome::Success),
-            Err(AccountError::InvalidCredentials) => Some(SignInOutcome::Failure),
-            Err(AccountError::Throttled { .. }) => Some(SignInOutcome::Throttled),
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials)) => {
+                Some(SignInOutcome::Failure)
+            }
+            Err(AccountError::Refused(AccountRefusal::Throttled { .. })) => {
+                Some(SignInOutcome::Throttled)
+            }
             Err(_) => None,
         };
         if let Some(outcome) = outcome {
@@ -65,12 +69,12 @@ impl Accounts {
     ) -> Result<SignedIn, AccountError> {
         let username = validate_username(username)?;
         if password.is_empty() {
-            return Err(AccountError::PasswordRequired);
+            return Err(AccountError::Refused(AccountRefusal::PasswordRequired));
         }
         if validate::too_long(password, MAX_PASSWORD_CHARS) {
-            return Err(AccountError::PasswordTooLong {
+            return Err(AccountError::Refused(AccountRefusal::PasswordTooLong {
                 max: MAX_PASSWORD_CHARS,
-            });
+            }));
         }
         let key = username_key(username);
         let device = match device_cookie.and_then(DeviceToken::hash_of) {
@@ -99,9 +103,16 @@ impl Accounts {
             _ => {
                 drop(permit);
                 self.record_failure(&subjects).await?;
-                return Err(AccountError::InvalidCredentials);
+                return Err(AccountError::Refused(AccountRefusal::InvalidCredentials));
             }
         };
+        if self.inner.config.require_verified_email && row.user.email_verified_at.is_none() {
+            tracing::info!(
+                user_id = row.user.id,
+                "sign-in refused: email address not verified"
+            );
+            return Err(AccountRefusal::EmailNotVerified.into());
+        }
         let rehash = if needs_rehash(&row.password_hash) {
             Some(self.hash(password).await?)
         } else {
@@ -163,7 +174,7 @@ impl Accounts {
         })?;
         if updated != 1 {
             // Deleted or deactivated between the check and now.
-            return Err(AccountError::InvalidCredentials);
+            return Err(AccountError::Refused(AccountRefusal::InvalidCredentials));
         }
         if rehash.is_some() {
             tracing::info!(user_id = row.user.id, "password hash upgraded");
@@ -273,7 +284,7 @@ impl Accounts {
         subjects: &[(Kind, String)],
     ) -> Result<(), AccountError> {
         match self.lock_remaining(subjects).await? {
-            Some(retry_after) => Err(AccountError::Throttled { retry_after }),
+            Some(retry_after) => Err(AccountRefusal::throttled(retry_after).into()),
             None => Ok(()),
         }
     }

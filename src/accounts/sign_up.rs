@@ -50,7 +50,7 @@ impl Accounts {
     /// Creates a user (for staff and the command line: works whether or not sign-up is open).
     ///
     /// Errors: the validation errors of usernames, emails and passwords, and
-    /// [`AccountError::UsernameTaken`] when another user has the same username ignoring case — only
+    /// [`AccountRefusal::UsernameTaken`] when another user has the same username ignoring case — only
     /// after hashing the password, as for a new account, so that how long the answer takes does not
     /// tell a taken username apart.
     pub async fn create_user(&self, new: NewUser) -> Result<User, AccountError> {
@@ -112,8 +112,10 @@ impl Accounts {
         let (id, is_staff) = match inserted {
             Ok(Some(row)) => row,
             // Closed, and another account was first.
-            Ok(None) => return Err(AccountError::SignUpClosed),
-            Err(e) if is_unique_violation(&e) => return Err(AccountError::UsernameTaken),
+            Ok(None) => return Err(AccountError::Refused(AccountRefusal::SignUpClosed)),
+            Err(e) if is_unique_violation(&e) => {
+                return Err(AccountError::Refused(AccountRefusal::UsernameTaken))
+            }
             Err(e) => return Err(e.into()),
         };
         tracing::info!(user_id = id, is_staff, "user created");
@@ -130,10 +132,11 @@ impl Accounts {
         })
     }
 
-    /// Self-service sign-up: a non-staff user, refused with [`AccountError::SignUpClosed`] unless
-    /// [`AccountsConfig::signup_open`], and with [`AccountError::Throttled`] beyond
+    /// Self-service sign-up: a non-staff user, refused with [`AccountRefusal::SignUpClosed`] unless
+    /// [`AccountsConfig::signup_open`], and with [`AccountRefusal::Throttled`] beyond
     /// [`AccountsConfig::signup_limits`] (every attempt with valid input counts, a taken username
-    /// too). A taken username is answered after the same password hash as a new account.
+    /// too). A taken username is answered after the same password hash as a new account. With
+    /// [`AccountsConfig::require_verified_email`], an email address is required.
     pub async fn sign_up(
         &self,
         username: &str,
@@ -142,7 +145,7 @@ impl Accounts {
         client_ip: Option<IpAddr>,
     ) -> Result<User, AccountError> {
         if !self.inner.config.signup_open {
-            return Err(AccountError::SignUpClosed);
+            return Err(AccountError::Refused(AccountRefusal::SignUpClosed));
         }
         self.self_service_sign_up(username, email, password, client_ip, Staff::Given(false))
             .await
@@ -151,7 +154,7 @@ impl Accounts {
     /// [`Accounts::sign_up`], except that while no user exists the account is made staff, whether or
     /// not sign-up is open: the sign-up page's first run. However many arrive at once, exactly one
     /// becomes that first staff account (decided by one statement in the database); with sign-up
-    /// closed the others get [`AccountError::SignUpClosed`], with it open they become ordinary
+    /// closed the others get [`AccountRefusal::SignUpClosed`], with it open they become ordinary
     /// users.
     pub async fn sign_up_first_or_open(
         &self,
@@ -163,7 +166,7 @@ impl Accounts {
         let open = self.inner.config.signup_open;
         // Refused at once when there is no first account to make; the insert decides the races.
         if !open && self.has_users().await? {
-            return Err(AccountError::SignUpClosed);
+            return Err(AccountError::Refused(AccountRefusal::SignUpClosed));
         }
         self.self_service_sign_up(
             username,
@@ -190,6 +193,9 @@ impl Accounts {
             is_staff: false,
         };
         let (username, email) = self.checked_new_user(&new)?;
+        if self.inner.config.require_verified_email && email.is_empty() {
+            return Err(AccountRefusal::EmailRequired.into());
+        }
         self.count_sign_up(client_ip).await?;
         let hash = self.hash_new_password(password).await?;
         self.insert_user(username, email, &hash, staff).await
@@ -210,7 +216,7 @@ impl Accounts {
     }
 
     /// Counts one attempt for each `(kind, subject, limit)` in turn, in fixed windows of `window`,
-    /// and refuses with [`AccountError::Throttled`] at the first count over its limit (those after
+    /// and refuses with [`AccountRefusal::Throttled`] at the first count over its limit (those after
     /// it are then not counted). A missing subject or a `0` limit counts nothing. Only the
     /// client-network kinds log their subject: the others are keyed hashes of what was typed.
     pub(super) async fn count_in_windows(
@@ -237,9 +243,7 @@ impl Accounts {
                 let client = by_network.then_some(subject);
                 tracing::warn!(kind, client, count, "{message}");
                 let left = u64::try_from(window_end.saturating_sub(now)).unwrap_or(0);
-                return Err(AccountError::Throttled {
-                    retry_after: Duration::from_millis(left.max(1)),
-                });
+                return Err(AccountRefusal::throttled(Duration::from_millis(left.max(1))).into());
             }
         }
         Ok(())

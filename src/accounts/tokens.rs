@@ -210,6 +210,16 @@ impl Accounts {
         (issued, stored)
     }
 
+    /// Whether `token` would be accepted for `purpose` now (well-formed, issued for that, unused,
+    /// unexpired), without using it: for a page that offers the button that will.
+    pub async fn token_is_live(
+        &self,
+        token: &str,
+        purpose: TokenPurpose,
+    ) -> Result<bool, AccountError> {
+        Ok(self.peek_token(token, purpose).await?.is_some())
+    }
+
     /// What a token given back in a link would be accepted as now, without using it (`None`:
     /// malformed, unknown, used, expired, or for another purpose). For refusing cheaply before
     /// expensive work; the work itself then accepts it with [`CONSUME_TOKEN`].

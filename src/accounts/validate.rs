@@ -4,6 +4,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use super::error::AccountError;
+use crate::refusal::AccountRefusal;
 
 /// Most characters a username may have (after trimming).
 pub const MAX_USERNAME_CHARS: usize = 150;
@@ -49,18 +50,20 @@ fn is_invisible_format(c: char) -> bool {
 pub fn validate_username(username: &str) -> Result<&str, AccountError> {
     let trimmed = username.trim();
     if trimmed.is_empty() {
-        return Err(AccountError::UsernameRequired);
+        return Err(AccountError::Refused(AccountRefusal::UsernameRequired));
     }
     if too_long(trimmed, MAX_USERNAME_CHARS) {
-        return Err(AccountError::UsernameTooLong {
+        return Err(AccountError::Refused(AccountRefusal::UsernameTooLong {
             max: MAX_USERNAME_CHARS,
-        });
+        }));
     }
     if trimmed
         .chars()
         .any(|c| c.is_control() || is_invisible_format(c))
     {
-        return Err(AccountError::UsernameInvalidCharacters);
+        return Err(AccountError::Refused(
+            AccountRefusal::UsernameInvalidCharacters,
+        ));
     }
     Ok(trimmed)
 }
@@ -73,11 +76,11 @@ pub fn validate_email(email: Option<&str>) -> Result<Option<&str>, AccountError>
         return Ok(None);
     };
     if too_long(email, MAX_EMAIL_CHARS) {
-        return Err(AccountError::EmailInvalid);
+        return Err(AccountError::Refused(AccountRefusal::EmailInvalid));
     }
     let mut parts = email.split('@');
     let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(AccountError::EmailInvalid);
+        return Err(AccountError::Refused(AccountRefusal::EmailInvalid));
     };
     let bad_char = |c: char| c.is_whitespace() || c.is_control() || is_invisible_format(c);
     if local.is_empty()
@@ -86,7 +89,7 @@ pub fn validate_email(email: Option<&str>) -> Result<Option<&str>, AccountError>
         || domain.ends_with('.')
         || email.chars().any(bad_char)
     {
-        return Err(AccountError::EmailInvalid);
+        return Err(AccountError::Refused(AccountRefusal::EmailInvalid));
     }
     Ok(Some(email))
 }
@@ -114,20 +117,26 @@ mod tests {
         assert_eq!(validate_username("  alice ").unwrap(), "alice");
         assert!(matches!(
             validate_username("   "),
-            Err(AccountError::UsernameRequired)
+            Err(AccountError::Refused(AccountRefusal::UsernameRequired))
         ));
         assert!(validate_username(&"é".repeat(150)).is_ok());
         assert!(matches!(
             validate_username(&"é".repeat(151)),
-            Err(AccountError::UsernameTooLong { max: 150 })
+            Err(AccountError::Refused(AccountRefusal::UsernameTooLong {
+                max: 150
+            }))
         ));
         assert!(matches!(
             validate_username("bad\u{7}name"),
-            Err(AccountError::UsernameInvalidCharacters)
+            Err(AccountError::Refused(
+                AccountRefusal::UsernameInvalidCharacters
+            ))
         ));
         assert!(matches!(
             validate_username("ad\u{200B}min"),
-            Err(AccountError::UsernameInvalidCharacters)
+            Err(AccountError::Refused(
+                AccountRefusal::UsernameInvalidCharacters
+            ))
         ));
         assert!(validate_username("Anna Lena Müller").is_ok());
     }
@@ -150,14 +159,17 @@ mod tests {
             "a@.example",
         ] {
             assert!(
-                matches!(validate_email(Some(bad)), Err(AccountError::EmailInvalid)),
+                matches!(
+                    validate_email(Some(bad)),
+                    Err(AccountError::Refused(AccountRefusal::EmailInvalid))
+                ),
                 "{bad}"
             );
         }
         let long = format!("{}@example.test", "a".repeat(250));
         assert!(matches!(
             validate_email(Some(&long)),
-            Err(AccountError::EmailInvalid)
+            Err(AccountError::Refused(AccountRefusal::EmailInvalid))
         ));
     }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::transport::Outgoing;
 use super::{MailError, Outbox};
@@ -81,8 +82,16 @@ impl Outbox {
     pub fn spawn_worker(&self) -> MailWorker {
         let (stop, stopped) = watch::channel(false);
         let outbox = self.clone();
-        tracing::info!(transport = %self.inner.config.transport, "mail worker started");
-        let task = tokio::spawn(async move { outbox.work(stopped).await });
+        // Its lines (and its statements') belong to the process, not to the request that was
+        // being served when it started.
+        let span = tracing::info_span!(parent: None, "mail_worker");
+        let task = tokio::spawn(
+            async move {
+                tracing::info!(transport = %outbox.inner.config.transport, "mail worker started");
+                outbox.work(stopped).await
+            }
+            .instrument(span),
+        );
         MailWorker {
             stop,
             task: Some(task),

@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use console_sessions::accounts::{
-    AccountError, Accounts, AccountsConfig, DeviceToken, NewUser, SignUpLimits, ThrottleLimits,
-    User, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS,
+    AccountError, AccountRefusal, Accounts, AccountsConfig, DeviceToken, NewUser, SignUpLimits,
+    ThrottleLimits, User, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS,
 };
 use console_sessions::sessions::{now, ClientInfo, CookieAction, SessionToken};
 use console_sessions::testing::TestDatabase;
@@ -193,7 +193,8 @@ fn assert_throttled<T: std::fmt::Debug>(
     at_most: Duration,
 ) -> Duration {
     match result {
-        Err(AccountError::Throttled { retry_after }) => {
+        Err(AccountError::Refused(AccountRefusal::Throttled { retry_after_secs })) => {
+            let retry_after = Duration::from_secs(retry_after_secs);
             assert!(
                 retry_after > Duration::ZERO && retry_after <= at_most,
                 "{retry_after:?} > {at_most:?}"
@@ -260,7 +261,7 @@ async fn usernames_differing_only_by_case_are_refused_ascii_and_non_ascii(ctx: C
             .await
             .unwrap_err();
         assert!(
-            matches!(error, AccountError::UsernameTaken),
+            matches!(error, AccountError::Refused(AccountRefusal::UsernameTaken)),
             "{taken}: {error:?}"
         );
         assert_eq!(error.to_string(), "This username is already taken.");
@@ -312,7 +313,7 @@ async fn empty_and_huge_usernames_and_passwords_are_refused_with_clear_messages(
     };
     assert!(matches!(
         ctx.accounts.create_user(bad_email).await,
-        Err(AccountError::EmailInvalid)
+        Err(AccountError::Refused(AccountRefusal::EmailInvalid))
     ));
     assert_eq!(ctx.accounts.count_users().await.unwrap(), 0);
 
@@ -328,19 +329,23 @@ async fn empty_and_huge_usernames_and_passwords_are_refused_with_clear_messages(
     let started = Instant::now();
     assert!(matches!(
         ctx.sign_in("alice", &megabyte, "203.0.113.5").await,
-        Err(AccountError::PasswordTooLong { max: 1024 })
+        Err(AccountError::Refused(AccountRefusal::PasswordTooLong {
+            max: 1024
+        }))
     ));
     assert!(matches!(
         ctx.sign_in(&megabyte, PASSWORD, "203.0.113.5").await,
-        Err(AccountError::UsernameTooLong { max: 150 })
+        Err(AccountError::Refused(AccountRefusal::UsernameTooLong {
+            max: 150
+        }))
     ));
     assert!(matches!(
         ctx.sign_in("", PASSWORD, "203.0.113.5").await,
-        Err(AccountError::UsernameRequired)
+        Err(AccountError::Refused(AccountRefusal::UsernameRequired))
     ));
     assert!(matches!(
         ctx.sign_in("alice", "", "203.0.113.5").await,
-        Err(AccountError::PasswordRequired)
+        Err(AccountError::Refused(AccountRefusal::PasswordRequired))
     ));
     assert!(started.elapsed() < Duration::from_millis(500));
     assert_eq!(ctx.attempt_rows("1 = 1").await, 0);
@@ -364,7 +369,10 @@ async fn an_unknown_user_and_a_wrong_password_give_the_same_error(ctx: Ctx) {
         .unwrap_err();
     for error in [&unknown, &wrong, &unusable] {
         assert!(
-            matches!(error, AccountError::InvalidCredentials),
+            matches!(
+                error,
+                AccountError::Refused(AccountRefusal::InvalidCredentials)
+            ),
             "{error:?}"
         );
     }
@@ -386,7 +394,7 @@ async fn an_inactive_user_cannot_sign_in_even_with_the_right_password(ctx: Ctx) 
     assert!(!ctx.accounts.user(user.id).await.unwrap().unwrap().is_active);
     assert!(matches!(
         ctx.sign_in("alice", PASSWORD, "203.0.113.5").await,
-        Err(AccountError::InvalidCredentials)
+        Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
     ));
     ctx.accounts.set_active(user.id, true).await.unwrap();
     ctx.sign_in("alice", PASSWORD, "203.0.113.5").await.unwrap();
@@ -413,8 +421,14 @@ async fn sign_up_is_refused_when_closed_and_never_makes_staff(ctx: Ctx) {
         .sign_up("dave", None, PASSWORD, ip("203.0.113.5"))
         .await
         .unwrap_err();
-    assert!(matches!(error, AccountError::SignUpClosed));
-    assert_eq!(error.to_string(), "Sign-up is closed.");
+    assert!(matches!(
+        error,
+        AccountError::Refused(AccountRefusal::SignUpClosed)
+    ));
+    assert_eq!(
+        error.to_string(),
+        "Sign-up is closed. Ask an administrator for an account."
+    );
     assert_eq!(closed.count_users().await.unwrap(), 1);
     // Staff and the command line can still create users.
     closed
@@ -435,14 +449,19 @@ async fn changing_the_password_requires_the_current_one_and_the_new_one_verifies
         .change_password(user.id, "wrong password", new_password)
         .await
         .unwrap_err();
-    assert!(matches!(error, AccountError::WrongCurrentPassword));
+    assert!(matches!(
+        error,
+        AccountError::Refused(AccountRefusal::WrongCurrentPassword)
+    ));
     assert_eq!(error.to_string(), "The current password is incorrect.");
     // A weak new password is refused before the current one is even checked.
     assert!(matches!(
         ctx.accounts
             .change_password(user.id, PASSWORD, "short")
             .await,
-        Err(AccountError::PasswordTooShort { min: 8 })
+        Err(AccountError::Refused(AccountRefusal::PasswordTooShort {
+            min: 8
+        }))
     ));
     // Nothing was written: the old password still works.
     ctx.sign_in("alice", PASSWORD, "203.0.113.5").await.unwrap();
@@ -456,7 +475,7 @@ async fn changing_the_password_requires_the_current_one_and_the_new_one_verifies
         .unwrap();
     assert!(matches!(
         ctx.sign_in("alice", PASSWORD, "203.0.113.5").await,
-        Err(AccountError::InvalidCredentials)
+        Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
     ));
     assert!(matches!(
         ctx.accounts
@@ -473,14 +492,14 @@ async fn wrong_current_passwords_are_throttled_like_sign_ins(ctx: Ctx) {
             ctx.accounts
                 .change_password(user.id, "wrong password", "a new passphrase")
                 .await,
-            Err(AccountError::WrongCurrentPassword)
+            Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword))
         ));
     }
     assert!(matches!(
         ctx.accounts
             .change_password(user.id, PASSWORD, "a new passphrase")
             .await,
-        Err(AccountError::Throttled { .. })
+        Err(AccountError::Refused(AccountRefusal::Throttled { .. }))
     ));
     assert_throttled(
         ctx.sign_in("alice", PASSWORD, "203.0.113.5").await,
@@ -499,7 +518,7 @@ async fn staff_can_set_a_password_without_the_current_one(ctx: Ctx) {
         .unwrap();
     assert!(matches!(
         ctx.accounts.set_password(user.id, "").await,
-        Err(AccountError::PasswordRequired)
+        Err(AccountError::Refused(AccountRefusal::PasswordRequired))
     ));
     assert!(matches!(
         ctx.accounts.set_password(9999, "reset by staff").await,
@@ -648,7 +667,7 @@ async fn sign_ins_are_throttled_per_account_after_the_limit_and_the_lock_lifts_w
     for _ in 0..3 {
         assert!(matches!(
             ctx.sign_in("alice", "wrong password", "203.0.113.5").await,
-            Err(AccountError::InvalidCredentials)
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
         ));
     }
     // Locked: even the right password is refused, from any address, and the message says how long.
@@ -678,7 +697,7 @@ async fn sign_ins_are_throttled_per_address_across_accounts(ctx: Ctx) {
     for name in ["u1", "u2", "u3", "u4", "u5"] {
         assert!(matches!(
             ctx.sign_in(name, "guess", "203.0.113.66").await,
-            Err(AccountError::InvalidCredentials)
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
         ));
     }
     assert_throttled(
@@ -724,7 +743,7 @@ async fn delays_double_up_to_the_cap_and_failures_are_forgotten_after_the_window
         assert_eq!(ctx.delay("alice", "203.0.113.5").await, None);
         assert!(matches!(
             ctx.sign_in("alice", "wrong password", "203.0.113.5").await,
-            Err(AccountError::InvalidCredentials)
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
         ));
         assert_between(
             ctx.delay("alice", "203.0.113.5").await,
@@ -738,7 +757,7 @@ async fn delays_double_up_to_the_cap_and_failures_are_forgotten_after_the_window
     assert_eq!(ctx.delay("alice", "203.0.113.5").await, None);
     assert!(matches!(
         ctx.sign_in("alice", "wrong password", "203.0.113.5").await,
-        Err(AccountError::InvalidCredentials)
+        Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
     ));
     assert_eq!(ctx.delay("alice", "203.0.113.5").await, None);
     assert_eq!(
@@ -805,7 +824,7 @@ async fn sign_ups_are_throttled_per_address_and_other_addresses_are_not(ctx: Ctx
     // A taken username counts too: trying names is what the limit is for.
     assert!(matches!(
         sign_up("ANN", "203.0.113.5").await,
-        Err(AccountError::UsernameTaken)
+        Err(AccountError::Refused(AccountRefusal::UsernameTaken))
     ));
     sign_up("ben", "203.0.113.5").await.unwrap();
     let waited = assert_throttled(
@@ -825,7 +844,9 @@ async fn sign_ups_are_throttled_per_address_and_other_addresses_are_not(ctx: Ctx
         accounts
             .sign_up("eve", None, "short", ip("198.51.100.9"))
             .await,
-        Err(AccountError::PasswordTooShort { .. })
+        Err(AccountError::Refused(
+            AccountRefusal::PasswordTooShort { .. }
+        ))
     ));
     assert_eq!(
         ctx.attempt_rows("kind = 'signup_ip' AND subject = '198.51.100.9' AND failures = 1")
@@ -893,7 +914,10 @@ async fn a_taken_username_costs_the_same_password_hash_as_a_new_account(ctx: Ctx
             .sign_up(taken, None, PASSWORD, ip("198.51.100.9"))
             .await
             .unwrap_err();
-        assert!(matches!(error, AccountError::UsernameTaken), "{error:?}");
+        assert!(
+            matches!(error, AccountError::Refused(AccountRefusal::UsernameTaken)),
+            "{error:?}"
+        );
         assert_eq!(
             accounts.argon2_operations() - before,
             per_new_account,
@@ -904,7 +928,7 @@ async fn a_taken_username_costs_the_same_password_hash_as_a_new_account(ctx: Ctx
     let before = accounts.argon2_operations();
     assert!(matches!(
         accounts.create_user(new_user("bob", PASSWORD)).await,
-        Err(AccountError::UsernameTaken)
+        Err(AccountError::Refused(AccountRefusal::UsernameTaken))
     ));
     assert_eq!(accounts.argon2_operations() - before, 1);
 }
@@ -966,7 +990,7 @@ async fn exactly_one_of_simultaneous_first_sign_ups_succeeds_when_sign_up_is_clo
                 assert!(user.is_staff);
                 staff += 1;
             }
-            Err(AccountError::SignUpClosed) => {}
+            Err(AccountError::Refused(AccountRefusal::SignUpClosed)) => {}
             Err(other) => panic!("expected the first account or SignUpClosed, got {other:?}"),
         }
     }
@@ -977,7 +1001,7 @@ async fn exactly_one_of_simultaneous_first_sign_ups_succeeds_when_sign_up_is_clo
         closed
             .sign_up_first_or_open("late", None, PASSWORD, ip("203.0.113.5"))
             .await,
-        Err(AccountError::SignUpClosed)
+        Err(AccountError::Refused(AccountRefusal::SignUpClosed))
     ));
     assert_eq!(ctx.accounts.count_users().await.unwrap(), 1);
 }
@@ -1002,7 +1026,7 @@ async fn one_client_guessing_an_account_locks_only_itself_out_of_it(ctx: Ctx) {
             accounts
                 .authenticate("alice", "guess", ip("203.0.113.66"))
                 .await,
-            Err(AccountError::InvalidCredentials)
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
         ));
     }
     assert_throttled(
@@ -1036,7 +1060,7 @@ async fn a_stranger_locking_an_account_does_not_lock_out_the_owners_known_browse
         assert!(matches!(
             ctx.sign_in_with_device("alice", "guess", "203.0.113.66", Some(&strangers))
                 .await,
-            Err(AccountError::InvalidCredentials)
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
         ));
     }
     assert_throttled(
@@ -1078,7 +1102,7 @@ async fn a_stranger_locking_an_account_does_not_lock_out_the_owners_known_browse
         assert!(matches!(
             ctx.sign_in_with_device("alice", "guess", "192.0.2.1", Some(&device))
                 .await,
-            Err(AccountError::InvalidCredentials)
+            Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
         ));
     }
     assert_throttled(

@@ -7,8 +7,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use console_sessions::accounts::{
-    AccountError, Accounts, AccountsConfig, Alert, AlertAnswer, IssuedToken, NewUser, ResetLimits,
-    SecurityEventKind, SignInDevice, User, PASSWORD_RESET_LIFETIME,
+    AccountError, AccountRefusal, Accounts, AccountsConfig, Alert, AlertAnswer, IssuedToken,
+    NewUser, ResetLimits, SecurityEventKind, SignInDevice, TokenPurpose, User,
+    PASSWORD_RESET_LIFETIME,
 };
 use console_sessions::geo::{GeoIp, Place};
 use console_sessions::sessions::{
@@ -68,7 +69,10 @@ fn client(address: &str, user_agent: &str) -> ClientInfo {
 
 fn invalid<T: std::fmt::Debug>(result: Result<T, AccountError>) {
     assert!(
-        matches!(result, Err(AccountError::InvalidToken)),
+        matches!(
+            result,
+            Err(AccountError::Refused(AccountRefusal::InvalidToken))
+        ),
         "expected an invalid token, got {result:?}"
     );
 }
@@ -297,7 +301,7 @@ async fn of_concurrent_uses_of_one_token_exactly_one_wins(ctx: Ctx) {
                 won += 1;
                 assert!(user.email_verified_at.is_some());
             }
-            Err(AccountError::InvalidToken) => {}
+            Err(AccountError::Refused(AccountRefusal::InvalidToken)) => {}
             Err(other) => panic!("unexpected {other:?}"),
         }
     }
@@ -494,8 +498,8 @@ async fn forgot_password_is_throttled_per_name_and_per_address(ctx: Ctx) {
         async move { accounts.request_password_reset(login, ip(from)).await }
     };
     let throttled = |result: Result<_, AccountError>| match result {
-        Err(AccountError::Throttled { retry_after }) => {
-            assert!(retry_after > Duration::ZERO && retry_after <= Duration::from_secs(3600));
+        Err(AccountError::Refused(AccountRefusal::Throttled { retry_after_secs })) => {
+            assert!(retry_after_secs > 0 && retry_after_secs <= 3600);
         }
         other => panic!("expected throttling, got {other:?}"),
     };
@@ -537,7 +541,10 @@ async fn a_reset_ends_every_session_and_only_the_new_password_works(ctx: Ctx) {
         ctx.accounts
             .reset_password(reset.token.expose(), "alice")
             .await,
-        Err(AccountError::PasswordTooShort { .. } | AccountError::PasswordEqualsUsername)
+        Err(
+            AccountError::Refused(AccountRefusal::PasswordTooShort { .. })
+                | AccountError::Refused(AccountRefusal::PasswordEqualsUsername)
+        )
     ));
     let done = ctx
         .accounts
@@ -563,7 +570,7 @@ async fn a_reset_ends_every_session_and_only_the_new_password_works(ctx: Ctx) {
         ctx.accounts
             .authenticate("alice", PASSWORD, ip("203.0.113.5"))
             .await,
-        Err(AccountError::InvalidCredentials)
+        Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
     ));
     ctx.accounts
         .authenticate("alice", NEW_PASSWORD, ip("203.0.113.5"))
@@ -631,6 +638,135 @@ async fn a_password_set_by_staff_ends_every_session_and_voids_reset_links(ctx: C
     );
 }
 
+async fn staff_send_a_reset_link_that_the_reset_page_can_name_before_it_is_used(ctx: Ctx) {
+    let alice = ctx.create("alice", Some("alice@example.test")).await;
+    let first = ctx.reset_token("alice").await;
+    let reset = ctx.accounts.password_reset_for(alice.id).await.unwrap();
+    assert_eq!(reset.user.id, alice.id);
+    // The staff's link replaces the one asked for earlier.
+    invalid(
+        ctx.accounts
+            .reset_password(first.token.expose(), NEW_PASSWORD)
+            .await,
+    );
+    assert_eq!(
+        ctx.activity(alice.id).await[0],
+        SecurityEventKind::PasswordResetRequested
+    );
+    // The page names the account without using the link.
+    let named = ctx
+        .accounts
+        .password_reset_user(reset.token.token.expose())
+        .await
+        .unwrap();
+    assert_eq!(named.map(|user| user.id), Some(alice.id));
+    let token = reset.token.token.expose();
+    assert!(ctx
+        .accounts
+        .token_is_live(token, TokenPurpose::PasswordReset)
+        .await
+        .unwrap());
+    assert!(!ctx
+        .accounts
+        .token_is_live(token, TokenPurpose::EmailVerification)
+        .await
+        .unwrap());
+    ctx.accounts
+        .reset_password(reset.token.token.expose(), NEW_PASSWORD)
+        .await
+        .unwrap();
+    assert!(!ctx
+        .accounts
+        .token_is_live(token, TokenPurpose::PasswordReset)
+        .await
+        .unwrap());
+    for used_or_garbage in [reset.token.token.expose(), "garbage", ""] {
+        assert_eq!(
+            ctx.accounts
+                .password_reset_user(used_or_garbage)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    // Nobody to send it to, or no address to send it to.
+    let nomail = ctx.create("nomail", None).await;
+    assert!(matches!(
+        ctx.accounts.password_reset_for(nomail.id).await,
+        Err(AccountError::Refused(AccountRefusal::EmailRequired))
+    ));
+    assert!(matches!(
+        ctx.accounts.password_reset_for(9999).await,
+        Err(AccountError::UserNotFound)
+    ));
+    // The peek refuses an inactive account's link, as the reset would.
+    let bob = ctx.create("bob", Some("bob@example.test")).await;
+    let bobs = ctx.accounts.password_reset_for(bob.id).await.unwrap();
+    ctx.accounts.set_active(bob.id, false).await.unwrap();
+    assert_eq!(
+        ctx.accounts
+            .password_reset_user(bobs.token.token.expose())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn with_verified_addresses_required_sign_up_needs_one_and_sign_in_waits_for_it(ctx: Ctx) {
+    let accounts = Accounts::new(
+        ctx.test_db.db.clone(),
+        ctx.engine.clone(),
+        AccountsConfig {
+            require_verified_email: true,
+            ..test_config()
+        },
+    );
+    assert!(matches!(
+        accounts.sign_up("carol", None, PASSWORD, ip(LONDON)).await,
+        Err(AccountError::Refused(AccountRefusal::EmailRequired))
+    ));
+    let carol = accounts
+        .sign_up("carol", Some("carol@example.test"), PASSWORD, ip(LONDON))
+        .await
+        .unwrap();
+    // The right password says what is missing; a wrong one says no more than ever.
+    assert!(matches!(
+        accounts.authenticate("carol", PASSWORD, ip(LONDON)).await,
+        Err(AccountError::Refused(AccountRefusal::EmailNotVerified))
+    ));
+    assert!(matches!(
+        accounts
+            .authenticate("carol", "wrong password", ip(LONDON))
+            .await,
+        Err(AccountError::Refused(AccountRefusal::InvalidCredentials))
+    ));
+    let user = accounts.user(carol.id).await.unwrap().unwrap();
+    assert_eq!(
+        user.last_login_at, None,
+        "a refused sign-in is not recorded"
+    );
+    let started = accounts.start_email_verification(carol.id).await.unwrap();
+    accounts
+        .verify_email(started.token.token.expose())
+        .await
+        .unwrap();
+    let signed_in = accounts
+        .authenticate("carol", PASSWORD, ip(LONDON))
+        .await
+        .unwrap();
+    assert_eq!(signed_in.id, carol.id);
+    // Without the setting, the same unverified account signs in.
+    let dave = ctx.create("dave", Some("dave@example.test")).await;
+    assert_eq!(
+        ctx.accounts
+            .authenticate("dave", PASSWORD, ip(LONDON))
+            .await
+            .unwrap()
+            .id,
+        dave.id
+    );
+}
+
 // ---- Email addresses ----
 
 async fn verifying_an_email_address_marks_it_verified(ctx: Ctx) {
@@ -665,7 +801,7 @@ async fn verifying_an_email_address_marks_it_verified(ctx: Ctx) {
     let nomail = ctx.create("nomail", None).await;
     assert!(matches!(
         ctx.accounts.start_email_verification(nomail.id).await,
-        Err(AccountError::EmailRequired)
+        Err(AccountError::Refused(AccountRefusal::EmailRequired))
     ));
     assert!(matches!(
         ctx.accounts.start_email_verification(9999).await,
@@ -739,13 +875,13 @@ async fn an_email_change_to_a_taken_or_invalid_address_is_refused(ctx: Ctx) {
     for taken in ["bob@example.test", "BOB@Example.TEST"] {
         assert!(matches!(
             ctx.accounts.request_email_change(alice.id, taken).await,
-            Err(AccountError::EmailTaken)
+            Err(AccountError::Refused(AccountRefusal::EmailTaken))
         ));
     }
     for bad in ["", "not an address", "a@b@c", "@example.test"] {
         assert!(matches!(
             ctx.accounts.request_email_change(alice.id, bad).await,
-            Err(AccountError::EmailInvalid)
+            Err(AccountError::Refused(AccountRefusal::EmailInvalid))
         ));
     }
     // Taken between the request and the answer.
@@ -759,7 +895,7 @@ async fn an_email_change_to_a_taken_or_invalid_address_is_refused(ctx: Ctx) {
         ctx.accounts
             .confirm_email_change(change.token.token.expose())
             .await,
-        Err(AccountError::EmailTaken)
+        Err(AccountError::Refused(AccountRefusal::EmailTaken))
     ));
     let alice = ctx.accounts.user(alice.id).await.unwrap().unwrap();
     assert_eq!(alice.email.as_deref(), Some("alice@example.test"));
@@ -1080,6 +1216,8 @@ suite!(on_every_database:
     a_reset_ends_every_session_and_only_the_new_password_works,
     a_second_reset_request_voids_the_first_token,
     a_password_set_by_staff_ends_every_session_and_voids_reset_links,
+    staff_send_a_reset_link_that_the_reset_page_can_name_before_it_is_used,
+    with_verified_addresses_required_sign_up_needs_one_and_sign_in_waits_for_it,
     verifying_an_email_address_marks_it_verified,
     an_email_change_confirmed_from_the_new_address_replaces_and_verifies_it,
     an_email_change_to_a_taken_or_invalid_address_is_refused,

@@ -10,9 +10,15 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where `make smtp-server` installs aiosmtpd (pip's `--target`: no virtualenv, nothing in the
-/// system's or the user's site-packages).
+/// system's or the user's site-packages): the workspace's `target/`, found from the crate being
+/// tested (the library at the root, or the app below it).
 pub fn packages() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/smtp-server")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("target/smtp-server"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| manifest.join("target/smtp-server"))
 }
 
 /// A loopback port nothing uses (just now), below the range the system hands out to outgoing

@@ -51,6 +51,9 @@ pub struct Viewer {
     pub session_ended: bool,
     /// Fewest characters of a new password.
     pub min_password_chars: usize,
+    /// Accounts need a confirmed email address (`REQUIRE_VERIFIED_EMAIL`): sign-up asks for one.
+    #[serde(default)]
+    pub email_required: bool,
     /// Origins besides ours that `next` may lead to after sign-in.
     pub redirect_origins: Vec<String>,
     /// What was typed into this page's form (never a password) before a failed plain form post sent
@@ -96,6 +99,7 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
         first_run,
         session_ended,
         min_password_chars: state.accounts.config().min_password_chars,
+        email_required: state.accounts.config().require_verified_email,
         redirect_origins: state.site.redirect_origins.clone(),
         typed: request::take_typed(),
     })
@@ -129,11 +133,15 @@ pub async fn sign_in(
     let state = request::state().map_err(back)?;
     let session = request::session().map_err(back)?;
     let device = request::device_cookie(&state);
-    let signed_in = state
-        .accounts
-        .sign_in(&username, &password, session.client().ip, device.as_deref())
-        .await
-        .map_err(|e| back(e.into()))?;
+    let signed_in = check_password(
+        &state,
+        &username,
+        &password,
+        session.client().ip,
+        device.as_deref(),
+    )
+    .await
+    .map_err(back)?;
     // Before anything else can fail: the device cookie presented is void from now on.
     request::give_device_cookie(&state, &signed_in.device_token);
     start_session(&session, signed_in.user.id)
@@ -144,6 +152,52 @@ pub async fn sign_in(
         &state.site.redirect_origins,
     ));
     Ok(())
+}
+
+/// The library's sign-in check (password, throttling, device cookie) for the forms and the JSON
+/// API. When the account's email address must be verified first (`REQUIRE_VERIFIED_EMAIL`), the
+/// refusal also sends a new link to it.
+#[cfg(feature = "ssr")]
+pub async fn check_password(
+    state: &crate::server::state::AppState,
+    username: &str,
+    password: &str,
+    client_ip: Option<std::net::IpAddr>,
+    device: Option<&str>,
+) -> Result<console_sessions::accounts::SignedIn, AppError> {
+    use crate::error::AccountRefusal;
+    use console_sessions::accounts::AccountError;
+    match state
+        .accounts
+        .sign_in(username, password, client_ip, device)
+        .await
+    {
+        Err(AccountError::Refused(AccountRefusal::EmailNotVerified)) => {
+            if let Ok(Some(user)) = state.accounts.user_by_username(username).await {
+                send_verification_mail(state, user.id).await;
+            }
+            Err(AccountRefusal::EmailNotVerified.into())
+        }
+        result => result.map_err(AppError::from),
+    }
+}
+
+/// Queues a link to confirm the user's email address; a failure is logged (the person can ask
+/// again from the security page, or by signing in again).
+#[cfg(feature = "ssr")]
+pub async fn send_verification_mail(state: &crate::server::state::AppState, user_id: i64) {
+    let valid_for = state.accounts.config().token_lifetimes.email;
+    let sent = match state.accounts.start_email_verification(user_id).await {
+        Ok(verification) => state
+            .mail
+            .email_verification(&verification, valid_for)
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = sent {
+        tracing::error!(%error, user_id, "cannot send an email verification link");
+    }
 }
 
 /// Signs the session in as `user_id` after a password was checked (the library's
@@ -202,6 +256,14 @@ pub async fn sign_up(
         first_run = user.is_staff,
         "account created by sign-up"
     );
+    if user.email.is_some() {
+        send_verification_mail(&state, user.id).await;
+    }
+    if state.accounts.config().require_verified_email {
+        // Signed in once the address is confirmed.
+        request::redirect("/sign-in?verify=1");
+        return Ok(());
+    }
     start_session(&session, user.id).await.map_err(back)?;
     request::redirect("/account/sessions");
     Ok(())

@@ -3,6 +3,8 @@
 
 pub mod account;
 pub mod admin;
+pub mod recovery;
+pub mod security;
 pub mod sessions;
 pub mod system;
 #[cfg(feature = "ssr")]

@@ -6,11 +6,12 @@
 //! [`AppError::from_code`]. Codes name variants only, so a crafted link can never put words of its
 //! own on our page.
 
-mod account;
 #[cfg(feature = "ssr")]
 pub mod api;
 
-pub use account::AccountRefusal;
+/// Why the account service refused: the library's own type, carried as it is. Without features the
+/// library is only this (serde and no more), so the browser build reads the same definition.
+pub use console_sessions::refusal::AccountRefusal;
 
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -70,20 +71,15 @@ impl AppError {
 
     /// The error a [`AppError::code`] names; `None` for anything else.
     pub fn from_code(code: &str) -> Option<Self> {
-        let (name, number) = match code.split_once('.') {
-            Some((name, number)) => (name, Some(number.parse::<u64>().ok()?)),
-            None => (code, None),
-        };
-        Some(match (name, number) {
-            (_, Some(_)) => return AccountRefusal::from_code(name, number).map(Self::Account),
-            ("database_unavailable", None) => Self::DatabaseUnavailable,
-            ("internal", None) => Self::Internal,
-            ("csrf", None) => Self::CsrfFailed,
-            ("sign_in_required", None) => Self::SignInRequired,
-            ("forbidden", None) => Self::Forbidden,
-            ("not_found", None) => Self::NotFound,
-            ("passwords_do_not_match", None) => Self::PasswordsDoNotMatch,
-            _ => return AccountRefusal::from_code(name, number).map(Self::Account),
+        Some(match code {
+            "database_unavailable" => Self::DatabaseUnavailable,
+            "internal" => Self::Internal,
+            "csrf" => Self::CsrfFailed,
+            "sign_in_required" => Self::SignInRequired,
+            "forbidden" => Self::Forbidden,
+            "not_found" => Self::NotFound,
+            "passwords_do_not_match" => Self::PasswordsDoNotMatch,
+            _ => return AccountRefusal::from_code(code).map(Self::Account),
         })
     }
 
@@ -182,37 +178,41 @@ impl From<console_sessions::sessions::StoreError> for AppError {
     }
 }
 
+/// Mail that could not be queued: the outbox is in the database, so that is the database (503);
+/// anything else (a message that would not render) is ours.
+#[cfg(feature = "ssr")]
+impl From<console_sessions::mail::MailError> for AppError {
+    fn from(error: console_sessions::mail::MailError) -> Self {
+        use console_sessions::mail::MailError;
+        match error {
+            MailError::Database(error) => {
+                tracing::error!(%error, "cannot queue mail");
+                database_unavailable()
+            }
+            error => {
+                tracing::error!(%error, "cannot write mail");
+                Self::Internal
+            }
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 impl From<console_sessions::accounts::AccountError> for AppError {
     fn from(error: console_sessions::accounts::AccountError) -> Self {
         use console_sessions::accounts::AccountError as A;
-        use AccountRefusal as R;
-        Self::Account(match error {
-            A::UsernameRequired => R::UsernameRequired,
-            A::UsernameTooLong { max } => R::UsernameTooLong { max },
-            A::UsernameInvalidCharacters => R::UsernameInvalidCharacters,
-            A::UsernameTaken => R::UsernameTaken,
-            A::EmailInvalid => R::EmailInvalid,
-            A::PasswordRequired => R::PasswordRequired,
-            A::PasswordTooShort { min } => R::PasswordTooShort { min },
-            A::PasswordTooLong { max } => R::PasswordTooLong { max },
-            A::PasswordEqualsUsername => R::PasswordEqualsUsername,
-            A::WrongCurrentPassword => R::WrongCurrentPassword,
-            A::InvalidCredentials => R::InvalidCredentials,
-            A::Throttled { retry_after } => R::Throttled {
-                retry_after_secs: retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0),
-            },
-            A::SignUpClosed => R::SignUpClosed,
-            A::UserNotFound => return Self::NotFound,
+        match error {
+            A::Refused(refusal) => Self::Account(refusal),
+            A::UserNotFound => Self::NotFound,
             error @ (A::Database(_) | A::Sessions(_)) => {
                 tracing::error!(error = ?error, "account storage failed");
-                return database_unavailable();
+                database_unavailable()
             }
-            error => {
+            error @ A::Internal { .. } => {
                 tracing::error!(error = ?error, "account operation failed");
-                return Self::Internal;
+                Self::Internal
             }
-        })
+        }
     }
 }
 
@@ -261,24 +261,7 @@ mod tests {
     }
 
     fn every_refusal() -> impl Iterator<Item = AccountRefusal> {
-        [
-            AccountRefusal::InvalidCredentials,
-            AccountRefusal::Throttled {
-                retry_after_secs: 90,
-            },
-            AccountRefusal::SignUpClosed,
-            AccountRefusal::WrongCurrentPassword,
-            AccountRefusal::UsernameRequired,
-            AccountRefusal::UsernameTooLong { max: 150 },
-            AccountRefusal::UsernameInvalidCharacters,
-            AccountRefusal::UsernameTaken,
-            AccountRefusal::EmailInvalid,
-            AccountRefusal::PasswordRequired,
-            AccountRefusal::PasswordTooShort { min: 10 },
-            AccountRefusal::PasswordTooLong { max: 1024 },
-            AccountRefusal::PasswordEqualsUsername,
-        ]
-        .into_iter()
+        AccountRefusal::samples().into_iter()
     }
 
     #[test]
@@ -305,39 +288,5 @@ mod tests {
             let back: AppError = serde_json::from_value(json(&error)).unwrap();
             assert_eq!(back, error);
         }
-    }
-
-    /// The app restates the library's refusals for the browser (see `account`); their messages
-    /// must say what the library says. Sign-up closed adds where to turn instead.
-    #[cfg(feature = "ssr")]
-    #[test]
-    fn refusals_say_what_the_library_says() {
-        use console_sessions::accounts::AccountError as A;
-        use std::time::Duration;
-        for error in [
-            A::InvalidCredentials,
-            A::Throttled {
-                retry_after: Duration::from_millis(1_500),
-            },
-            A::Throttled {
-                retry_after: Duration::from_secs(61),
-            },
-            A::WrongCurrentPassword,
-            A::UsernameRequired,
-            A::UsernameTooLong { max: 150 },
-            A::UsernameInvalidCharacters,
-            A::UsernameTaken,
-            A::EmailInvalid,
-            A::PasswordRequired,
-            A::PasswordTooShort { min: 10 },
-            A::PasswordTooLong { max: 1024 },
-            A::PasswordEqualsUsername,
-        ] {
-            let library = error.to_string();
-            assert_eq!(AppError::from(error).to_string(), library);
-        }
-        assert!(AppError::from(A::SignUpClosed)
-            .to_string()
-            .starts_with(&A::SignUpClosed.to_string()));
     }
 }

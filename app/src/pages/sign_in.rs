@@ -41,7 +41,11 @@ pub fn SignInPage() -> impl IntoView {
                             // Typed before a failed sign-in without JavaScript: from a flash
                             // cookie, never the URL.
                             let username = viewer.typed("username");
-                            let notice = if q.get("signed_out").is_some() {
+                            let notice = if q.get("reset").is_some() {
+                                Some("Your password was changed, and every device was signed out. Sign in with your new password.")
+                            } else if q.get("verify").is_some() {
+                                Some("Your account is created. We sent a link to your email address: open it to confirm the address, then sign in.")
+                            } else if q.get("signed_out").is_some() {
                                 Some("You have been signed out.")
                             } else if q.get("ended").is_some() || viewer.session_ended {
                                 Some("Your session has ended. Please sign in again.")
@@ -92,6 +96,9 @@ pub fn SignInPage() -> impl IntoView {
                                             </button>
                                         </div>
                                     </ActionForm>
+                                    <p class="muted form-footer">
+                                        <a href=base::url("/forgot-password") data-testid="forgot-password">"Forgot your password?"</a>
+                                    </p>
                                     {sign_up_link}
                                 </section>
                             }

@@ -75,13 +75,15 @@ pub fn SignUpPage() -> impl IntoView {
                                                 aria-invalid=invalid(error, "username")
                                             />
                                             <label for="email">
-                                                "Email " <span class="muted">"(optional)"</span>
+                                                "Email "
+                                                {(!viewer.email_required).then(|| view! { <span class="muted">"(optional: for a forgotten password)"</span> })}
                                             </label>
                                             <input
                                                 id="email"
                                                 name="email"
                                                 type="email"
                                                 autocomplete="email"
+                                                required=viewer.email_required
                                                 maxlength="254"
                                                 value=email
                                                 aria-invalid=invalid(error, "email")

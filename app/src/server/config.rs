@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use console_sessions::accounts::{AccountsConfig, SignUpLimits};
 use console_sessions::db::PoolSettings;
+use console_sessions::mail::{MailConfig, MailError, PublicOrigin};
 use console_sessions::sessions::{CacheSettings, ProxyHeader};
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
@@ -60,6 +61,12 @@ pub enum Command {
         /// The new user's email address.
         #[arg(long)]
         email: Option<String>,
+    },
+    /// Set a user's password, as Django's `changepassword`: asked for twice on the terminal, or
+    /// read from CONSOLE_SESSIONS_PASSWORD (for scripts). Every session of the user ends.
+    Changepassword {
+        /// The user whose password to set.
+        username: String,
     },
 }
 
@@ -276,6 +283,45 @@ pub struct Settings {
     /// one; with METRICS_TOKEN set, the token is required there too.
     #[arg(long, env = "METRICS_ADDR", global = true)]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// Where mail goes: smtp://user:pass@host[:port] (STARTTLS, port 587 by default),
+    /// smtps://user:pass@host[:port] (TLS, 465), smtp://127.0.0.1:2525?tls=none (plain, a local
+    /// test server), or file://folder (each message an .eml file there, its path logged). Mail is
+    /// queued in the database and sent by a background worker, with retries.
+    #[arg(
+        long,
+        env = "MAIL_URL",
+        default_value = "file://data/mail",
+        hide_env_values = true,
+        global = true
+    )]
+    pub mail_url: String,
+
+    /// Who mail is from: an address, or a name and an address ("Accounts <no-reply@example.com>").
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "console-sessions <no-reply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// Seconds before a failed delivery is tried again; each later wait is twice the one before,
+    /// at most an hour. After 10 attempts, or 24 hours after it was queued, a message is marked
+    /// failed (staff see it at /admin/mail and can send it again).
+    #[arg(long, env = "MAIL_RETRY_DELAY", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    pub mail_retry_delay: u64,
+
+    /// Whether an account needs a verified email address to sign in: sign-up then asks for an
+    /// address, and signing in to an account whose address is unverified sends a new link instead.
+    #[arg(long, env = "REQUIRE_VERIFIED_EMAIL", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub require_verified_email: bool,
+
+    /// Whether a sign-in from a browser, system or country an account has not used before is
+    /// mailed to its owner, with "Yes, it was me" and "This wasn't me" (each user can also turn
+    /// theirs off).
+    #[arg(long, env = "SIGN_IN_ALERTS", default_value_t = true, action = ArgAction::Set, global = true)]
+    pub sign_in_alerts: bool,
 }
 
 impl Settings {
@@ -312,6 +358,17 @@ impl Settings {
             request_head_timeout: 75,
             metrics_token: None,
             metrics_addr: None,
+            // Tests that read mail start an SMTP server and set their own.
+            mail_url: format!(
+                "file://{}",
+                std::env::temp_dir()
+                    .join("console-sessions-test-mail")
+                    .display()
+            ),
+            mail_from: "console-sessions <no-reply@localhost>".to_owned(),
+            mail_retry_delay: 30,
+            require_verified_email: false,
+            sign_in_alerts: true,
         }
     }
 
@@ -343,8 +400,27 @@ impl Settings {
                 total: self.signup_limit_total,
                 window: Duration::from_secs(3600),
             },
+            require_verified_email: self.require_verified_email,
             ..AccountsConfig::default()
         }
+    }
+
+    /// The mail outbox's settings (`MAIL_URL`, `MAIL_FROM`).
+    pub fn mail_config(&self) -> Result<MailConfig, MailError> {
+        let mut config = MailConfig::new(&self.mail_url, &self.mail_from)?;
+        config.retry.first_delay = Duration::from_secs(self.mail_retry_delay);
+        Ok(config)
+    }
+
+    /// Where the links in mail lead: the public origin (else `http://` and the address listened
+    /// on, which only this machine may reach), and the base path. `listening` is the address
+    /// actually bound.
+    pub fn mail_origin(&self, listening: SocketAddr) -> Result<PublicOrigin, MailError> {
+        let origin = match &self.public_origin {
+            Some(origin) => origin.clone(),
+            None => format!("http://{listening}"),
+        };
+        PublicOrigin::parse(&format!("{origin}{}", self.base_path))
     }
 
     /// Whether the public origin is `https://…`.

@@ -8,8 +8,11 @@
 //!   sent back to the form after a failure without JavaScript. It lives 60 seconds, is sent only to
 //!   the form's own page, and that page clears it as it reads it: typed names never go into a URL,
 //!   where proxies' logs and the browser's history would keep them.
+//! - the **link cookie**: the token of a one-time link from a mail, moved out of the address bar
+//!   the moment the link is opened (see [`super::links`]), until the person submits the page's
+//!   form (30 minutes at most). One at a time: opening another link replaces it; using it clears it.
 //!
-//! Both are HttpOnly and SameSite=Lax, and Secure when the session cookie is ([`Security`]).
+//! All are HttpOnly and SameSite=Lax, and Secure when the session cookie is ([`Security`]).
 
 use axum::http::{HeaderMap, HeaderValue};
 use console_sessions::accounts::{DeviceToken, DEVICE_LIFETIME};
@@ -57,6 +60,47 @@ fn flash_name(secure: bool) -> &'static str {
     } else {
         "flash"
     }
+}
+
+/// How long a one-time link's token waits in the link cookie for its form to be submitted.
+const LINK_LIFETIME: time::Duration = time::Duration::minutes(30);
+
+/// The link cookie's name: `__Host-link` when cookies are Secure, else `link`.
+fn link_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-link"
+    } else {
+        "link"
+    }
+}
+
+/// The `Set-Cookie` value of a link cookie holding `value` (see [`super::links`]).
+pub fn link_cookie_header(value: &str, security: Security) -> Option<HeaderValue> {
+    let cookie = Cookie::build((link_name(security.configured), value.to_owned()))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(security.attribute())
+        .max_age(LINK_LIFETIME)
+        .build();
+    header(&cookie)
+}
+
+/// The `Set-Cookie` value that removes the link cookie.
+pub fn link_cookie_removal(security: Security) -> Option<HeaderValue> {
+    let cookie = Cookie::build((link_name(security.configured), ""))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .secure(security.attribute())
+        .max_age(time::Duration::ZERO)
+        .build();
+    header(&cookie)
+}
+
+/// The link cookie the request presented, if any.
+pub fn link_cookie(headers: &HeaderMap, security: Security) -> Option<&str> {
+    cookie_value(headers, link_name(security.configured))
 }
 
 /// The device cookie the request presented, if any.

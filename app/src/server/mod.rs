@@ -7,6 +7,8 @@ pub mod cookies;
 pub mod csrf;
 pub mod embed;
 pub mod forward_auth;
+pub mod links;
+pub mod mail;
 pub mod metrics;
 pub mod request;
 pub mod serve;

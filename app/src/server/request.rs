@@ -198,6 +198,31 @@ pub fn give_device_cookie(state: &AppState, token: &console_sessions::accounts::
     set_cookie(cookies::device_cookie_header(token, secure_cookies(state)));
 }
 
+/// The token of the one-time link of `kind` this browser opened last (the link cookie, see
+/// [`super::links`]), if that is the kind it opened.
+pub fn link_token(state: &AppState, kind: super::links::LinkKind) -> Option<String> {
+    let parts = parts().ok()?;
+    let value = cookies::link_cookie(&parts.headers, secure_cookies(state))?;
+    match super::links::LinkKind::from_cookie_value(value) {
+        Some((found, token)) if found == kind => Some(token.to_owned()),
+        _ => None,
+    }
+}
+
+/// Forgets the link this browser opened: its token was used, or is dead.
+pub fn clear_link(state: &AppState) {
+    set_cookie(cookies::link_cookie_removal(secure_cookies(state)));
+}
+
+/// Hands this browser a one-time link's token of our own making, as if it had opened the link:
+/// "This wasn't me" leads straight to choosing a new password with the reset token it made.
+pub fn give_link(state: &AppState, kind: super::links::LinkKind, token: &str) {
+    set_cookie(cookies::link_cookie_header(
+        &kind.cookie_value(token),
+        secure_cookies(state),
+    ));
+}
+
 /// How secure the cookies of the forms are: as the session cookie, for a request of `session`.
 pub fn cookie_security(state: &AppState, session: Option<&Session>) -> cookies::Security {
     cookies::Security {

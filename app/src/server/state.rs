@@ -22,6 +22,8 @@ pub struct AppState {
     pub sessions: SessionEngine,
     /// Users, passwords and sign-in throttling.
     pub accounts: Accounts,
+    /// The mail the accounts send (reset links, verifications, sign-in alerts), through the outbox.
+    pub mail: super::mail::Mailer,
     /// Cross-site request forgery protection.
     pub csrf: Arc<CsrfSettings>,
     /// The public origin, base path, and the services we work with.

@@ -16,6 +16,7 @@ const PROCESS_LINES: &[&str] = &[
     "shutting down",
     "no longer accepting connections",
     "database pool closed",
+    "mail worker stopped",
     "stopped",
 ];
 
@@ -124,8 +125,10 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
         if !serving || !ours || PROCESS_LINES.iter().any(|p| message.starts_with(p)) {
             continue;
         }
-        // The cache's eviction listener works for the process, not for a request.
-        if entry["span"]["name"] == "session_evictions" {
+        // The cache's eviction listener, the mail worker and the sign-in alerts work for the
+        // process, not for a request.
+        let span = entry["span"]["name"].as_str().unwrap_or_default();
+        if ["session_evictions", "mail_worker", "sign_in_alerts"].contains(&span) {
             continue;
         }
         let id = entry["span"]["request_id"].as_str();

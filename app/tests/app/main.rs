@@ -11,6 +11,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+#[path = "../../../tests/support/smtp.rs"]
+mod smtp;
+
 mod accounts;
 mod admin;
 mod api;
@@ -22,5 +25,6 @@ mod devices;
 mod health;
 mod logs;
 mod outage;
+mod recovery;
 mod sso;
 mod statuses;

@@ -24,6 +24,16 @@ impl Server {
             .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "info")
             .env("CLEAR_EXPIRED_EVERY", "0")
+            // Mail (unless the test says where) goes to files outside the source tree.
+            .env(
+                "MAIL_URL",
+                format!(
+                    "file://{}",
+                    std::env::temp_dir()
+                        .join("console-sessions-test-mail")
+                        .display()
+                ),
+            )
             .env_remove("METRICS_TOKEN")
             .env_remove("METRICS_ADDR")
             .stdout(Stdio::piped())

@@ -112,29 +112,134 @@ pub async fn admin_set_active(
         .set_active(user_id, active)
         .await
         .map_err(|e| back(e.into()))? as u64;
-    let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
     let action = if active {
         "user.activate"
     } else {
         "user.deactivate"
     };
-    admin
-        .record(
-            &request::actor(&staff),
-            action,
-            Some(user.id),
-            Some(&user.username),
-            &[],
-            &format!(
-                "{} {}; {ended} sessions ended",
-                action.trim_start_matches("user."),
-                user.username
-            ),
-        )
+    let detail = format!(
+        "{} {}; {ended} sessions ended",
+        action.trim_start_matches("user."),
+        user.username
+    );
+    record(&state, &staff, action, &user, &detail)
         .await
-        .map_err(|e| back(e.into()))?;
+        .map_err(back)?;
     if request::is_plain_form_post() {
         request::redirect("/admin/users");
     }
     Ok(ended)
+}
+
+/// Sends a user a link to choose a new password (to their address, through the outbox). Recorded.
+#[server(prefix = "/api", endpoint = "admin/send-reset-link")]
+pub async fn admin_send_reset_link(
+    /// The form's anti-forgery token.
+    #[server(default)]
+    csrf_token: String,
+    /// The user to send it to (they need an email address).
+    user_id: i64,
+) -> Result<String, AppError> {
+    use crate::server::request;
+    let back = |error| request::back_with_error("/admin/users", error, &[]);
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let reset = state
+        .accounts
+        .password_reset_for(user_id)
+        .await
+        .map_err(|e| back(e.into()))?;
+    let valid_for = state.accounts.config().token_lifetimes.password_reset;
+    state
+        .mail
+        .password_reset(&reset, valid_for)
+        .await
+        .map_err(|e| back(e.into()))?;
+    record(
+        &state,
+        &staff,
+        "user.send_reset_link",
+        &reset.user,
+        &format!("password reset link sent to {}", reset.user.username),
+    )
+    .await
+    .map_err(back)?;
+    if request::is_plain_form_post() {
+        request::redirect("/admin/users?done=reset_link");
+    }
+    Ok(reset.user.username)
+}
+
+/// Sets a user's password (no current password needed). Every session of theirs ends, and their
+/// address is told. Recorded (never the password).
+#[server(prefix = "/api", endpoint = "admin/set-password")]
+pub async fn admin_set_password(
+    /// The form's anti-forgery token.
+    #[server(default)]
+    csrf_token: String,
+    /// The user whose password to set.
+    user_id: i64,
+    /// The new password, held to the configured rules.
+    password: String,
+    /// The new password typed again.
+    password_confirm: String,
+) -> Result<u64, AppError> {
+    use crate::server::request;
+    let back = |error| request::back_with_error("/admin/users", error, &[]);
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let (state, staff) = request::require_staff().await.map_err(back)?;
+    if password != password_confirm {
+        return Err(back(AppError::PasswordsDoNotMatch));
+    }
+    let user = state
+        .accounts
+        .user(user_id)
+        .await
+        .map_err(|e| back(e.into()))?
+        .ok_or_else(|| back(AppError::NotFound))?;
+    let ended = state
+        .accounts
+        .set_password(user_id, &password)
+        .await
+        .map_err(|e| back(e.into()))? as u64;
+    record(
+        &state,
+        &staff,
+        "user.set_password",
+        &user,
+        &format!("password of {} set; {ended} sessions ended", user.username),
+    )
+    .await
+    .map_err(back)?;
+    if let Err(error) = state.mail.password_changed(&user).await {
+        tracing::error!(%error, user_id, "cannot queue a password changed mail");
+    }
+    if request::is_plain_form_post() {
+        request::redirect("/admin/users?done=password");
+    }
+    Ok(ended)
+}
+
+/// Adds a staff action on `user` to the audit log.
+#[cfg(feature = "ssr")]
+async fn record(
+    state: &crate::server::state::AppState,
+    staff: &console_sessions::accounts::User,
+    action: &str,
+    user: &console_sessions::accounts::User,
+    detail: &str,
+) -> Result<(), AppError> {
+    use crate::server::request;
+    let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
+    admin
+        .record(
+            &request::actor(staff),
+            action,
+            Some(user.id),
+            Some(&user.username),
+            &[],
+            detail,
+        )
+        .await?;
+    Ok(())
 }

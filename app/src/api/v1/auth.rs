@@ -9,7 +9,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiSession, ErrorBody};
-use crate::api::account::{start_session, ViewerUser};
+use crate::api::account::{check_password, start_session, ViewerUser};
 use crate::error::AppError;
 use crate::server::csrf::CsrfToken;
 use crate::server::request::signed_in_user;
@@ -51,7 +51,7 @@ pub struct CsrfTokenBody {
             headers(("Set-Cookie" = String, description = "The session cookie and the device cookie (HttpOnly)"))),
         (status = 400, description = "`malformed_json`, `invalid_body`, `username_required`, `password_required`... (`field` names the input)", body = ErrorBody),
         (status = 401, description = "`invalid_credentials`: unknown user, wrong password or inactive account", body = ErrorBody),
-        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`; `email_not_verified`: with REQUIRE_VERIFIED_EMAIL, the right password to an account whose address is not confirmed yet (a new link was sent to it)", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorBody),
         (status = 429, description = "`throttled`: too many failed attempts; `retry_after_secs` says for how long", body = ErrorBody,
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -66,11 +66,14 @@ pub async fn sign_in(
 ) -> Result<Response, ApiError> {
     let security = request::cookie_security(&state, Some(&session));
     let device = cookies::device_cookie(&request_headers, security);
-    let signed_in = state
-        .accounts
-        .sign_in(&body.username, &body.password, session.client().ip, device)
-        .await
-        .map_err(AppError::from)?;
+    let signed_in = check_password(
+        &state,
+        &body.username,
+        &body.password,
+        session.client().ip,
+        device,
+    )
+    .await?;
     // The device cookie presented is void from now on: the new one goes out whatever follows.
     let mut headers = HeaderMap::new();
     if let Some(cookie) = cookies::device_cookie_header(&signed_in.device_token, security) {

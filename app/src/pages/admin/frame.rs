@@ -50,6 +50,7 @@ pub(super) fn AdminNav(current: &'static str) -> impl IntoView {
         <nav class="admin-nav" aria-label="Administration">
             {link("/admin/sessions", "Sessions")}
             {link("/admin/users", "Users")}
+            {link("/admin/mail", "Mail")}
             {link("/admin/audit", "Audit log")}
         </nav>
     }

@@ -1,0 +1,105 @@
+//! `/reset-password`: choose a new password with the reset link from a mail (or after answering
+//! "This wasn't me" to a sign-in alert). The link's token waits in a cookie (see
+//! `server::links`); the page names the account before the link is used.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use super::sign_in::ErrorCard;
+use crate::api::recovery::{reset_link, ResetPassword};
+use crate::components::auth::Auth;
+use crate::components::base;
+use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
+
+/// `/reset-password`: the new password twice. Every session of the account ends with it.
+#[component]
+pub fn ResetPasswordPage() -> impl IntoView {
+    let auth = Auth::get();
+    let query = use_query_map();
+    let action = ServerAction::<ResetPassword>::new();
+    let error = form_error(
+        move || action.value().get().and_then(Result::err),
+        action.version(),
+    );
+    let link = Resource::new(move || action.version().get(), |_| reset_link());
+    let from_alert = move || query.with(|q| q.get("from").as_deref() == Some("alert"));
+    view! {
+        <Title text="Choose a new password"/>
+        <Transition fallback=|| ()>
+            {move || {
+                let viewer = auth.viewer.get()?;
+                let link = link.get()?;
+                Some(match (viewer, link) {
+                    (Ok(viewer), Ok(Some(username))) => {
+                        view! {
+                            <section class="card narrow auth">
+                                <h1>"Choose a new password"</h1>
+                                {from_alert()
+                                    .then(|| {
+                                        view! {
+                                            <Notice text="That sign-in has been signed out. Choose a new password now, so that whoever it was cannot sign in again.".to_owned()/>
+                                        }
+                                    })}
+                                <p class="muted">
+                                    "For the account " <strong data-testid="reset-username">{username}</strong>
+                                    ". Every device signed in to it will be signed out."
+                                </p>
+                                <FormError error/>
+                                <ActionForm action>
+                                    <div class="form">
+                                        <CsrfField token=viewer.csrf_token/>
+                                        <label for="password">"New password"</label>
+                                        <input
+                                            id="password"
+                                            type="password"
+                                            name="password"
+                                            autocomplete="new-password"
+                                            required
+                                            aria-describedby="password-help"
+                                            aria-invalid=invalid(error, "password")
+                                        />
+                                        <p id="password-help" class="help muted">
+                                            {format!("At least {} characters.", viewer.min_password_chars)}
+                                        </p>
+                                        <label for="password_confirm">"Repeat the new password"</label>
+                                        <input
+                                            id="password_confirm"
+                                            type="password"
+                                            name="password_confirm"
+                                            autocomplete="new-password"
+                                            required
+                                            aria-invalid=invalid(error, "password_confirm")
+                                        />
+                                        <button type="submit" class="button wide" data-testid="reset-password">
+                                            "Set the new password"
+                                        </button>
+                                    </div>
+                                </ActionForm>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                    (Ok(_), Ok(None)) => view! { <DeadLink error/> }.into_any(),
+                    (Err(error), _) | (_, Err(error)) => view! { <ErrorCard error/> }.into_any(),
+                })
+            }}
+        </Transition>
+    }
+}
+
+/// The link is missing, used or expired: say so, and offer a new one.
+#[component]
+fn DeadLink(error: Signal<Option<crate::error::AppError>>) -> impl IntoView {
+    view! {
+        <section class="card narrow auth" data-testid="dead-link">
+            <h1>"This link no longer works"</h1>
+            <FormError error/>
+            <p>
+                "A password reset link works once, for 30 minutes, and only the newest one sent. "
+                "Ask for a new one and use it from the same browser."
+            </p>
+            <a class="button" href=base::url("/forgot-password")>"Send me a new link"</a>
+        </section>
+    }
+}
