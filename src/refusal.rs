@@ -2,7 +2,7 @@
 //! credentials, too many attempts, a dead link — with the words a page shows, a short code for a
 //! URL, an HTTP status and the form field it is about.
 //!
-//! This module needs no feature and no dependency beyond serde: a browser (WebAssembly) build of an
+//! This module needs no feature and no dependency beyond serde and thiserror: a browser (WebAssembly) build of an
 //! application can depend on the crate with `default-features = false` and read, show and turn
 //! back from codes the very refusals the server's [`AccountError`](crate::accounts::AccountError)
 //! carries, so the two are one definition.
@@ -211,6 +211,27 @@ impl AccountRefusal {
     /// Every refusal once (with sample numbers), for tests that must cover them all.
     #[doc(hidden)]
     pub fn samples() -> [Self; 17] {
+        // Not compiled into anything: a new variant stops the build here until it is listed
+        // below too.
+        let _every_variant_is_listed = |refusal: Self| match refusal {
+            Self::InvalidCredentials
+            | Self::Throttled { .. }
+            | Self::SignUpClosed
+            | Self::WrongCurrentPassword
+            | Self::UsernameRequired
+            | Self::UsernameTooLong { .. }
+            | Self::UsernameInvalidCharacters
+            | Self::UsernameTaken
+            | Self::EmailInvalid
+            | Self::EmailTaken
+            | Self::EmailRequired
+            | Self::EmailNotVerified
+            | Self::InvalidToken
+            | Self::PasswordRequired
+            | Self::PasswordTooShort { .. }
+            | Self::PasswordTooLong { .. }
+            | Self::PasswordEqualsUsername => (),
+        };
         [
             Self::InvalidCredentials,
             Self::Throttled {

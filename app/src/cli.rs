@@ -150,6 +150,10 @@ async fn change_password(cli: &Cli, username: &str) -> Result<(), StartupError> 
         Database::connect_with(&cli.settings.database_url, &cli.settings.pool_settings()).await?;
     db.migrate().await?;
     let result = async {
+        // Read first: a bad MAIL_URL must fail before the password changes, not after.
+        let outbox = console_sessions::mail::Outbox::new(db.clone(), cli.settings.mail_config()?)?;
+        let mail =
+            crate::server::mail::Mailer::new(outbox, cli.settings.mail_origin(cli.settings.addr)?);
         let engine = SessionEngine::new(db.clone(), cli.settings.session_config());
         let accounts = Accounts::new(db.clone(), engine, cli.settings.accounts_config());
         let Some(user) = accounts
@@ -167,10 +171,6 @@ async fn change_password(cli: &Cli, username: &str) -> Result<(), StartupError> 
             .set_password(user.id, &password)
             .await
             .map_err(account_error)?;
-        let outbox = console_sessions::mail::Outbox::new(db.clone(), cli.settings.mail_config()?)?;
-        let listening = cli.settings.addr;
-        let mail =
-            crate::server::mail::Mailer::new(outbox, cli.settings.mail_origin(listening)?, false);
         if let Err(error) = mail.password_changed(&user).await {
             tracing::warn!(%error, "cannot queue the password changed mail");
         }

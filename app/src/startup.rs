@@ -118,11 +118,7 @@ impl Application {
         let sessions = SessionEngine::with_geoip(db.clone(), session_config, geoip);
         let accounts = Accounts::new(db.clone(), sessions.clone(), settings.accounts_config());
         let outbox = Outbox::new(db.clone(), settings.mail_config()?)?;
-        let mail = Mailer::new(
-            outbox,
-            settings.mail_origin(local_addr)?,
-            settings.sign_in_alerts,
-        );
+        let mail = Mailer::new(outbox, settings.mail_origin(local_addr)?);
         if settings.public_origin.is_none() {
             tracing::info!(
                 origin = %mail.origin(),
@@ -200,7 +196,8 @@ impl Application {
         let evictions = self.state.sessions.spawn_eviction_listener();
         // Mail queued before a crash, or while the mail server was down, goes out now.
         let mail_worker = self.state.mail.outbox().spawn_worker();
-        let alerts = self.state.mail.sign_in_alerts().then(|| {
+        // New sign-in contexts are recorded either way; SIGN_IN_ALERTS says whether they are mailed.
+        let alerts = {
             let mail = self.state.mail.clone();
             let geoip = self.state.sessions.geoip().clone();
             self.state.accounts.spawn_sign_in_alerts(move |alert| {
@@ -212,7 +209,7 @@ impl Application {
                     }
                 }
             })
-        });
+        };
         let mut sweepers = Vec::new();
         if !clear_expired_every.is_zero() {
             sweepers.push(
@@ -279,10 +276,9 @@ impl Application {
         for sweeper in sweepers {
             sweeper.abort();
         }
-        if let Some(alerts) = alerts {
-            alerts.abort();
-        }
-        // The message in hand, if any, is finished first: at most the send timeout.
+        // The sign-ins of the requests served are looked at and their alerts queued; then the
+        // message in hand, if any, is finished: at most the send timeout.
+        alerts.stop().await;
         mail_worker.stop().await;
         tracing::info!("mail worker stopped");
         if let Some(evictions) = evictions {
@@ -398,7 +394,8 @@ pub fn router_with(
         // Each layer wraps those above it. The session layer gives the CSRF check the client's
         // https flag; the deadline cut-off drops the whole request, session commit included; the
         // metrics see every answer, the trace span covers everything, and the request id exists
-        // before the span is made. A mail link's token leaves the address bar first of all.
+        // before the span is made. A mail link's token leaves the address bar before any page
+        // sees it (the request logs never show a query).
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             links::land,

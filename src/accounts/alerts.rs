@@ -339,7 +339,8 @@ impl Accounts {
         let key = |part: Option<&str>| part.map(str::trim).unwrap_or_default().to_owned();
         let (browser, os) = (key(device.browser.as_deref()), key(device.os.as_deref()));
         let country = key(place.country_code.as_deref());
-        let wants_alert = user.sign_in_alerts && user.email.is_some();
+        let wants_alert =
+            self.inner.config.sign_in_alerts && user.sign_in_alerts && user.email.is_some();
         let tokens = wants_alert.then(|| {
             [TokenPurpose::AlertConfirm, TokenPurpose::AlertDeny]
                 .map(|purpose| self.new_token(purpose, user.id, None, Some(&event.public_id), at))
@@ -586,51 +587,80 @@ impl Accounts {
 
     /// Starts the task that hears every sign-in of the engine ([`SessionEngine::subscribe`],
     /// subscribed before this returns), looks at it ([`Accounts::note_sign_in_event`]) and hands
-    /// each [`Alert`] to `handler`, which only has to send the mail. The task runs until the
-    /// engine is dropped or the task is aborted; whether alerts are sent at all is the app's to
-    /// decide (start this or not).
+    /// each [`Alert`] to `handler`, which only has to send the mail. It runs until
+    /// [`SignInAlerts::stop`] (or until the engine is dropped); whether alerts are mailed at all is
+    /// [`AccountsConfig::sign_in_alerts`].
     ///
     /// Events are handled one at a time, so `handler` should queue the mail rather than wait for
     /// the mail server. When the task falls more than [`EVENT_BUFFER`](crate::sessions::EVENT_BUFFER)
     /// events behind, the oldest are lost (a broadcast keeps no more): it logs how many and
     /// carries on, and those sign-ins are neither compared nor recorded. A failure to look at one
     /// sign-in is logged and the task carries on too.
-    pub fn spawn_sign_in_alerts<F, Fut>(&self, handler: F) -> tokio::task::JoinHandle<()>
+    pub fn spawn_sign_in_alerts<F, Fut>(&self, handler: F) -> SignInAlerts
     where
         F: Fn(Alert) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut events = self.engine().subscribe();
         let accounts = self.clone();
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let span = tracing::info_span!(parent: None, "sign_in_alerts");
-        tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                loop {
-                    let signed_in = match events.recv().await {
-                        Ok(SessionEvent::SignedIn(signed_in)) => signed_in,
-                        Ok(_) => continue,
-                        Err(RecvError::Lagged(lost)) => {
-                            tracing::warn!(
-                                lost,
-                                "sign-in alerts fell behind; sign-ins were missed"
-                            );
-                            continue;
+        let task = async move {
+            loop {
+                let received = tokio::select! {
+                    biased;
+                    received = events.recv() => received,
+                    _ = stopped.wait_for(|stop| *stop) => {
+                        // What was sent before the stop is still handled; nothing after.
+                        match events.try_recv() {
+                            Ok(event) => Ok(event),
+                            Err(_) => return,
                         }
-                        Err(RecvError::Closed) => return,
-                    };
-                    match accounts.note_sign_in_event(&signed_in).await {
-                        Ok(Some(alert)) => handler(alert).await,
-                        Ok(None) => {}
-                        Err(error) => tracing::warn!(
-                            %error,
-                            user_id = signed_in.user_id,
-                            "cannot check a sign-in for an alert"
-                        ),
                     }
+                };
+                let signed_in = match received {
+                    Ok(SessionEvent::SignedIn(signed_in)) => signed_in,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(lost)) => {
+                        tracing::warn!(lost, "sign-in alerts fell behind; sign-ins were missed");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                match accounts.note_sign_in_event(&signed_in).await {
+                    Ok(Some(alert)) => handler(alert).await,
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(
+                        %error,
+                        user_id = signed_in.user_id,
+                        "cannot check a sign-in for an alert"
+                    ),
                 }
-            },
-            span,
-        ))
+            }
+        };
+        SignInAlerts {
+            stop,
+            task: tokio::spawn(tracing::Instrument::instrument(task, span)),
+        }
+    }
+}
+
+/// The running task of [`Accounts::spawn_sign_in_alerts`].
+#[derive(Debug)]
+pub struct SignInAlerts {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SignInAlerts {
+    /// Stops the task once it has handled the sign-ins reported so far (their alerts handed to
+    /// the handler, so queued), and waits for it: at shutdown, after the server stopped taking
+    /// requests and before the mail worker stops, no alert of a sign-in that happened is lost.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        if let Err(error) = self.task.await {
+            tracing::error!(%error, "the sign-in alerts task ended abnormally");
+        }
     }
 }
 

@@ -56,8 +56,8 @@ use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 pub use crate::refusal::AccountRefusal;
 pub use alerts::{
-    Alert, AlertAnswer, AlertAnswered, SecurityEvent, SecurityEventKind, SignInDevice,
-    MAX_ACTIVITY_PAGE,
+    Alert, AlertAnswer, AlertAnswered, SecurityEvent, SecurityEventKind, SignInAlerts,
+    SignInDevice, MAX_ACTIVITY_PAGE,
 };
 pub use error::AccountError;
 use identity::{Directory, Identities, IDENTITY_CACHE_CAPACITY};
@@ -130,6 +130,10 @@ pub struct AccountsConfig {
     /// the app then sends a verification link ([`Accounts::start_email_verification`]). Sessions
     /// signed in before it was set are left alone.
     pub require_verified_email: bool,
+    /// Whether new sign-in alerts are made at all (default: yes; `SIGN_IN_ALERTS`). Off, new
+    /// sign-in contexts are still recorded in the security activity, with no alert and no answer
+    /// tokens; each user can also turn their own off ([`Accounts::set_sign_in_alerts`]).
+    pub sign_in_alerts: bool,
     /// Password hashes computed at once, each taking 19 MiB (default: the number of CPUs). More
     /// sign-ins wait their turn instead of exhausting memory.
     pub max_concurrent_hashes: usize,
@@ -148,6 +152,7 @@ impl Default for AccountsConfig {
             reset_limits: ResetLimits::default(),
             token_lifetimes: TokenLifetimes::default(),
             require_verified_email: false,
+            sign_in_alerts: true,
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(std::num::NonZeroUsize::get)
                 .unwrap_or(2),
@@ -409,6 +414,42 @@ impl Accounts {
         row.ok_or(AccountError::UserNotFound)
     }
 
+    /// Checks a signed-in user's current password before a sensitive change (their email address,
+    /// say): [`AccountRefusal::WrongCurrentPassword`] when it is wrong, counted toward the
+    /// account's throttle as [`Accounts::change_password`] counts it, so a stolen session cannot
+    /// be used to guess it.
+    pub async fn confirm_password(&self, user_id: i64, current: &str) -> Result<(), AccountError> {
+        let row = self.credentials(user_id).await?;
+        let (_, permit) = self.check_current_password(&row, current).await?;
+        drop(permit);
+        Ok(())
+    }
+
+    /// The current password against the stored hash, under the account's throttle; on success,
+    /// the throttle subjects (to clear) and the hashing permit (for more hashing work).
+    async fn check_current_password(
+        &self,
+        row: &CredentialRow,
+        current: &str,
+    ) -> Result<([(Kind, String); 1], tokio::sync::SemaphorePermit<'_>), AccountError> {
+        if current.is_empty() || validate::too_long(current, MAX_PASSWORD_CHARS) {
+            return Err(AccountRefusal::WrongCurrentPassword.into());
+        }
+        let account = self
+            .account_subject(&username_key(&row.user.username))
+            .await?;
+        let subjects = [(Kind::Account, account)];
+        self.refuse_if_locked(&subjects).await?;
+        let permit = self.hashing_permit().await?;
+        self.refuse_if_locked(&subjects).await?;
+        if !self.verify(current, &row.password_hash).await? {
+            drop(permit);
+            self.record_failure(&subjects).await?;
+            return Err(AccountRefusal::WrongCurrentPassword.into());
+        }
+        Ok((subjects, permit))
+    }
+
     /// Changes a user's own password, given the current one.
     ///
     /// A wrong current password gives [`AccountRefusal::WrongCurrentPassword`], writes nothing but a
@@ -428,21 +469,7 @@ impl Accounts {
             new,
             self.inner.config.min_password_chars,
         )?;
-        if current.is_empty() || validate::too_long(current, MAX_PASSWORD_CHARS) {
-            return Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword));
-        }
-        let account = self
-            .account_subject(&username_key(&row.user.username))
-            .await?;
-        let subjects = [(Kind::Account, account)];
-        self.refuse_if_locked(&subjects).await?;
-        let permit = self.hashing_permit().await?;
-        self.refuse_if_locked(&subjects).await?;
-        if !self.verify(current, &row.password_hash).await? {
-            drop(permit);
-            self.record_failure(&subjects).await?;
-            return Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword));
-        }
+        let (subjects, permit) = self.check_current_password(&row, current).await?;
         let hash = self.hash(new).await?;
         drop(permit);
         let updated = with_pool!(self.db(), |pool| {

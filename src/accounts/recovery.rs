@@ -132,11 +132,13 @@ impl Accounts {
     /// Staff's "send reset link": a password reset token for a user, as
     /// [`Accounts::request_password_reset`] gives one but without its throttle (voiding the user's
     /// earlier unused ones; recorded in their security activity). [`AccountError::UserNotFound`]
-    /// for no such user, [`AccountRefusal::EmailRequired`] for one without an address.
+    /// for no such user or an inactive one (a reset would not open the account; activate it
+    /// first), [`AccountRefusal::EmailRequired`] for one without an address.
     pub async fn password_reset_for(&self, user_id: i64) -> Result<PasswordReset, AccountError> {
         let user = self
             .user(user_id)
             .await?
+            .filter(|user| user.is_active)
             .ok_or(AccountError::UserNotFound)?;
         if user.email.is_none() {
             return Err(AccountRefusal::EmailRequired.into());

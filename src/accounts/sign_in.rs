@@ -111,7 +111,12 @@ impl Accounts {
                 user_id = row.user.id,
                 "sign-in refused: email address not verified"
             );
-            return Err(AccountRefusal::EmailNotVerified.into());
+            // Nothing to send a link to: staff must add an address first.
+            return Err(if row.user.email.is_empty() {
+                AccountRefusal::EmailRequired.into()
+            } else {
+                AccountRefusal::EmailNotVerified.into()
+            });
         }
         let rehash = if needs_rehash(&row.password_hash) {
             Some(self.hash(password).await?)

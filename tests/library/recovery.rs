@@ -699,7 +699,7 @@ async fn staff_send_a_reset_link_that_the_reset_page_can_name_before_it_is_used(
         ctx.accounts.password_reset_for(9999).await,
         Err(AccountError::UserNotFound)
     ));
-    // The peek refuses an inactive account's link, as the reset would.
+    // The peek refuses an inactive account's link, as the reset would; staff get no new one.
     let bob = ctx.create("bob", Some("bob@example.test")).await;
     let bobs = ctx.accounts.password_reset_for(bob.id).await.unwrap();
     ctx.accounts.set_active(bob.id, false).await.unwrap();
@@ -710,6 +710,10 @@ async fn staff_send_a_reset_link_that_the_reset_page_can_name_before_it_is_used(
             .unwrap(),
         None
     );
+    assert!(matches!(
+        ctx.accounts.password_reset_for(bob.id).await,
+        Err(AccountError::UserNotFound)
+    ));
 }
 
 async fn with_verified_addresses_required_sign_up_needs_one_and_sign_in_waits_for_it(ctx: Ctx) {
@@ -755,6 +759,18 @@ async fn with_verified_addresses_required_sign_up_needs_one_and_sign_in_waits_fo
         .await
         .unwrap();
     assert_eq!(signed_in.id, carol.id);
+    // An account with no address to confirm (made by staff) is told so rather than sent a link.
+    ctx.create("erin", None).await;
+    assert!(matches!(
+        accounts.authenticate("erin", PASSWORD, ip(LONDON)).await,
+        Err(AccountError::Refused(AccountRefusal::EmailRequired))
+    ));
+    // A sensitive change asks for the current password, under the account's throttle.
+    accounts.confirm_password(carol.id, PASSWORD).await.unwrap();
+    assert!(matches!(
+        accounts.confirm_password(carol.id, "wrong password").await,
+        Err(AccountError::Refused(AccountRefusal::WrongCurrentPassword))
+    ));
     // Without the setting, the same unverified account signs in.
     let dave = ctx.create("dave", Some("dave@example.test")).await;
     assert_eq!(
@@ -1024,6 +1040,29 @@ async fn with_alerts_off_or_no_address_no_alert_is_made(ctx: Ctx) {
         ctx.accounts.set_sign_in_alerts(9999, true).await,
         Err(AccountError::UserNotFound)
     ));
+
+    // With alerts switched off for everyone, new contexts are still kept, without alerts.
+    let switched_off = Accounts::new(
+        ctx.test_db.db.clone(),
+        ctx.engine.clone(),
+        AccountsConfig {
+            sign_in_alerts: false,
+            ..test_config()
+        },
+    );
+    let client = client(LONDON, CHROME_LINUX);
+    let noted = switched_off
+        .note_sign_in_event(&ctx.event(alice.id, client))
+        .await
+        .unwrap();
+    assert!(noted.is_none());
+    let activity = ctx
+        .accounts
+        .security_activity(alice.id, 1, 0)
+        .await
+        .unwrap();
+    assert_eq!(activity[0].kind, SecurityEventKind::NewSignIn);
+    assert_eq!(activity[0].detail, "no alert");
 }
 
 async fn this_wasnt_me_ends_exactly_that_session_and_leads_to_a_new_password(ctx: Ctx) {
@@ -1184,7 +1223,7 @@ async fn the_alert_task_hears_sign_ins_and_hands_each_alert_over(ctx: Ctx) {
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     quiet(&mut alerts);
-    task.abort();
+    task.stop().await;
 }
 
 async fn deleting_a_user_removes_their_tokens_contexts_and_activity(ctx: Ctx) {

@@ -174,7 +174,8 @@ pub async fn check_password(
     {
         Err(AccountError::Refused(AccountRefusal::EmailNotVerified)) => {
             if let Ok(Some(user)) = state.accounts.user_by_username(username).await {
-                send_verification_mail(state, user.id).await;
+                // Logged inside; the refusal says what to do either way.
+                let _ = send_verification_mail(state, user.id).await;
             }
             Err(AccountRefusal::EmailNotVerified.into())
         }
@@ -182,22 +183,21 @@ pub async fn check_password(
     }
 }
 
-/// Queues a link to confirm the user's email address; a failure is logged (the person can ask
-/// again from the security page, or by signing in again).
+/// Queues a link to confirm the user's email address (voiding earlier ones). A failure is logged
+/// where it happens (see `AppError`'s conversions); the person can ask again from the security
+/// page, or by signing in again.
 #[cfg(feature = "ssr")]
-pub async fn send_verification_mail(state: &crate::server::state::AppState, user_id: i64) {
+pub async fn send_verification_mail(
+    state: &crate::server::state::AppState,
+    user_id: i64,
+) -> Result<(), AppError> {
     let valid_for = state.accounts.config().token_lifetimes.email;
-    let sent = match state.accounts.start_email_verification(user_id).await {
-        Ok(verification) => state
-            .mail
-            .email_verification(&verification, valid_for)
-            .await
-            .map_err(|error| error.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
-    if let Err(error) = sent {
-        tracing::error!(%error, user_id, "cannot send an email verification link");
-    }
+    let verification = state.accounts.start_email_verification(user_id).await?;
+    state
+        .mail
+        .email_verification(&verification, valid_for)
+        .await?;
+    Ok(())
 }
 
 /// Signs the session in as `user_id` after a password was checked (the library's
@@ -257,7 +257,8 @@ pub async fn sign_up(
         "account created by sign-up"
     );
     if user.email.is_some() {
-        send_verification_mail(&state, user.id).await;
+        // The account exists either way; a link that could not be queued is asked for again.
+        let _ = send_verification_mail(&state, user.id).await;
     }
     if state.accounts.config().require_verified_email {
         // Signed in once the address is confirmed.

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// Asks for a password reset link. The answer is the same whether or not an account matches
-/// (only throttling is told): the link goes to the account's address, in the outbox.
+/// Asks for a password reset link. The answer is the same, and as quick, whether or not an account
+/// matches: the lookup, the token and the mail happen after it, in the background. Requests over
+/// the library's limits (per name typed, per client address) are refused there, silently: the
+/// page says the same, and no mail goes out.
 #[server(prefix = "/api", endpoint = "account/forgot-password")]
 pub async fn forgot_password(
     /// The form's anti-forgery token.
@@ -29,22 +31,29 @@ pub async fn forgot_password(
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let session = request::session().map_err(back)?;
-    let reset = state
-        .accounts
-        .request_password_reset(&login, session.client().ip)
-        .await
-        .map_err(|e| back(e.into()))?;
-    if let Some(reset) = reset {
-        // Queued after the answer: how long the page takes must not tell whether an account
-        // matched. A queue that fails is logged; the person may ask again.
-        let mail = state.mail.clone();
+    let client_ip = session.client().ip;
+    // A match writes a token and queues a mail, which takes measurably longer than no match:
+    // none of it happens before the answer. Its log lines keep this request's id.
+    let work = async move {
         let valid_for = state.accounts.config().token_lifetimes.password_reset;
-        tokio::spawn(async move {
-            if let Err(error) = mail.password_reset(&reset, valid_for).await {
-                tracing::error!(%error, user_id = reset.user.id, "cannot queue a password reset mail");
+        match state
+            .accounts
+            .request_password_reset(&login, client_ip)
+            .await
+        {
+            Ok(Some(reset)) => {
+                if let Err(error) = state.mail.password_reset(&reset, valid_for).await {
+                    tracing::error!(%error, user_id = reset.user.id, "cannot queue a password reset mail");
+                }
             }
-        });
-    }
+            Ok(None) => tracing::info!("password reset asked for no reachable account"),
+            Err(error) => tracing::warn!(%error, "password reset request refused"),
+        }
+    };
+    tokio::spawn(tracing::Instrument::instrument(
+        work,
+        tracing::Span::current(),
+    ));
     if request::is_plain_form_post() {
         request::redirect("/forgot-password?sent=1");
     }
@@ -101,17 +110,12 @@ pub async fn reset_password(
     if password != password_confirm {
         return Err(back(AppError::PasswordsDoNotMatch));
     }
-    let done = match state.accounts.reset_password(&token, &password).await {
-        Ok(done) => done,
-        Err(error) => {
-            let error = AppError::from(error);
-            if error == AppError::Account(AccountRefusal::InvalidToken) {
-                request::clear_link(&state);
-            }
-            return Err(back(error));
-        }
-    };
-    request::clear_link(&state);
+    // A password the rules refuse leaves the link usable.
+    let done = used(
+        &state,
+        state.accounts.reset_password(&token, &password).await,
+    )
+    .map_err(back)?;
     if let Err(error) = state.mail.password_changed(&done.user).await {
         tracing::error!(%error, user_id = done.user.id, "cannot queue a password changed mail");
     }
@@ -131,7 +135,7 @@ pub async fn pending_link(
     use crate::server::request;
     let state = request::state()?;
     request::no_store();
-    let Some(kind) = link_kind(&kind) else {
+    let Some(kind) = crate::server::links::LinkKind::from_tag(&kind) else {
         return Ok(false);
     };
     let Some(token) = request::link_token(&state, kind) else {
@@ -144,20 +148,8 @@ pub async fn pending_link(
     Ok(live)
 }
 
-#[cfg(feature = "ssr")]
-fn link_kind(tag: &str) -> Option<crate::server::links::LinkKind> {
-    use crate::server::links::LinkKind;
-    Some(match tag {
-        "verify" => LinkKind::VerifyEmail,
-        "email" => LinkKind::ConfirmEmail,
-        "yes" => LinkKind::AlertItWasMe,
-        "no" => LinkKind::AlertNotMe,
-        _ => return None,
-    })
-}
-
-/// Uses the link this browser opened of `kind`; a dead one is forgotten, and the page is sent
-/// back to with the error.
+/// The token of the link of `kind` this browser opened, or an invalid-token refusal when it
+/// opened none.
 #[cfg(feature = "ssr")]
 fn take_link(
     state: &crate::server::state::AppState,
@@ -166,6 +158,32 @@ fn take_link(
     crate::server::request::link_token(state, kind).ok_or(AppError::Account(
         crate::error::AccountRefusal::InvalidToken,
     ))
+}
+
+/// What using a link gave: done, the link cookie is forgotten; refused because the link is dead,
+/// forgotten too; refused for anything else (a password the rules refuse, the database down), kept
+/// for another try.
+#[cfg(feature = "ssr")]
+fn used<T>(
+    state: &crate::server::state::AppState,
+    result: Result<T, console_sessions::accounts::AccountError>,
+) -> Result<T, AppError> {
+    match result {
+        Ok(value) => {
+            crate::server::request::clear_link(state);
+            Ok(value)
+        }
+        Err(error) => Err(forget_if_dead(state, error.into())),
+    }
+}
+
+/// Forgets the link cookie when `error` says its token no longer works; returns the error.
+#[cfg(feature = "ssr")]
+fn forget_if_dead(state: &crate::server::state::AppState, error: AppError) -> AppError {
+    if error == AppError::Account(crate::error::AccountRefusal::InvalidToken) {
+        crate::server::request::clear_link(state);
+    }
+    error
 }
 
 /// Confirms the email address with the verification link this browser opened.
@@ -181,9 +199,7 @@ pub async fn verify_email(
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let token = take_link(&state, LinkKind::VerifyEmail).map_err(back)?;
-    let result = state.accounts.verify_email(&token).await;
-    request::clear_link(&state);
-    let user = result.map_err(|e| back(e.into()))?;
+    let user = used(&state, state.accounts.verify_email(&token).await).map_err(back)?;
     tracing::info!(user_id = user.id, "email address verified from a link");
     request::redirect("/verify-email?done=1");
     Ok(())
@@ -197,25 +213,15 @@ pub async fn confirm_email(
     #[server(default)]
     csrf_token: String,
 ) -> Result<String, AppError> {
-    use crate::error::AccountRefusal;
     use crate::server::links::LinkKind;
     use crate::server::request;
     let back = |error| request::back_with_error("/confirm-email", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let token = take_link(&state, LinkKind::ConfirmEmail).map_err(back)?;
-    let (user, _old) = match state.accounts.confirm_email_change(&token).await {
-        Ok(changed) => changed,
-        Err(error) => {
-            let error = AppError::from(error);
-            // Taken meanwhile: the link still works should the other account let it go.
-            if error == AppError::Account(AccountRefusal::InvalidToken) {
-                request::clear_link(&state);
-            }
-            return Err(back(error));
-        }
-    };
-    request::clear_link(&state);
+    // Taken meanwhile (EmailTaken): the link still works should the other account let it go.
+    let (user, _old) =
+        used(&state, state.accounts.confirm_email_change(&token).await).map_err(back)?;
     request::redirect("/confirm-email?done=1");
     Ok(user.email.unwrap_or_default())
 }
@@ -241,32 +247,30 @@ pub async fn answer_alert(
     use crate::server::links::LinkKind;
     use crate::server::request;
     use console_sessions::accounts::AlertAnswer;
-    let (kind, library_answer) = match answer.as_str() {
-        "no" => (LinkKind::AlertNotMe, AlertAnswer::NotMe),
+    let (kind, library_answer) = match LinkKind::from_tag(&answer) {
+        Some(LinkKind::AlertNotMe) => (LinkKind::AlertNotMe, AlertAnswer::NotMe),
         _ => (LinkKind::AlertItWasMe, AlertAnswer::ItWasMe),
     };
-    let page = format!(
-        "/sign-in-alert?answer={}",
-        if kind == LinkKind::AlertNotMe {
-            "no"
-        } else {
-            "yes"
-        }
-    );
+    let page = kind.landing();
     let back = |error| request::back_with_error(&page, error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
     let token = take_link(&state, kind).map_err(back)?;
-    let result = state.accounts.answer_alert(&token, library_answer).await;
-    request::clear_link(&state);
-    let answered = result.map_err(|e| back(e.into()))?;
+    let answered = match state.accounts.answer_alert(&token, library_answer).await {
+        Err(error) => return Err(back(forget_if_dead(&state, error.into()))),
+        Ok(answered) => answered,
+    };
     match answered.password_reset {
         Some(reset) => {
-            // Straight on to a new password, as if the reset link had been opened.
+            // Straight on to a new password, as if the reset link had been opened: the link
+            // cookie now holds the reset token (one Set-Cookie, replacing the answer's).
             request::give_link(&state, LinkKind::ResetPassword, reset.token.expose());
             request::redirect("/reset-password?from=alert");
         }
-        None => request::redirect("/sign-in-alert?done=yes"),
+        None => {
+            request::clear_link(&state);
+            request::redirect("/sign-in-alert?done=yes");
+        }
     }
     Ok(AlertAnswered {
         session_ended: answered.session_ended,

@@ -86,7 +86,7 @@ pub async fn security_overview(
         email_verified: user.email.is_some() && user.email_verified_at.is_some(),
         email: user.email,
         sign_in_alerts: user.sign_in_alerts,
-        alerts_available: state.mail.sign_in_alerts(),
+        alerts_available: state.accounts.config().sign_in_alerts,
         activity,
         page,
         more,
@@ -153,25 +153,18 @@ pub async fn send_verification(
     let user_id = request::require_active_user_id(&state, &session)
         .await
         .map_err(back)?;
-    let verification = state
-        .accounts
-        .start_email_verification(user_id)
+    crate::api::account::send_verification_mail(&state, user_id)
         .await
-        .map_err(|e| back(e.into()))?;
-    let valid_for = state.accounts.config().token_lifetimes.email;
-    state
-        .mail
-        .email_verification(&verification, valid_for)
-        .await
-        .map_err(|e| back(e.into()))?;
+        .map_err(back)?;
     if request::is_plain_form_post() {
         request::redirect("/account/security?sent=verify");
     }
     Ok(())
 }
 
-/// Asks to change the signed-in user's email address: a link goes to the new address (the change
-/// happens when it is opened), a notice to the old one.
+/// Asks to change the signed-in user's email address, given their current password (a session
+/// alone, a browser left signed in, cannot redirect the account's mail): a link goes to the new
+/// address (the change happens when it is opened), a notice to the old one.
 #[server(prefix = "/api", endpoint = "account/change-email")]
 pub async fn change_email(
     /// The form's anti-forgery token.
@@ -179,6 +172,8 @@ pub async fn change_email(
     csrf_token: String,
     /// The new address.
     email: String,
+    /// The password in force now; wrong ones count toward the account's throttle.
+    current_password: String,
 ) -> Result<String, AppError> {
     use crate::server::request;
     let back = |error| {
@@ -190,6 +185,11 @@ pub async fn change_email(
     let user_id = request::require_active_user_id(&state, &session)
         .await
         .map_err(back)?;
+    state
+        .accounts
+        .confirm_password(user_id, &current_password)
+        .await
+        .map_err(|e| back(e.into()))?;
     let change = state
         .accounts
         .request_email_change(user_id, &email)

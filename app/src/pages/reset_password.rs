@@ -3,6 +3,7 @@
 //! `server::links`); the page names the account before the link is used.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -10,19 +11,16 @@ use super::sign_in::ErrorCard;
 use crate::api::recovery::{reset_link, ResetPassword};
 use crate::components::auth::Auth;
 use crate::components::base;
-use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
+use crate::components::form::{form_error, invalid, CsrfField, FormError, Notice};
 
 /// `/reset-password`: the new password twice. Every session of the account ends with it.
 #[component]
 pub fn ResetPasswordPage() -> impl IntoView {
     let auth = Auth::get();
     let query = use_query_map();
-    let action = ServerAction::<ResetPassword>::new();
-    let error = form_error(
-        move || action.value().get().and_then(Result::err),
-        action.version(),
-    );
-    let link = Resource::new(move || action.version().get(), |_| reset_link());
+    // Never dispatched (the form posts itself): errors come back as `?error=`.
+    let error = form_error(|| None, RwSignal::new(0));
+    let link = Resource::new(|| (), |_| reset_link());
     let from_alert = move || query.with(|q| q.get("from").as_deref() == Some("alert"));
     view! {
         <Title text="Choose a new password"/>
@@ -46,7 +44,10 @@ pub fn ResetPasswordPage() -> impl IntoView {
                                     ". Every device signed in to it will be signed out."
                                 </p>
                                 <FormError error/>
-                                <ActionForm action>
+                                // A plain form even with JavaScript: the new password may end this
+                                // browser's own session, and the sign-in page that follows must
+                                // load afresh, not show what this tab knew of the viewer.
+                                <form method="post" action=base::url(ResetPassword::url())>
                                     <div class="form">
                                         <CsrfField token=viewer.csrf_token/>
                                         <label for="password">"New password"</label>
@@ -75,7 +76,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
                                             "Set the new password"
                                         </button>
                                     </div>
-                                </ActionForm>
+                                </form>
                             </section>
                         }
                             .into_any()

@@ -215,16 +215,25 @@ fn SecuritySections(
                     <label for="email">
                         {if data.email.is_some() { "Change it to" } else { "Add an address" }}
                     </label>
+                    <input
+                        id="email"
+                        type="email"
+                        name="email"
+                        autocomplete="email"
+                        required
+                        maxlength="254"
+                        value=typed
+                        aria-invalid=invalid(change_error, "email")
+                    />
+                    <label for="email_password">"Your current password"</label>
                     <div class="field-row">
                         <input
-                            id="email"
-                            type="email"
-                            name="email"
-                            autocomplete="email"
+                            id="email_password"
+                            type="password"
+                            name="current_password"
+                            autocomplete="current-password"
                             required
-                            maxlength="254"
-                            value=typed
-                            aria-invalid=invalid(change_error, "email")
+                            aria-invalid=invalid(change_error, "current_password")
                         />
                         <button type="submit" class="button" data-testid="change-email">
                             "Change address"

@@ -319,7 +319,7 @@ pub struct Settings {
 
     /// Whether a sign-in from a browser, system or country an account has not used before is
     /// mailed to its owner, with "Yes, it was me" and "This wasn't me" (each user can also turn
-    /// theirs off).
+    /// theirs off). Off, such sign-ins are still listed in each user's security activity.
     #[arg(long, env = "SIGN_IN_ALERTS", default_value_t = true, action = ArgAction::Set, global = true)]
     pub sign_in_alerts: bool,
 }
@@ -401,6 +401,7 @@ impl Settings {
                 window: Duration::from_secs(3600),
             },
             require_verified_email: self.require_verified_email,
+            sign_in_alerts: self.sign_in_alerts,
             ..AccountsConfig::default()
         }
     }

@@ -75,6 +75,23 @@ impl LinkKind {
         }
     }
 
+    /// The kind a tag names (`reset`, `verify`, `email`, `yes`, `no`: what the link cookie and
+    /// an alert link's `answer` say).
+    pub fn from_tag(tag: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.tag() == tag)
+    }
+
+    /// Where the browser lands once the token is out of the address: the page, with an alert
+    /// link's `answer` kept (a path of this site, without the base path).
+    pub fn landing(self) -> String {
+        match self {
+            Self::AlertItWasMe | Self::AlertNotMe => {
+                format!("{}?answer={}", self.page(), self.tag())
+            }
+            _ => self.page().to_owned(),
+        }
+    }
+
     /// The kind a page path and its `answer` name.
     fn of(page: &str, answer: Option<&str>) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| {
@@ -105,7 +122,7 @@ impl LinkKind {
     /// The kind and token a link cookie's value holds.
     pub(crate) fn from_cookie_value(value: &str) -> Option<(Self, &str)> {
         let (tag, token) = value.split_once('.')?;
-        let kind = Self::ALL.into_iter().find(|kind| kind.tag() == tag)?;
+        let kind = Self::from_tag(tag)?;
         is_token(token).then_some((kind, token))
     }
 }
@@ -149,24 +166,16 @@ pub async fn land(State(state): State<AppState>, request: Request, next: Next) -
     let Some(kind) = LinkKind::of(page, answer.as_deref()) else {
         return next.run(request).await;
     };
-    let security = cookies::Security {
-        configured: state.sessions.config().secure,
-        https: request
-            .extensions()
-            .get::<console_sessions::Session>()
-            .is_some_and(|session| session.client().https),
-    };
+    let security = super::request::cookie_security(
+        &state,
+        request.extensions().get::<console_sessions::Session>(),
+    );
     let cookie = if is_token(&token) {
         cookies::link_cookie_header(&kind.cookie_value(&token), security)
     } else {
         cookies::link_cookie_removal(security)
     };
-    let target = match kind {
-        LinkKind::AlertItWasMe | LinkKind::AlertNotMe => {
-            format!("{base}{}?answer={}", kind.page(), kind.tag())
-        }
-        _ => format!("{base}{}", kind.page()),
-    };
+    let target = format!("{base}{}", kind.landing());
     let mut response = StatusCode::SEE_OTHER.into_response();
     let headers = response.headers_mut();
     if let Ok(location) = HeaderValue::from_str(&target) {

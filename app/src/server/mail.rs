@@ -19,24 +19,15 @@ use super::links::LinkKind;
 pub struct Mailer {
     outbox: Outbox,
     origin: Arc<PublicOrigin>,
-    sign_in_alerts: bool,
 }
 
 impl Mailer {
-    /// A mailer queueing into `outbox`, its links on `origin` (the public origin and base path);
-    /// `sign_in_alerts` is the `SIGN_IN_ALERTS` switch.
-    pub fn new(outbox: Outbox, origin: PublicOrigin, sign_in_alerts: bool) -> Self {
+    /// A mailer queueing into `outbox`, its links on `origin` (the public origin and base path).
+    pub fn new(outbox: Outbox, origin: PublicOrigin) -> Self {
         Self {
             outbox,
             origin: Arc::new(origin),
-            sign_in_alerts,
         }
-    }
-
-    /// Whether new sign-in alerts are sent at all (`SIGN_IN_ALERTS`); each user may still turn
-    /// theirs off.
-    pub fn sign_in_alerts(&self) -> bool {
-        self.sign_in_alerts
     }
 
     /// The outbox (staff list failed mail, the server runs its worker).

@@ -169,7 +169,7 @@ fn PasswordActions(
     set_password: ServerAction<AdminSetPassword>,
 ) -> impl IntoView {
     let id = user.id.to_string();
-    let send = user.email.clone().map(|email| {
+    let send = user.email.clone().filter(|_| user.is_active).map(|email| {
         let token = token.clone();
         let id = id.clone();
         view! {
