@@ -43,9 +43,10 @@ use crate::server::serve::serve;
 use crate::server::state::AppState;
 use crate::server::telemetry::{self, REQUEST_ID};
 
-/// How long closing the database pool may take at shutdown. Connections still held then (by
-/// requests cut off at the shutdown deadline, whose statements the driver is still finishing) are
-/// left to the process exit.
+/// How long the rest of a shutdown may take once the requests are done or cut off: the alert task
+/// and the mail worker finishing what they hold, then closing the database pool. Connections
+/// still held then (by requests cut off at the shutdown deadline, whose statements the driver is
+/// still finishing) are left to the process exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Why the server could not start; printed as one line before a non-zero exit.
@@ -276,16 +277,25 @@ impl Application {
         for sweeper in sweepers {
             sweeper.abort();
         }
-        // The sign-ins of the requests served are looked at and their alerts queued; then the
-        // message in hand, if any, is finished: at most the send timeout.
-        alerts.stop().await;
-        mail_worker.stop().await;
-        tracing::info!("mail worker stopped");
+        // One budget for what is left: the sign-ins of the requests served are looked at and
+        // their alerts queued, the message in hand (if any) is finished, then the pool closes. A
+        // database that does not answer must not hold the exit: what is cut off here is queued
+        // already, and a message a worker held is sent again once its lease runs out.
+        let closing = tokio::time::Instant::now() + CLOSE_TIMEOUT;
+        let background = async {
+            alerts.stop().await;
+            mail_worker.stop().await;
+        };
+        if tokio::time::timeout_at(closing, background).await.is_ok() {
+            tracing::info!("mail worker stopped");
+        } else {
+            tracing::warn!("sign-in alerts and mail still busy at exit; left to the next start");
+        }
         if let Some(evictions) = evictions {
             evictions.stop();
             tracing::info!("stopped listening for session evictions");
         }
-        if tokio::time::timeout(CLOSE_TIMEOUT, self.state.db.close())
+        if tokio::time::timeout_at(closing, self.state.db.close())
             .await
             .is_err()
         {

@@ -1,6 +1,15 @@
 import { test, expect, Browser, Page, TestInfo } from "@playwright/test";
 import { execFileSync } from "node:child_process";
-import { PASSWORD, ready, screenshot, signIn, signUp, uniqueName, usesJavaScript } from "./helpers";
+import {
+  PASSWORD,
+  ready,
+  screenshot,
+  screenshotsEverywhere,
+  signIn,
+  signUp,
+  uniqueName,
+  usesJavaScript,
+} from "./helpers";
 
 async function browserFrom(browser: Browser, info: TestInfo, ip: string): Promise<Page> {
   const context = await browser.newContext({
@@ -82,6 +91,18 @@ test("staff search by address, sign out two sessions, and their browsers are sig
   await expect(staff.getByTestId("audit-log")).toContainText(staffName);
   await expect(staff.getByTestId("audit-log")).toContainText("192.0.2.50");
   await screenshot(staff, `admin-audit-${js}`);
+
+  // Users (with "Send reset link" and "Set password") and the outbox.
+  await staff.goto("/admin/users");
+  await expect(staff.getByTestId("set-password").first()).toBeVisible();
+  await staff.goto("/admin/mail?state=all");
+  await expect(staff.getByTestId("mail-counts")).toContainText("Failed (");
+  if (usesJavaScript(info)) {
+    await staff.goto("/admin/users");
+    await screenshotsEverywhere(staff, "admin-users");
+    await staff.goto("/admin/mail?state=all");
+    await screenshotsEverywhere(staff, "admin-mail");
+  }
 });
 
 test("people who are not staff get 403 from the admin", async ({ browser }, info) => {

@@ -46,6 +46,19 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `screenshots/${name}.png`, fullPage: true });
 }
 
+/** The page as it is now, on a desktop and a phone, light and dark (then back to desktop light). */
+export async function screenshotsEverywhere(page: Page, name: string): Promise<void> {
+  for (const scheme of ["light", "dark"] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await screenshot(page, `${name}-desktop-${scheme}`);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await screenshot(page, `${name}-phone-${scheme}`);
+  }
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 720 });
+}
+
 /** One message the server sent (MAIL_URL is a folder of .eml files in the tests). */
 export interface Mail {
   to: string;

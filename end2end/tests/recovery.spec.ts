@@ -1,5 +1,15 @@
 import { test, expect, Browser, Page, TestInfo } from "@playwright/test";
-import { linkTo, PASSWORD, readMail, ready, screenshot, signIn, uniqueName, usesJavaScript } from "./helpers";
+import {
+  linkTo,
+  PASSWORD,
+  readMail,
+  ready,
+  screenshot,
+  screenshotsEverywhere,
+  signIn,
+  uniqueName,
+  usesJavaScript,
+} from "./helpers";
 
 const NEW_PASSWORD = "a brand new passphrase";
 const FIREFOX_WINDOWS =
@@ -58,6 +68,7 @@ test("forgot password: the mailed link sets a new password and signs out every d
   // The token leaves the address bar before the page shows.
   await expect(stranger).toHaveURL(/\/reset-password$/);
   await expect(stranger.getByTestId("reset-username")).toHaveText(username);
+  if (usesJavaScript(info)) await screenshotsEverywhere(stranger, "reset-password-form");
   await ready(stranger, info);
   await stranger.getByLabel("New password", { exact: true }).fill(NEW_PASSWORD);
   await stranger.getByLabel("Repeat the new password").fill("not the same");
@@ -100,6 +111,7 @@ test("a second device signs in: the alert arrives, and “This wasn't me” sign
   await page.goto(linkTo(alert, "/sign-in-alert?answer=no&token="));
   await expect(page).toHaveURL(/\/sign-in-alert\?answer=no$/);
   await screenshot(page, `sign-in-alert-not-me-${js}`);
+  if (usesJavaScript(info)) await screenshotsEverywhere(page, "sign-in-alert-not-me");
   await ready(page, info);
   await page.getByTestId("answer-not-me").click();
   await expect(page).toHaveURL(/\/reset-password\?from=alert$/);
@@ -146,29 +158,16 @@ test("the security page: confirm the address, turn alerts off; screenshots", asy
 
   if (usesJavaScript(info)) {
     // The pages of this issue, as people see them: desktop and phone, light and dark.
-    const shots: [string, string][] = [
+    for (const [name, path] of [
       ["security", "/account/security"],
       ["forgot-password", "/forgot-password"],
-    ];
-    for (const [name, path] of shots) {
+    ]) {
       await page.goto(path);
-      for (const scheme of ["light", "dark"] as const) {
-        await page.emulateMedia({ colorScheme: scheme });
-        await page.setViewportSize({ width: 1280, height: 900 });
-        await screenshot(page, `${name}-desktop-${scheme}`);
-        await page.setViewportSize({ width: 390, height: 844 });
-        await screenshot(page, `${name}-phone-${scheme}`);
-      }
+      await screenshotsEverywhere(page, name);
     }
     // A rendered mail, as a mail program shows its HTML part.
-    const alertless = await otherBrowser(browser, info);
-    await alertless.setContent(verify.html);
-    for (const scheme of ["light", "dark"] as const) {
-      await alertless.emulateMedia({ colorScheme: scheme });
-      await alertless.setViewportSize({ width: 800, height: 700 });
-      await screenshot(alertless, `mail-verify-desktop-${scheme}`);
-      await alertless.setViewportSize({ width: 390, height: 700 });
-      await screenshot(alertless, `mail-verify-phone-${scheme}`);
-    }
+    const reader = await otherBrowser(browser, info);
+    await reader.setContent(verify.html);
+    await screenshotsEverywhere(reader, "mail-verify");
   }
 });

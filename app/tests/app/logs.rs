@@ -17,6 +17,7 @@ const PROCESS_LINES: &[&str] = &[
     "no longer accepting connections",
     "database pool closed",
     "mail worker stopped",
+    "sign-in alerts and mail still busy",
     "stopped",
 ];
 
