@@ -147,3 +147,51 @@ pub fn invalid(error: Signal<Option<AppError>>, field: &'static str) -> impl Fn(
         }
     }
 }
+
+/// A new password and its repetition, with the rule under the first: sign-up, changing the
+/// password, and choosing one with a reset link ask for it the same way.
+#[component]
+pub fn NewPasswordFields(
+    /// The form's error, to mark the field it is about.
+    error: Signal<Option<AppError>>,
+    /// The fewest characters a password may have.
+    min_chars: usize,
+    /// The first field's label.
+    #[prop(default = "New password")]
+    label: &'static str,
+    /// The repetition's label.
+    #[prop(default = "Repeat the new password")]
+    repeat_label: &'static str,
+    /// Said after the rule ("At least 8 characters."), such as advice.
+    #[prop(default = "")]
+    hint: &'static str,
+) -> impl IntoView {
+    let rule = format!("At least {min_chars} characters.");
+    let help = if hint.is_empty() {
+        rule
+    } else {
+        format!("{rule} {hint}")
+    };
+    view! {
+        <label for="password">{label}</label>
+        <input
+            id="password"
+            type="password"
+            name="password"
+            autocomplete="new-password"
+            required
+            aria-describedby="password-help"
+            aria-invalid=invalid(error, "password")
+        />
+        <p id="password-help" class="help muted">{help}</p>
+        <label for="password_confirm">{repeat_label}</label>
+        <input
+            id="password_confirm"
+            type="password"
+            name="password_confirm"
+            autocomplete="new-password"
+            required
+            aria-invalid=invalid(error, "password_confirm")
+        />
+    }
+}

@@ -7,7 +7,9 @@ use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
 use crate::components::auth::{Auth, RequireSignIn};
-use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
+use crate::components::form::{
+    form_error, invalid, ActionForm, CsrfField, FormError, NewPasswordFields, Notice,
+};
 
 fn changed_text(signed_out: u64) -> String {
     match signed_out {
@@ -73,28 +75,7 @@ pub fn ChangePasswordPage() -> impl IntoView {
                                                 required
                                                 aria-invalid=invalid(error, "current_password")
                                             />
-                                            <label for="password">"New password"</label>
-                                            <input
-                                                id="password"
-                                                type="password"
-                                                name="password"
-                                                autocomplete="new-password"
-                                                required
-                                                aria-describedby="password-help"
-                                                aria-invalid=invalid(error, "password")
-                                            />
-                                            <p id="password-help" class="help muted">
-                                                {format!("At least {} characters.", viewer.min_password_chars)}
-                                            </p>
-                                            <label for="password_confirm">"Repeat the new password"</label>
-                                            <input
-                                                id="password_confirm"
-                                                type="password"
-                                                name="password_confirm"
-                                                autocomplete="new-password"
-                                                required
-                                                aria-invalid=invalid(error, "password_confirm")
-                                            />
+                                            <NewPasswordFields error min_chars=viewer.min_password_chars/>
                                             <label class="check">
                                                 <input type="checkbox" name="sign_out_others" value="on" checked/>
                                                 <span>"Sign out all my other sessions"</span>

@@ -11,7 +11,7 @@ use super::sign_in::ErrorCard;
 use crate::api::recovery::{reset_link, ResetPassword};
 use crate::components::auth::Auth;
 use crate::components::base;
-use crate::components::form::{form_error, invalid, CsrfField, FormError, Notice};
+use crate::components::form::{form_error, CsrfField, FormError, NewPasswordFields, Notice};
 
 /// `/reset-password`: the new password twice. Every session of the account ends with it.
 #[component]
@@ -50,28 +50,7 @@ pub fn ResetPasswordPage() -> impl IntoView {
                                 <form method="post" action=base::url(ResetPassword::url())>
                                     <div class="form">
                                         <CsrfField token=viewer.csrf_token/>
-                                        <label for="password">"New password"</label>
-                                        <input
-                                            id="password"
-                                            type="password"
-                                            name="password"
-                                            autocomplete="new-password"
-                                            required
-                                            aria-describedby="password-help"
-                                            aria-invalid=invalid(error, "password")
-                                        />
-                                        <p id="password-help" class="help muted">
-                                            {format!("At least {} characters.", viewer.min_password_chars)}
-                                        </p>
-                                        <label for="password_confirm">"Repeat the new password"</label>
-                                        <input
-                                            id="password_confirm"
-                                            type="password"
-                                            name="password_confirm"
-                                            autocomplete="new-password"
-                                            required
-                                            aria-invalid=invalid(error, "password_confirm")
-                                        />
+                                        <NewPasswordFields error min_chars=viewer.min_password_chars/>
                                         <button type="submit" class="button wide" data-testid="reset-password">
                                             "Set the new password"
                                         </button>

@@ -6,7 +6,9 @@ use leptos_meta::Title;
 use super::sign_in::ErrorCard;
 use crate::components::auth::{still_at, Auth};
 use crate::components::base::{self, GoTo};
-use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError};
+use crate::components::form::{
+    form_error, invalid, ActionForm, CsrfField, FormError, NewPasswordFields,
+};
 
 /// `/sign-up`: a new account. While no account exists at all, this creates the first staff account,
 /// whether or not sign-up is open.
@@ -88,30 +90,12 @@ pub fn SignUpPage() -> impl IntoView {
                                                 value=email
                                                 aria-invalid=invalid(error, "email")
                                             />
-                                            <label for="password">"Password"</label>
-                                            <input
-                                                id="password"
-                                                type="password"
-                                                name="password"
-                                                autocomplete="new-password"
-                                                required
-                                                aria-describedby="password-help"
-                                                aria-invalid=invalid(error, "password")
-                                            />
-                                            <p id="password-help" class="help muted">
-                                                {format!(
-                                                    "At least {} characters. A passphrase is easiest to remember.",
-                                                    viewer.min_password_chars,
-                                                )}
-                                            </p>
-                                            <label for="password_confirm">"Repeat the password"</label>
-                                            <input
-                                                id="password_confirm"
-                                                type="password"
-                                                name="password_confirm"
-                                                autocomplete="new-password"
-                                                required
-                                                aria-invalid=invalid(error, "password_confirm")
+                                            <NewPasswordFields
+                                                error
+                                                min_chars=viewer.min_password_chars
+                                                label="Password"
+                                                repeat_label="Repeat the password"
+                                                hint="A passphrase is easiest to remember."
                                             />
                                             <button type="submit" class="button wide" data-testid="sign-up">
                                                 "Create account"

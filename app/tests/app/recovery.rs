@@ -13,7 +13,7 @@ use crate::common::{
     IPHONE_SAFARI, PASSWORD,
 };
 use crate::smtp::{free_port, SmtpServer};
-use console_sessions::accounts::SecurityEventKind;
+use console_sessions::accounts::{SecurityEvent, SecurityEventKind};
 use console_sessions::Backend;
 
 on_every_database!(
@@ -138,6 +138,33 @@ async fn open_link(browser: &Browser, link: &str) -> String {
     to
 }
 
+/// The "new sign-in" entries of a user's security activity, once there are `count`.
+async fn new_sign_ins(app: &TestApp, user_id: i64, count: usize) -> Vec<SecurityEvent> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let activity = app
+            .state
+            .accounts
+            .security_activity(user_id, 50, 0)
+            .await
+            .unwrap();
+        let found: Vec<SecurityEvent> = activity
+            .into_iter()
+            .filter(|event| event.kind == SecurityEventKind::NewSignIn)
+            .collect();
+        if found.len() >= count {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{found:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The `?error=` code a form posted to `path` without JavaScript was sent back with.
+async fn refused(browser: &Browser, path: &str, fields: &[(&str, &str)]) -> Option<String> {
+    error_code(&browser.submit(path, fields).await)
+}
+
 /// The page at `path`, as text, asserting a 200.
 async fn page(browser: &Browser, path: &str) -> String {
     let response = browser.get_page(path).await;
@@ -188,27 +215,27 @@ async fn forgot_password_mails_a_link_that_sets_a_new_password_and_signs_out_eve
     );
 
     // A typo, and a password too short, leave the link usable.
-    let response = browser
-        .submit(
+    assert_eq!(
+        refused(
+            &browser,
             "/api/account/reset-password",
             &[
                 ("password", NEW_PASSWORD),
                 ("password_confirm", "something else"),
-            ],
+            ]
         )
-        .await;
-    assert_eq!(
-        error_code(&response).as_deref(),
+        .await
+        .as_deref(),
         Some("passwords_do_not_match")
     );
-    let response = browser
-        .submit(
-            "/api/account/reset-password",
-            &[("password", "short"), ("password_confirm", "short")],
-        )
-        .await;
     assert_eq!(
-        error_code(&response).as_deref(),
+        refused(
+            &browser,
+            "/api/account/reset-password",
+            &[("password", "short"), ("password_confirm", "short")]
+        )
+        .await
+        .as_deref(),
         Some("password_too_short.8")
     );
 
@@ -297,16 +324,19 @@ async fn a_made_up_or_missing_link_token_leads_to_a_dead_link_page() {
     assert!(page(&browser, "/reset-password")
         .await
         .contains("dead-link"));
-    let response = browser
-        .submit(
+    assert_eq!(
+        refused(
+            &browser,
             "/api/account/reset-password",
             &[
                 ("password", NEW_PASSWORD),
                 ("password_confirm", NEW_PASSWORD),
-            ],
+            ]
         )
-        .await;
-    assert_eq!(error_code(&response).as_deref(), Some("invalid_token"));
+        .await
+        .as_deref(),
+        Some("invalid_token")
+    );
     // Without the form's token, nothing is even looked at.
     let response = browser
         .post_raw(
@@ -348,26 +378,29 @@ async fn verification_and_email_change_links_confirm_addresses() {
 
     // Another account's address is refused; a new one is confirmed from the new address, and the
     // old one is told.
-    let response = browser
-        .submit(
-            "/api/account/change-email",
-            &[("email", "alice@new.test"), ("current_password", "not it")],
-        )
-        .await;
     assert_eq!(
-        error_code(&response).as_deref(),
+        refused(
+            &browser,
+            "/api/account/change-email",
+            &[("email", "alice@new.test"), ("current_password", "not it")]
+        )
+        .await
+        .as_deref(),
         Some("wrong_current_password")
     );
-    let response = browser
-        .submit(
+    assert_eq!(
+        refused(
+            &browser,
             "/api/account/change-email",
             &[
                 ("email", "BOB@example.test"),
                 ("current_password", PASSWORD),
-            ],
+            ]
         )
-        .await;
-    assert_eq!(error_code(&response).as_deref(), Some("email_taken"));
+        .await
+        .as_deref(),
+        Some("email_taken")
+    );
     let response = browser
         .submit(
             "/api/account/change-email",
@@ -557,24 +590,8 @@ async fn alerts_turned_off_by_the_user_are_not_sent() {
     app.signed_in("alice", IPHONE_SAFARI).await;
     // Sign-ins are looked at one after the other: once the last is in the activity, the one
     // before it has been dealt with too.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let activity = app
-            .state
-            .accounts
-            .security_activity(alice, 10, 0)
-            .await
-            .unwrap();
-        let new_sign_ins = activity
-            .iter()
-            .filter(|event| event.kind == SecurityEventKind::NewSignIn)
-            .count();
-        if new_sign_ins == 2 {
-            assert!(activity.iter().all(|event| event.detail != "alert sent"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "{activity:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    for event in new_sign_ins(&app, alice, 2).await {
+        assert_eq!(event.detail, "no alert");
     }
     let queued = app.state.mail.outbox().counts().await.unwrap();
     assert_eq!(queued.pending + queued.sent + queued.failed, 0);
@@ -617,24 +634,8 @@ async fn with_sign_in_alerts_switched_off_no_alert_is_mailed() {
     assert_eq!(overview["alerts_available"], false);
     // Still recorded, without alerts; sign-ins are looked at one after the other, so once the
     // last is in the activity, nothing of the one before is still on its way.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let activity = app
-            .state
-            .accounts
-            .security_activity(alice, 10, 0)
-            .await
-            .unwrap();
-        let new_sign_ins: Vec<_> = activity
-            .iter()
-            .filter(|event| event.kind == SecurityEventKind::NewSignIn)
-            .collect();
-        if new_sign_ins.len() == 2 {
-            assert!(new_sign_ins.iter().all(|event| event.detail == "no alert"));
-            break;
-        }
-        assert!(Instant::now() < deadline, "{activity:?}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    for event in new_sign_ins(&app, alice, 2).await {
+        assert_eq!(event.detail, "no alert");
     }
     let queued = app.state.mail.outbox().counts().await.unwrap();
     assert_eq!(queued.pending + queued.sent + queued.failed, 0);
@@ -772,10 +773,12 @@ async fn failed_mail_is_listed_for_staff_and_sent_again() {
         .unwrap();
     assert_eq!(log[0].action, "mail.retry");
     // A second click finds nothing to retry.
-    let response = admin
-        .submit("/api/admin/retry-mail", &[("id", &id.to_string())])
-        .await;
-    assert_eq!(error_code(&response).as_deref(), Some("not_found"));
+    assert_eq!(
+        refused(&admin, "/api/admin/retry-mail", &[("id", &id.to_string())])
+            .await
+            .as_deref(),
+        Some("not_found")
+    );
     // Not for anyone else.
     app.create_user("bob").await;
     let bob = app.signed_in("bob", FIREFOX).await;
@@ -801,8 +804,12 @@ async fn with_verified_addresses_required_sign_in_waits_for_the_link() {
             ("password_confirm", PASSWORD),
         ]
     };
-    let response = browser.submit("/api/account/sign-up", &fields("")).await;
-    assert_eq!(error_code(&response).as_deref(), Some("email_required"));
+    assert_eq!(
+        refused(&browser, "/api/account/sign-up", &fields(""))
+            .await
+            .as_deref(),
+        Some("email_required")
+    );
     let response = browser
         .submit("/api/account/sign-up", &fields("carol@example.test"))
         .await;
