@@ -81,6 +81,18 @@ pub fn category(key: &str) -> &'static str {
     }
 }
 
+/// "30 minutes", "1 day", "7 days": how long a link works, in its largest whole unit.
+pub fn lifetime(seconds: u64) -> String {
+    let (n, unit) = match seconds.max(1) {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3_600 == 0 => (s / 3_600, "hour"),
+        s if s >= 60 => (s.div_ceil(60), "minute"),
+        s => (s, "second"),
+    };
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    count(n, unit, &format!("{unit}s"))
+}
+
 /// "1 session", "3 sessions".
 pub fn count(n: usize, one: &str, many: &str) -> String {
     if n == 1 {
@@ -105,6 +117,16 @@ mod tests {
         assert_eq!(absolute(0), "1 Jan 1970, 00:00 UTC");
         assert_eq!(machine(0), "1970-01-01T00:00:00Z");
         assert_eq!(absolute(i64::MAX), "");
+    }
+
+    #[test]
+    fn lifetimes_read_in_their_largest_unit() {
+        assert_eq!(lifetime(30 * 60), "30 minutes");
+        assert_eq!(lifetime(24 * 3600), "1 day");
+        assert_eq!(lifetime(7 * 24 * 3600), "7 days");
+        assert_eq!(lifetime(2 * 3600), "2 hours");
+        assert_eq!(lifetime(90), "2 minutes");
+        assert_eq!(lifetime(0), "1 second");
     }
 
     #[test]

@@ -36,6 +36,17 @@ impl From<console_sessions::accounts::User> for ViewerUser {
     }
 }
 
+/// How long each kind of one-time link works, in seconds (the library's `TokenLifetimes`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkLifetimes {
+    /// A password reset link.
+    pub reset: u64,
+    /// An email confirmation or change link.
+    pub email: u64,
+    /// The answers to a new sign-in alert.
+    pub alert: u64,
+}
+
 /// What every page needs to know about the person looking at it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Viewer {
@@ -54,6 +65,9 @@ pub struct Viewer {
     /// Accounts need a confirmed email address (`REQUIRE_VERIFIED_EMAIL`): sign-up asks for one.
     #[serde(default)]
     pub email_required: bool,
+    /// How long the links mail carries work, for the pages that say so.
+    #[serde(default)]
+    pub link_lifetimes: LinkLifetimes,
     /// Origins besides ours that `next` may lead to after sign-in.
     pub redirect_origins: Vec<String>,
     /// What was typed into this page's form (never a password) before a failed plain form post sent
@@ -100,6 +114,14 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
         session_ended,
         min_password_chars: state.accounts.config().min_password_chars,
         email_required: state.accounts.config().require_verified_email,
+        link_lifetimes: {
+            let lifetimes = &state.accounts.config().token_lifetimes;
+            LinkLifetimes {
+                reset: lifetimes.password_reset.as_secs(),
+                email: lifetimes.email.as_secs(),
+                alert: lifetimes.alert_answer.as_secs(),
+            }
+        },
         redirect_origins: state.site.redirect_origins.clone(),
         typed: request::take_typed(),
     })

@@ -10,11 +10,17 @@ use crate::api::recovery::ForgotPassword;
 use crate::components::auth::Auth;
 use crate::components::base;
 use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
+use crate::format;
 
-/// What the page says once a link was asked for, whoever asked.
-pub const SENT: &str = "If an account with that username or email address exists and has an \
-    email address, a link to choose a new password is on its way to it. It works once, for 30 \
-    minutes. Nothing arrived? Check the spam folder, or ask again in a few minutes.";
+/// What the page says once a link was asked for, whoever asked; `valid_for` in seconds.
+pub fn sent_text(valid_for: u64) -> String {
+    format!(
+        "If an account with that username or email address exists and has an email address, a \
+         link to choose a new password is on its way to it. It works once, for {}. Nothing \
+         arrived? Check the spam folder, or ask again in a few minutes.",
+        format::lifetime(valid_for)
+    )
+}
 
 /// `/forgot-password`: a username or an email address, and "Send me a link".
 #[component]
@@ -43,6 +49,7 @@ pub fn ForgotPasswordPage() -> impl IntoView {
                     .map(|viewer| match viewer {
                         Ok(viewer) => {
                             let login = viewer.typed("login");
+                            let valid_for = viewer.link_lifetimes.reset;
                             view! {
                                 <section class="card narrow auth">
                                     <h1>"Forgot your password?"</h1>
@@ -50,7 +57,7 @@ pub fn ForgotPasswordPage() -> impl IntoView {
                                         "Enter your username or email address. We will send a link "
                                         "to choose a new password to the address on the account."
                                     </p>
-                                    {move || sent.get().then(|| view! { <Notice text=SENT.to_owned()/> })}
+                                    {move || sent.get().then(|| view! { <Notice text=sent_text(valid_for)/> })}
                                     <FormError error/>
                                     <ActionForm action>
                                         <div class="form">

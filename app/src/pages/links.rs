@@ -9,11 +9,13 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
+use crate::api::account::LinkLifetimes;
 use crate::api::recovery::{pending_link, AnswerAlert, ConfirmEmail, VerifyEmail};
 use crate::components::auth::Auth;
 use crate::components::base;
 use crate::components::form::{form_error, ActionForm, CsrfField, FormError};
 use crate::error::AppError;
+use crate::format;
 
 /// `/verify-email`: "Confirm your email address".
 #[component]
@@ -37,7 +39,7 @@ pub fn VerifyEmailPage() -> impl IntoView {
             error
             done_title="Your email address is confirmed"
             done_text="Thank you. Mail about your account goes to this address."
-            dead_text="An email confirmation link works once, for 24 hours, and only the newest one sent. Send a new one from your security page."
+            dead_text=|lifetimes| format!("An email confirmation link works once, for {}, and only the newest one sent. Send a new one from your security page.", format::lifetime(lifetimes.email))
             let:token
         >
             <h1>"Confirm your email address"</h1>
@@ -74,7 +76,7 @@ pub fn ConfirmEmailPage() -> impl IntoView {
             error
             done_title="Your email address has been changed"
             done_text="Mail about your account now goes to the new address, which is confirmed."
-            dead_text="An email change link works once, for 24 hours, and only the newest one sent. Ask for the change again from your security page."
+            dead_text=|lifetimes| format!("An email change link works once, for {}, and only the newest one sent. Ask for the change again from your security page.", format::lifetime(lifetimes.email))
             let:token
         >
             <h1>"Confirm your new email address"</h1>
@@ -115,7 +117,7 @@ pub fn SignInAlertPage() -> impl IntoView {
             error
             done_title="Thank you"
             done_text="You confirmed the sign-in. There is nothing else to do."
-            dead_text="This answer was given already, or the link is older than 7 days. If a sign-in still worries you, sign it out from your devices page and change your password."
+            dead_text=|lifetimes| format!("This answer was given already, or the link is older than {}. If a sign-in still worries you, sign it out from your devices page and change your password.", format::lifetime(lifetimes.alert))
             let:token
         >
             <AlertAnswerForm action answer token/>
@@ -171,7 +173,8 @@ fn LinkCard<F, V>(
     error: Signal<Option<AppError>>,
     done_title: &'static str,
     done_text: &'static str,
-    dead_text: &'static str,
+    /// Why the link no longer works, saying how long such links work.
+    dead_text: fn(&LinkLifetimes) -> String,
     children: F,
 ) -> impl IntoView
 where
@@ -205,12 +208,12 @@ where
                         }
                             .into_any()
                     }
-                    (Ok(_), Ok(false)) => {
+                    (Ok(viewer), Ok(false)) => {
                         view! {
                             <section class="card narrow auth" data-testid="dead-link">
                                 <h1>"This link no longer works"</h1>
                                 <FormError error/>
-                                <p>{dead_text}</p>
+                                <p>{dead_text(&viewer.link_lifetimes)}</p>
                                 <a class="button secondary" href=base::url("/account/security")>"Your security settings"</a>
                             </section>
                         }

@@ -60,7 +60,9 @@ pub fn ResetPasswordPage() -> impl IntoView {
                         }
                             .into_any()
                     }
-                    (Ok(_), Ok(None)) => view! { <DeadLink error/> }.into_any(),
+                    (Ok(viewer), Ok(None)) => {
+                        view! { <DeadLink error valid_for=viewer.link_lifetimes.reset/> }.into_any()
+                    }
                     (Err(error), _) | (_, Err(error)) => view! { <ErrorCard error/> }.into_any(),
                 })
             }}
@@ -70,14 +72,21 @@ pub fn ResetPasswordPage() -> impl IntoView {
 
 /// The link is missing, used or expired: say so, and offer a new one.
 #[component]
-fn DeadLink(error: Signal<Option<crate::error::AppError>>) -> impl IntoView {
+fn DeadLink(
+    error: Signal<Option<crate::error::AppError>>,
+    /// How long a reset link works, in seconds.
+    valid_for: u64,
+) -> impl IntoView {
     view! {
         <section class="card narrow auth" data-testid="dead-link">
             <h1>"This link no longer works"</h1>
             <FormError error/>
             <p>
-                "A password reset link works once, for 30 minutes, and only the newest one sent. "
-                "Ask for a new one and use it from the same browser."
+                {format!(
+                    "A password reset link works once, for {}, and only the newest one sent. \
+                     Ask for a new one and use it from the same browser.",
+                    crate::format::lifetime(valid_for)
+                )}
             </p>
             <a class="button" href=base::url("/forgot-password")>"Send me a new link"</a>
         </section>

@@ -59,13 +59,19 @@ pub fn SecurityPage() -> impl IntoView {
             .or_else(|| send_error.get())
             .or_else(|| alerts_error.get())
     });
+    let email_lifetime = move || {
+        auth.viewer
+            .get()
+            .and_then(Result::ok)
+            .map_or(0, |viewer| viewer.link_lifetimes.email)
+    };
     // What the last form did: from its action with JavaScript, from the query without.
     let notice = Signal::derive(move || {
         if let Some(Ok(address)) = change.value().get() {
             return Some(change_sent(&address));
         }
         if let Some(Ok(())) = send.value().get() {
-            return Some(VERIFY_SENT.to_owned());
+            return Some(verify_sent(email_lifetime()));
         }
         if let Some(Ok(on)) = alerts.value().get() {
             return Some(alerts_set(on).to_owned());
@@ -75,7 +81,7 @@ pub fn SecurityPage() -> impl IntoView {
         }
         query.with(
             |q| match (q.get("sent").as_deref(), q.get("alerts").as_deref()) {
-                (Some("verify"), _) => Some(VERIFY_SENT.to_owned()),
+                (Some("verify"), _) => Some(verify_sent(email_lifetime())),
                 (Some("email"), _) => Some(change_sent("your new address")),
                 (_, Some(on)) => Some(alerts_set(on == "on").to_owned()),
                 _ => None,
@@ -125,8 +131,13 @@ pub fn SecurityPage() -> impl IntoView {
     }
 }
 
-const VERIFY_SENT: &str =
-    "A link to confirm your email address is on its way. It works once, for 24 hours.";
+/// The notice once a confirmation link was sent; `valid_for` in seconds.
+fn verify_sent(valid_for: u64) -> String {
+    format!(
+        "A link to confirm your email address is on its way. It works once, for {}.",
+        format::lifetime(valid_for)
+    )
+}
 
 fn change_sent(address: &str) -> String {
     format!(

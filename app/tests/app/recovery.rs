@@ -299,9 +299,10 @@ async fn a_made_up_or_missing_link_token_leads_to_a_dead_link_page() {
     let made_up = "A".repeat(43);
     open_link(&browser, &format!("/reset-password?token={made_up}")).await;
     assert!(browser.cookie("link").is_some());
-    assert!(page(&browser, "/reset-password")
-        .await
-        .contains("dead-link"));
+    let dead = page(&browser, "/reset-password").await;
+    assert!(dead.contains("dead-link"));
+    // How long such links work, as the account service is configured.
+    assert!(dead.contains("works once, for 30 minutes"), "{dead}");
     assert!(
         browser.cookie("link").is_none(),
         "the dead link is forgotten"
