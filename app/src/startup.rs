@@ -49,6 +49,11 @@ use crate::server::telemetry::{self, REQUEST_ID};
 /// still finishing) are left to the process exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long sent mail stays listed (for staff, at /admin/mail) before the sweeper deletes it.
+const MAIL_KEPT_SENT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long failed mail stays listed, for staff to see and send again.
+const MAIL_KEPT_FAILED: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// Why the server could not start; printed as one line before a non-zero exit.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -219,12 +224,16 @@ impl Application {
                     .spawn_expiry_sweeper(clear_expired_every),
             );
             let accounts = self.state.accounts.clone();
+            let outbox = self.state.mail.outbox().clone();
             sweepers.push(tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(clear_expired_every);
                 loop {
                     ticks.tick().await;
                     if let Err(error) = accounts.clear_stale_attempts().await {
                         tracing::warn!(%error, "could not clear old sign-in attempts");
+                    }
+                    if let Err(error) = outbox.purge(MAIL_KEPT_SENT, MAIL_KEPT_FAILED).await {
+                        tracing::warn!(%error, "could not purge old mail");
                     }
                 }
             }));

@@ -4,6 +4,7 @@
 //! and retry it here.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::MultiPart;
@@ -303,6 +304,29 @@ impl Outbox {
             self.inner.wake.notify_one();
         }
         Ok(updated > 0)
+    }
+
+    /// Deletes sent messages sent more than `sent` ago and failed ones last tried (or queued) more
+    /// than `failed` ago; returns how many went. Pending messages are never deleted. A sent row
+    /// keeps no content already; a failed one still holds its message (its links, dead by then),
+    /// which staff may want to see for a while.
+    pub async fn purge(&self, sent: Duration, failed: Duration) -> Result<u64, MailError> {
+        let now = to_millis(now());
+        let ago =
+            |age: Duration| now.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+        let deleted = with_pool!(&self.inner.db, |pool| sqlx::query(
+            "DELETE FROM mail_outbox WHERE (state = 'sent' AND sent_at < $1) \
+             OR (state = 'failed' AND COALESCE(last_attempt_at, queued_at) < $2)"
+        )
+        .bind(ago(sent))
+        .bind(ago(failed))
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()))?;
+        if deleted > 0 {
+            tracing::info!(deleted, "old mail purged from the outbox");
+        }
+        Ok(deleted)
     }
 
     /// How many messages are in each state.

@@ -182,6 +182,7 @@ suite!(on_every_database:
     a_worker_stopped_mid_send_leaves_the_message_due,
     a_message_queued_before_a_restart_is_sent_after_it,
     no_password_appears_in_an_error_or_a_log_line,
+    old_sent_and_failed_mail_is_purged_and_pending_mail_never,
 );
 
 async fn a_queued_message_is_delivered_with_its_text_and_html_parts(ctx: Ctx) {
@@ -701,4 +702,64 @@ async fn no_password_appears_in_an_error_or_a_log_line(ctx: Ctx) {
     assert!(logs.contains("mail given up"), "{logs}");
     assert!(logs.contains("mailer:***@127.0.0.1"), "{logs}");
     assert!(!logs.contains("s3cret"), "{logs}");
+}
+
+async fn old_sent_and_failed_mail_is_purged_and_pending_mail_never(ctx: Ctx) {
+    let outbox = ctx.outbox("file:///nonexistent-folder-never-written");
+    let mut ids = Vec::new();
+    for to in [
+        "old-sent",
+        "new-sent",
+        "old-failed",
+        "new-failed",
+        "old-pending",
+    ] {
+        let id = outbox
+            .enqueue(&ctx.reset(&format!("{to}@example.com")))
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    let day = 86_400_000_i64;
+    let now = now_millis();
+    // No worker runs: the states and times are set as the worker would leave them.
+    for (id, state, at) in [
+        (ids[0], "sent", now - 8 * day),
+        (ids[1], "sent", now - day),
+        (ids[2], "failed", now - 31 * day),
+        (ids[3], "failed", now - 29 * day),
+    ] {
+        let column = if state == "sent" {
+            "sent_at"
+        } else {
+            "last_attempt_at"
+        };
+        ctx.test_db
+            .execute(&format!(
+                "UPDATE mail_outbox SET state = '{state}', {column} = {at} WHERE id = {id}"
+            ))
+            .await
+            .unwrap();
+    }
+    ctx.test_db
+        .execute(&format!(
+            "UPDATE mail_outbox SET queued_at = {} WHERE id = {}",
+            now - 90 * day,
+            ids[4]
+        ))
+        .await
+        .unwrap();
+    let week = Duration::from_secs(7 * 86_400);
+    let month = Duration::from_secs(30 * 86_400);
+    assert_eq!(outbox.purge(week, month).await.unwrap(), 2);
+    let left: Vec<i64> = outbox
+        .list(&[], 10, 0)
+        .await
+        .unwrap()
+        .entries
+        .iter()
+        .map(|entry| entry.id)
+        .collect();
+    assert_eq!(left, [ids[4], ids[3], ids[1]]);
+    assert_eq!(outbox.purge(week, month).await.unwrap(), 0);
 }
