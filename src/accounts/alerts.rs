@@ -361,11 +361,9 @@ impl Accounts {
         };
         let noted: Result<bool, sqlx::Error> = with_pool!(self.db(), |pool| async {
             let mut tx = pool.begin().await?;
-            let (known,): (i64,) =
-                sqlx::query_as("SELECT COUNT(*) FROM sign_in_contexts WHERE user_id = $1")
-                    .bind(user.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
+            // The write comes first: on SQLite a transaction that reads and then writes fails at
+            // once (SQLITE_BUSY, no busy wait) when another connection wrote in between, such as
+            // the signing-in request saving its session; one that writes first waits its turn.
             let inserted: Option<(i64,)> = sqlx::query_as(
                 "INSERT INTO sign_in_contexts \
                      (user_id, browser, os, country_code, first_seen_at, last_seen_at) \
@@ -392,7 +390,13 @@ impl Accounts {
                 .execute(&mut *tx)
                 .await?;
             }
-            let is_new = inserted.is_some() && known > 0;
+            let (known,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM sign_in_contexts WHERE user_id = $1")
+                    .bind(user.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            // `known` counts the context just inserted too: new, and not the user's first.
+            let is_new = inserted.is_some() && known > 1;
             if is_new {
                 record_event!(&mut *tx, &new_event, at_ms)?;
                 for (_, stored) in tokens.iter().flatten() {
