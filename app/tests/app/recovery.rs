@@ -754,6 +754,22 @@ async fn failed_mail_is_listed_for_staff_and_sent_again() {
         let list = app.state.mail.outbox().list(&[], 1, 0).await.unwrap();
         list.entries[0].id
     };
+    // The server has it; the worker marks it sent a moment later, and that must come first.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app
+        .state
+        .mail
+        .outbox()
+        .get(id)
+        .await
+        .unwrap()
+        .unwrap()
+        .sent_at
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the message is marked sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     app.test_db
         .execute(&format!(
             "UPDATE mail_outbox SET state = 'failed', last_error = 'connection refused' WHERE id = {id}"
@@ -932,6 +948,28 @@ async fn mail_queued_before_a_kill_9_is_sent_by_the_next_start() {
         assert!(Instant::now() < deadline, "{:?}", server.log());
         std::thread::sleep(Duration::from_millis(25));
     }
+    // The line is written just before the failure is recorded: wait for the record too, so that
+    // the kill lands between two attempts.
+    let db = console_sessions::Database::connect(&database_url)
+        .await
+        .unwrap();
+    let outbox = console_sessions::mail::Outbox::new(
+        db.clone(),
+        console_sessions::mail::MailConfig::new(&mail_url, "a@example.test").unwrap(),
+    )
+    .unwrap();
+    loop {
+        let entries = outbox.list(&[], 10, 0).await.unwrap().entries;
+        if entries
+            .iter()
+            .any(|entry| entry.last_error.is_some() && !entry.sending)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{entries:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    db.close().await;
     server.kill_9();
 
     // Up again, with the mail server: the message is sent, once.
