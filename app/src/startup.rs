@@ -416,7 +416,10 @@ pub fn router_with(
         // before the span is made. A mail link's token leaves the address bar before any page
         // sees it (the request logs never show a query).
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            links::Landing {
+                base_path: state.site.base_path.clone(),
+                secure_cookies: state.sessions.config().secure,
+            },
             links::land,
         ))
         .layer(axum::middleware::from_fn_with_state(

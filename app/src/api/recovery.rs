@@ -98,15 +98,12 @@ pub async fn reset_password(
     /// The new password typed again.
     password_confirm: String,
 ) -> Result<PasswordResetDone, AppError> {
-    use crate::error::AccountRefusal;
     use crate::server::links::LinkKind;
     use crate::server::request;
     let back = |error| request::back_with_error("/reset-password", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
     let state = request::state().map_err(back)?;
-    let Some(token) = request::link_token(&state, LinkKind::ResetPassword) else {
-        return Err(back(AccountRefusal::InvalidToken.into()));
-    };
+    let token = take_link(&state, LinkKind::ResetPassword).map_err(back)?;
     if password != password_confirm {
         return Err(back(AppError::PasswordsDoNotMatch));
     }

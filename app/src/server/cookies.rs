@@ -31,6 +31,15 @@ pub struct Security {
 }
 
 impl Security {
+    /// Configured Secure or not (the session cookie's setting), for a request of `session` (if it
+    /// has one).
+    pub fn of(configured: bool, session: Option<&console_sessions::Session>) -> Self {
+        Self {
+            configured,
+            https: session.is_some_and(|session| session.client().https),
+        }
+    }
+
     fn attribute(self) -> bool {
         self.configured || self.https
     }

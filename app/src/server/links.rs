@@ -17,7 +17,6 @@ use axum::response::{IntoResponse, Response};
 use console_sessions::accounts::TokenPurpose;
 
 use super::cookies;
-use super::state::AppState;
 
 /// What a one-time link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,12 +105,9 @@ impl LinkKind {
     /// The path and query to put in a mail for `token` (a path of this site; the mail adds the
     /// origin and the base path).
     pub fn link(self, token: &str) -> String {
-        match self {
-            Self::AlertItWasMe | Self::AlertNotMe => {
-                format!("{}?answer={}&token={token}", self.page(), self.tag())
-            }
-            _ => format!("{}?token={token}", self.page()),
-        }
+        let landing = self.landing();
+        let joint = if landing.contains('?') { '&' } else { '?' };
+        format!("{landing}{joint}token={token}")
     }
 
     /// The link cookie's value for `token`.
@@ -136,15 +132,25 @@ fn is_token(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// What [`land`] needs of the settings (not the whole `AppState`, which holds the mailer that
+/// makes these links).
+#[derive(Debug, Clone)]
+pub struct Landing {
+    /// The base path the pages are under.
+    pub base_path: String,
+    /// Whether cookies are configured Secure (the session cookie's setting).
+    pub secure_cookies: bool,
+}
+
 /// Middleware: a `GET` of a link page with `token` in the query is answered 303 to the same page
 /// without it, the token set in the link cookie (an alert's answer stays in the query, so the page
 /// says which it is). A token that cannot be one is dropped the same way: the page then says the
 /// link does not work.
-pub async fn land(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn land(State(landing): State<Landing>, request: Request, next: Next) -> Response {
     if request.method() != Method::GET {
         return next.run(request).await;
     }
-    let base = state.site.base_path.as_str();
+    let base = landing.base_path.as_str();
     let Some(page) = request.uri().path().strip_prefix(base) else {
         return next.run(request).await;
     };
@@ -166,8 +172,8 @@ pub async fn land(State(state): State<AppState>, request: Request, next: Next) -
     let Some(kind) = LinkKind::of(page, answer.as_deref()) else {
         return next.run(request).await;
     };
-    let security = super::request::cookie_security(
-        &state,
+    let security = cookies::Security::of(
+        landing.secure_cookies,
         request.extensions().get::<console_sessions::Session>(),
     );
     let cookie = if is_token(&token) {

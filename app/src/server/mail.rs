@@ -14,6 +14,10 @@ use time::OffsetDateTime;
 
 use super::links::LinkKind;
 
+/// Where a notice ("your password was changed", "your address is being changed") sends someone for
+/// whom it is news: "forgot password", whose link goes to the address the account has then.
+const IF_NOT_YOU: &str = "/forgot-password";
+
 /// The outbox and where the links in mail lead. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Mailer {
@@ -65,7 +69,7 @@ impl Mailer {
             to,
             &user.username,
             OffsetDateTime::now_utc(),
-            "/forgot-password",
+            IF_NOT_YOU,
         )?;
         self.queue(&message).await
     }
@@ -108,7 +112,7 @@ impl Mailer {
                 old,
                 &change.user.username,
                 &change.new_email,
-                "/forgot-password",
+                IF_NOT_YOU,
             )?),
             None => None,
         };

@@ -225,10 +225,7 @@ pub fn give_link(state: &AppState, kind: super::links::LinkKind, token: &str) {
 
 /// How secure the cookies of the forms are: as the session cookie, for a request of `session`.
 pub fn cookie_security(state: &AppState, session: Option<&Session>) -> cookies::Security {
-    cookies::Security {
-        configured: state.sessions.config().secure,
-        https: session.is_some_and(|session| session.client().https),
-    }
+    cookies::Security::of(state.sessions.config().secure, session)
 }
 
 /// [`cookie_security`] for the request being served.

@@ -51,7 +51,12 @@ impl Mail {
 
     /// The path and query of the link in the text part that leads to `page` on `app`.
     fn link(&self, app: &TestApp, page: &str) -> String {
-        let start = format!("{}{page}", app.address);
+        self.link_on(&app.address, page)
+    }
+
+    /// [`Mail::link`] for a site at `origin` (`http://host:port`), such as a server since stopped.
+    fn link_on(&self, origin: &str, page: &str) -> String {
+        let start = format!("{origin}{page}");
         let at = self
             .text
             .find(&start)
@@ -68,7 +73,7 @@ impl Mail {
             html.contains(&format!("href=\"{link}\"")),
             "the HTML part has the same link: {link} in {html}"
         );
-        link[app.address.len()..].to_owned()
+        link[origin.len()..].to_owned()
     }
 }
 
@@ -925,6 +930,7 @@ async fn mail_queued_before_a_kill_9_is_sent_by_the_next_start() {
         &database_url,
         &[("MAIL_URL", &mail_url), ("MAIL_RETRY_DELAY", "5")],
     );
+    let first_address = server.address.clone();
     // A sign-up with an address queues its verification link; the mail server is down.
     let browser = Browser::new(&server.address, FIREFOX, &[], None);
     let response = browser
@@ -987,11 +993,7 @@ async fn mail_queued_before_a_kill_9_is_sent_by_the_next_start() {
     assert_eq!(smtp.messages().len(), 1);
 
     // Its link (made by the first process) works on this one, and its token shows in no log line.
-    let text = &received[0].text;
-    let at = text
-        .find("/verify-email?token=")
-        .expect("a verification link");
-    let link = text[at..].split_whitespace().next().unwrap().to_owned();
+    let link = received[0].link_on(&first_address, "/verify-email?token=");
     let token = link.rsplit('=').next().unwrap().to_owned();
     let browser = Browser::new(&server.address, FIREFOX, &[], None);
     assert_eq!(open_link(&browser, &link).await, "/verify-email");

@@ -6,6 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use console_sessions_app::server::config::Settings;
+
 pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:<port>`.
@@ -25,15 +27,7 @@ impl Server {
             .env("RUST_LOG", "info")
             .env("CLEAR_EXPIRED_EVERY", "0")
             // Mail (unless the test says where) goes to files outside the source tree.
-            .env(
-                "MAIL_URL",
-                format!(
-                    "file://{}",
-                    std::env::temp_dir()
-                        .join("console-sessions-test-mail")
-                        .display()
-                ),
-            )
+            .env("MAIL_URL", Settings::for_tests("").mail_url)
             .env_remove("METRICS_TOKEN")
             .env_remove("METRICS_ADDR")
             .stdout(Stdio::piped())
