@@ -194,14 +194,17 @@ impl Database {
 
     /// Applies the whole schema of this backend — sessions, users, sign-in throttling, the
     /// admin's audit log, the mail outbox — where it is not applied yet: what the `accounts`,
-    /// `admin` and `mail` features and the app need. (`migrations/sqlite/`, `migrations/postgres/`.)
+    /// `admin` and `mail` features and the app need. (`migrations/sqlite/`, `migrations/postgres/`,
+    /// then the engine's own set, [`Database::migrate_sessions`]: its first step finds the sessions
+    /// table made, and the later ones change it for both kinds of database.)
     #[cfg(any(feature = "accounts", feature = "mail"))]
     pub async fn migrate(&self) -> Result<(), DbError> {
         self.apply(match self.backend() {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
             Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
         })
-        .await
+        .await?;
+        self.migrate_sessions().await
     }
 
     /// Applies only the session engine's table (`migrations/sessions/`): for a service that takes

@@ -11,7 +11,7 @@ use rand::RngCore;
 
 use crate::clock::now;
 use crate::db::{Backend, Database, DbError};
-use crate::sessions::{Expiry, PublicId, SessionRecord, SessionToken};
+use crate::sessions::{Assurance, AuthMethod, Expiry, PublicId, SessionRecord, SessionToken};
 
 /// A stored-session record as a client at 192.0.2.1 with Firefox would leave it, valid for an hour,
 /// with its token — for tests and benches that go to a store directly.
@@ -22,6 +22,7 @@ pub fn sample_record(user_id: Option<i64>) -> (SessionRecord, SessionToken) {
         public_id: PublicId::generate(),
         token_hash: token.hash(),
         user_id,
+        assurance: user_id.map(|_| Assurance::signed_in(AuthMethod::Password, now)),
         data: serde_json::Map::new(),
         ip: Some(std::net::IpAddr::from([192, 0, 2, 1])),
         user_agent: Some(

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
+use super::assurance::{Aal, Assurance, AuthMethod};
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
@@ -24,7 +25,8 @@ use crate::geo::Place;
 pub(crate) const COLUMNS: &str =
     "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
                        created_at, updated_at, last_activity_at, expires_at, client_hints, \
-                       country_code, city, first_ip, first_country_code, first_city";
+                       country_code, city, first_ip, first_country_code, first_city, \
+                       auth_method, aal, authenticated_at";
 
 /// Sessions stored in the database, with no cache.
 ///
@@ -60,6 +62,9 @@ pub(crate) struct SessionRow {
     first_ip: Option<String>,
     first_country_code: Option<String>,
     first_city: Option<String>,
+    auth_method: Option<String>,
+    aal: Option<i16>,
+    authenticated_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -89,6 +94,22 @@ impl SessionRow {
             public_id,
             token_hash,
             user_id: self.user_id,
+            // Sessions signed in before the columns existed have none: unknown, not corrupt.
+            assurance: match (
+                self.user_id,
+                self.auth_method.as_deref(),
+                self.authenticated_at,
+            ) {
+                (Some(_), Some(method), Some(at)) => {
+                    let method = AuthMethod::parse(method);
+                    Some(Assurance {
+                        method,
+                        level: self.aal.map_or(method.level(), Aal::from_number),
+                        authenticated_at: from_millis(at),
+                    })
+                }
+                _ => None,
+            },
             data,
             // An address that does not parse is dropped, not fatal: it is informational.
             ip: self.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
@@ -141,6 +162,9 @@ struct RowValues {
     client_hints: Option<String>,
     first_ip: Option<String>,
     device_category: &'static str,
+    auth_method: Option<&'static str>,
+    aal: Option<i16>,
+    authenticated_at: Option<i64>,
 }
 
 impl RowValues {
@@ -160,6 +184,9 @@ impl RowValues {
                 .and_then(|hints| serde_json::to_string(hints).ok()),
             first_ip: record.first_ip.map(|ip| ip.to_string()),
             device_category: device_category(record).as_str(),
+            auth_method: record.assurance.map(|a| a.method.as_str()),
+            aal: record.assurance.map(|a| a.level.number()),
+            authenticated_at: record.assurance.map(|a| to_millis(a.authenticated_at)),
         }
     }
 }
@@ -233,7 +260,7 @@ impl SessionStore for DbStore {
         let values = RowValues::of(record);
         let sql = format!(
             "INSERT INTO sessions ({COLUMNS}, ip_key, device_category) VALUES ($1, $2, $3, $4, $5, \
-             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
         );
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(&sql)
@@ -254,6 +281,9 @@ impl SessionStore for DbStore {
             .bind(&values.first_ip)
             .bind(&record.first_place.country_code)
             .bind(&record.first_place.city)
+            .bind(values.auth_method)
+            .bind(values.aal)
+            .bind(values.authenticated_at)
             .bind(&values.ip_key)
             .bind(values.device_category)
             .execute(pool)
@@ -304,7 +334,8 @@ impl SessionStore for DbStore {
             "UPDATE sessions SET token_hash = $1, user_id = $2, data = $3, ip = $4, ip_key = $5, \
                    user_agent = $6, expiry_policy = $7, updated_at = $8, last_activity_at = $9, \
                    expires_at = $10, client_hints = $11, country_code = $12, city = $13, \
-                   device_category = $14 WHERE public_id = $15 AND token_hash = $16";
+                   device_category = $14, auth_method = $15, aal = $16, authenticated_at = $17 \
+                   WHERE public_id = $18 AND token_hash = $19";
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(sql)
             .bind(record.token_hash.as_bytes().as_slice())
@@ -321,6 +352,9 @@ impl SessionStore for DbStore {
             .bind(&record.place.country_code)
             .bind(&record.place.city)
             .bind(values.device_category)
+            .bind(values.auth_method)
+            .bind(values.aal)
+            .bind(values.authenticated_at)
             .bind(record.public_id.as_str())
             .bind(current_hash.as_bytes().as_slice())
             .execute(pool)

@@ -8,6 +8,7 @@
 //! events sent while nobody listens are dropped. What must never be missed belongs in the
 //! database, in the same transaction as the change.
 
+use super::assurance::AuthMethod;
 use super::client::ClientInfo;
 use super::record::PublicId;
 
@@ -30,9 +31,9 @@ pub struct SignedIn {
     pub user_id: i64,
     /// The session, under its public id (never its token).
     pub public_id: PublicId,
-    /// How: what [`Session::sign_in`](super::Session::sign_in) was told (`"password"`, …), or
-    /// `"unspecified"` for a user set some other way.
-    pub method: String,
+    /// How: what [`Session::sign_in`](super::Session::sign_in) was told, or
+    /// [`AuthMethod::Other`] for a user set some other way.
+    pub method: AuthMethod,
     /// Who signed in: address, user agent, client hints.
     pub client: ClientInfo,
 }

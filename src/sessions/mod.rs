@@ -10,6 +10,7 @@
 //! - [`EvictionListener`] keeps a node's cache in step with the other nodes on one PostgreSQL
 //!   database.
 
+mod assurance;
 mod cached_db;
 mod client;
 #[cfg(feature = "postgres")]
@@ -32,6 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use ipnet::IpNet;
 use time::OffsetDateTime;
 
+pub use assurance::{Aal, Assurance, AuthMethod};
 pub use cached_db::{CacheSettings, CachedDbStore};
 pub use client::{user_agent, ClientInfo, ProxyHeader};
 #[cfg(feature = "postgres")]
@@ -531,6 +533,7 @@ impl SessionEngine {
                 let mut record = current.clone();
                 record.data = state.data.clone();
                 record.user_id = state.user_id;
+                record.assurance = state.assurance;
                 record.expiry = state.expiry;
                 if let Some(ip) = client.ip {
                     if record.ip != Some(ip) {
@@ -619,9 +622,8 @@ impl SessionEngine {
             }
             (Some((user_id, _, public_id)), _) => {
                 let method = state
-                    .sign_in_method
-                    .take()
-                    .unwrap_or_else(|| "unspecified".to_owned());
+                    .assurance
+                    .map_or(AuthMethod::Other, |assurance| assurance.method);
                 self.emit(SessionEvent::SignedIn(SignedIn {
                     user_id,
                     public_id,
@@ -691,6 +693,7 @@ impl SessionEngine {
             public_id: PublicId::generate(),
             token_hash: token.hash(),
             user_id: state.user_id,
+            assurance: state.assurance,
             data: state.data.clone(),
             ip: client.ip,
             user_agent: client.user_agent.clone(),

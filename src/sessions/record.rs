@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
+use super::assurance::Assurance;
 use crate::device::ClientHints;
 use crate::geo::Place;
 
@@ -199,6 +200,9 @@ pub struct SessionRecord {
     pub token_hash: TokenHash,
     /// The signed-in user, if any.
     pub user_id: Option<i64>,
+    /// How the signed-in user proved themselves, and when last; `None` for a session with no
+    /// user (or signed in before sessions recorded it).
+    pub assurance: Option<Assurance>,
     /// The session's data: a JSON object.
     pub data: Map<String, Value>,
     /// The client address last seen.

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::Mutex;
 
+use super::assurance::{Assurance, AuthMethod};
 use super::client::ClientInfo;
 use super::record::{Expiry, PublicId, SessionRecord, SessionToken};
 use super::store::StoreError;
@@ -65,8 +66,8 @@ pub(crate) struct State {
     pub(crate) user_id: Option<i64>,
     /// The user the session had when this request loaded it.
     pub(crate) loaded_user_id: Option<i64>,
-    /// How this request signed the session in ([`Session::sign_in`]), for the event.
-    pub(crate) sign_in_method: Option<String>,
+    /// How the session's user proved themselves, and when last.
+    pub(crate) assurance: Option<Assurance>,
     pub(crate) expiry: Expiry,
     pub(crate) modified: bool,
     pub(crate) accessed: bool,
@@ -87,6 +88,7 @@ fn flush_state(state: &mut State) {
     }
     state.data.clear();
     state.user_id = None;
+    state.assurance = None;
     state.expiry = Expiry::Default;
     state.cycle = false;
     state.modified = true;
@@ -189,6 +191,7 @@ impl Session {
             state.data = record.data.clone();
             state.user_id = record.user_id;
             state.loaded_user_id = record.user_id;
+            state.assurance = record.assurance;
             state.expiry = record.expiry;
             state.record = Some(record);
         }
@@ -263,11 +266,13 @@ impl Session {
         Ok(self.loaded().await?.user_id)
     }
 
-    /// Links the session to a user (or to none).
+    /// Links the session to a user (or to none). The session records the method as
+    /// [`AuthMethod::Other`]; [`Session::sign_in`] says how the user proved themselves.
     pub async fn set_user_id(&self, user_id: Option<i64>) -> Result<(), SessionError> {
         let mut state = self.loaded().await?;
         if state.user_id != user_id {
             state.user_id = user_id;
+            state.assurance = user_id.map(|_| Assurance::signed_in(AuthMethod::Other, now()));
             state.modified = true;
         }
         Ok(())
@@ -278,6 +283,7 @@ impl Session {
         let mut state = self.loaded().await?;
         state.data.clear();
         state.user_id = None;
+        state.assurance = None;
         state.modified = true;
         Ok(())
     }
@@ -290,8 +296,9 @@ impl Session {
         Ok(())
     }
 
-    /// Signs the session in as `user_id` once a password (or another factor) was checked, `how`
-    /// naming the method (`"password"`, …), which the sign-in event carries.
+    /// Signs the session in as `user_id` once a password (or another factor) was checked, `method`
+    /// saying how: the session row keeps it with its assurance level and the time
+    /// ([`Session::assurance`]), and the sign-in event carries it.
     ///
     /// The session gets a new token, so one planted before the sign-in is worthless; a session of
     /// another user in this client is ended and a fresh one started, so nothing of theirs is
@@ -299,16 +306,62 @@ impl Session {
     /// (unless the account system refuses the user by then, and the session is undone).
     ///
     /// [`SessionEvent::SignedIn`]: super::SessionEvent::SignedIn
-    pub async fn sign_in(&self, user_id: i64, how: &str) -> Result<(), SessionError> {
+    pub async fn sign_in(&self, user_id: i64, method: AuthMethod) -> Result<(), SessionError> {
         let mut state = self.loaded().await?;
         match state.user_id {
             Some(other) if other != user_id => flush_state(&mut state),
             _ => state.cycle = true,
         }
         state.user_id = Some(user_id);
-        state.sign_in_method = Some(how.to_owned());
+        state.assurance = Some(Assurance::signed_in(method, now()));
         state.modified = true;
         Ok(())
+    }
+
+    /// How the signed-in user proved themselves in this session, and when last; `None` when no
+    /// one is signed in.
+    pub async fn assurance(&self) -> Result<Option<Assurance>, SessionError> {
+        let state = self.loaded().await?;
+        Ok(state.assurance.filter(|_| state.user_id.is_some()))
+    }
+
+    /// Records that the signed-in user proved themselves again just now, by `method` (their
+    /// password or a factor), before a sensitive action ("confirm access", step-up): the
+    /// session's time of authentication becomes now, its level rises to the method's if that is
+    /// higher, and it gets a new token, as on every change of privilege (which also makes every
+    /// node's cache drop the old state). The method it signed in with stays.
+    ///
+    /// Returns `false`, changing nothing, when no one is signed in.
+    pub async fn confirm_access(&self, method: AuthMethod) -> Result<bool, SessionError> {
+        let mut state = self.loaded().await?;
+        if state.user_id.is_none() {
+            return Ok(false);
+        }
+        let now = now();
+        let assurance = match state.assurance {
+            Some(mut assurance) => {
+                assurance.level = assurance.level.max(method.level());
+                assurance.authenticated_at = now;
+                assurance
+            }
+            None => Assurance::signed_in(method, now),
+        };
+        state.assurance = Some(assurance);
+        state.cycle = true;
+        state.modified = true;
+        Ok(true)
+    }
+
+    /// Whether the signed-in user proved themselves in this session within `window` (signing in
+    /// or [`Session::confirm_access`]); `false` when no one is signed in.
+    pub async fn confirmed_within(
+        &self,
+        window: std::time::Duration,
+    ) -> Result<bool, SessionError> {
+        Ok(self
+            .assurance()
+            .await?
+            .is_some_and(|assurance| assurance.within(window, now())))
     }
 
     /// Signs out: the session ends ([`Session::flush`]) and subscribers hear

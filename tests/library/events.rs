@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use console_sessions::sessions::{
-    now, ClientInfo, CookieAction, EndCause, Ended, SessionEvent, SessionToken,
+    now, AuthMethod, ClientInfo, CookieAction, EndCause, Ended, SessionEvent, SessionToken,
 };
 use console_sessions::testing::TestDatabase;
 use console_sessions::{Backend, Session, SessionBackend, SessionConfig, SessionEngine};
@@ -83,7 +83,7 @@ async fn signing_in_cycles_the_token_keeps_the_data_and_is_heard_once_stored(ctx
     .await
     .unwrap();
     let after = request(&engine, Some(&before), |s| async move {
-        s.sign_in(alice, "password").await.unwrap();
+        s.sign_in(alice, AuthMethod::Password).await.unwrap();
     })
     .await
     .expect("a new token");
@@ -108,7 +108,7 @@ async fn signing_in_cycles_the_token_keeps_the_data_and_is_heard_once_stored(ctx
         SessionEvent::SignedIn(signed_in) => {
             assert_eq!(signed_in.user_id, alice, "{name}");
             assert_eq!(signed_in.public_id, record.public_id, "{name}");
-            assert_eq!(signed_in.method, "password", "{name}");
+            assert_eq!(signed_in.method, AuthMethod::Password, "{name}");
             assert_eq!(signed_in.client, client(), "{name}");
         }
         other => panic!("{name}: {other:?}"),
@@ -126,7 +126,7 @@ async fn signing_in_as_someone_else_ends_their_session_and_inherits_nothing(ctx:
     let alice = test_db.insert_user("alice", false).await.unwrap();
     let bob = test_db.insert_user("bob", false).await.unwrap();
     let alices = request(&engine, None, |s| async move {
-        s.sign_in(alice, "password").await.unwrap();
+        s.sign_in(alice, AuthMethod::Password).await.unwrap();
         s.insert("theme", "dark").await.unwrap();
     })
     .await
@@ -136,7 +136,7 @@ async fn signing_in_as_someone_else_ends_their_session_and_inherits_nothing(ctx:
         .clone();
     let mut events = engine.subscribe();
     let bobs = request(&engine, Some(&alices), |s| async move {
-        s.sign_in(bob, "password").await.unwrap();
+        s.sign_in(bob, AuthMethod::Password).await.unwrap();
     })
     .await
     .unwrap();
@@ -178,7 +178,7 @@ async fn every_way_a_session_ends_is_heard_with_its_reason(ctx: Ctx) {
     let alice = test_db.insert_user("alice", false).await.unwrap();
     let sign_in = || async {
         request(&engine, None, |s| async move {
-            s.sign_in(alice, "password").await.unwrap();
+            s.sign_in(alice, AuthMethod::Password).await.unwrap();
         })
         .await
         .unwrap()

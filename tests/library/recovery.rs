@@ -13,7 +13,8 @@ use console_sessions::accounts::{
 };
 use console_sessions::geo::{GeoIp, Place};
 use console_sessions::sessions::{
-    now, ClientInfo, CookieAction, EndCause, PublicId, SessionEvent, SessionToken, SignedIn,
+    now, AuthMethod, ClientInfo, CookieAction, EndCause, PublicId, SessionEvent, SessionToken,
+    SignedIn,
 };
 use console_sessions::testing::TestDatabase;
 use console_sessions::{Backend, SessionBackend, SessionConfig, SessionEngine};
@@ -130,7 +131,10 @@ impl Ctx {
     async fn sign_in_session(&self, user_id: i64, client: ClientInfo) -> (SessionToken, SignedIn) {
         let mut events = self.engine.subscribe();
         let session = self.engine.session(None, client);
-        session.sign_in(user_id, "password").await.unwrap();
+        session
+            .sign_in(user_id, AuthMethod::Password)
+            .await
+            .unwrap();
         let token = match self.engine.commit(&session).await.unwrap().cookie {
             CookieAction::Set { token, .. } => token,
             other => panic!("expected a cookie, got {other:?}"),
@@ -147,7 +151,7 @@ impl Ctx {
         SignedIn {
             user_id,
             public_id: PublicId::generate(),
-            method: "password".into(),
+            method: AuthMethod::Password,
             client,
         }
     }

@@ -7,9 +7,9 @@ use std::time::Duration;
 use console_sessions::device::{ClientHints, DeviceSummary};
 use console_sessions::geo::GeoIp;
 use console_sessions::sessions::{
-    now, to_millis, CacheSettings, CachedDbStore, ClientInfo, CookieAction, DbStore, EndCause,
-    Expiry, MemoryStore, PublicId, SessionRecord, SessionToken, StoreError, TokenHash,
-    UserSessionStore,
+    now, to_millis, Aal, AuthMethod, CacheSettings, CachedDbStore, ClientInfo, CookieAction,
+    DbStore, EndCause, Expiry, MemoryStore, PublicId, SessionRecord, SessionToken, StoreError,
+    TokenHash, UserSessionStore,
 };
 use console_sessions::testing::TestDatabase;
 use console_sessions::{
@@ -544,6 +544,69 @@ async fn cycle_key_keeps_data_and_row_and_kills_the_old_token(ctx: Ctx) {
     assert_eq!(ctx.session_rows().await, 1);
 }
 
+async fn a_sign_in_stores_its_method_level_and_time_and_confirming_access_renews_them(ctx: Ctx) {
+    let user = ctx.user("erin").await;
+    let session = ctx.request(None);
+    session.sign_in(user, AuthMethod::Password).await.unwrap();
+    let CookieAction::Set { token, .. } = ctx.finish(&session).await else {
+        panic!("a sign-in sets a cookie")
+    };
+    let signed_in = ctx.stored(&token).await.unwrap().assurance.unwrap();
+    assert_eq!(signed_in.method, AuthMethod::Password);
+    assert_eq!(signed_in.level, Aal::Aal1);
+    assert!((now() - signed_in.authenticated_at).abs() < time::Duration::seconds(5));
+
+    let later = ctx.request(Some(token.expose()));
+    assert!(later
+        .confirmed_within(std::time::Duration::from_secs(60))
+        .await
+        .unwrap());
+    // A window shorter than the time since the sign-in (times are kept to the millisecond).
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let old = ctx.request(Some(token.expose()));
+    assert!(!old
+        .confirmed_within(std::time::Duration::from_millis(5))
+        .await
+        .unwrap());
+    assert!(old.confirm_access(AuthMethod::PasswordTotp).await.unwrap());
+    let CookieAction::Set { token: renewed, .. } = ctx.finish(&old).await else {
+        panic!("confirming access gives a new token")
+    };
+    assert!(ctx.stored(&token).await.is_none(), "the old token is void");
+    let confirmed = ctx.stored(&renewed).await.unwrap().assurance.unwrap();
+    assert_eq!(
+        confirmed.method,
+        AuthMethod::Password,
+        "the sign-in method stays"
+    );
+    assert_eq!(
+        confirmed.level,
+        Aal::Aal2,
+        "a second factor raises the level"
+    );
+    assert!((now() - confirmed.authenticated_at).abs() < time::Duration::seconds(5));
+    let fresh = ctx.request(Some(renewed.expose()));
+    assert!(fresh
+        .confirmed_within(std::time::Duration::from_secs(600))
+        .await
+        .unwrap());
+
+    // Signing out forgets it; a session with no user cannot confirm anything.
+    fresh.sign_out().await.unwrap();
+    assert_eq!(fresh.assurance().await.unwrap(), None);
+    assert!(!fresh.confirm_access(AuthMethod::Password).await.unwrap());
+}
+
+async fn a_user_set_directly_is_recorded_as_signed_in_some_other_way(ctx: Ctx) {
+    let user = ctx.user("frank").await;
+    let token = ctx.new_session(Some(user)).await;
+    let assurance = ctx.stored(&token).await.unwrap().assurance.unwrap();
+    assert_eq!(assurance.method, AuthMethod::Other);
+    assert_eq!(assurance.level, Aal::Aal1);
+    let anonymous = ctx.new_session(None).await;
+    assert_eq!(ctx.stored(&anonymous).await.unwrap().assurance, None);
+}
+
 async fn flush_deletes_the_row_and_starts_an_empty_session(ctx: Ctx) {
     let token = ctx.new_session(None).await;
     let session = ctx.request(Some(token.expose()));
@@ -998,6 +1061,8 @@ suite!(on_every_store:
     loading_an_unknown_token_does_not_create_a_record,
     save_does_not_resurrect_a_session_deleted_meanwhile,
     cycle_key_keeps_data_and_row_and_kills_the_old_token,
+    a_sign_in_stores_its_method_level_and_time_and_confirming_access_renews_them,
+    a_user_set_directly_is_recorded_as_signed_in_some_other_way,
     flush_deletes_the_row_and_starts_an_empty_session,
     expired_sessions_are_not_loaded,
     expiry_policies_set_the_expiry_and_the_cookie,

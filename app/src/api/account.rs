@@ -230,7 +230,9 @@ pub async fn start_session(
     session: &console_sessions::Session,
     user_id: i64,
 ) -> Result<(), AppError> {
-    session.sign_in(user_id, "password").await?;
+    session
+        .sign_in(user_id, console_sessions::sessions::AuthMethod::Password)
+        .await?;
     Ok(())
 }
 

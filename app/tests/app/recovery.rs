@@ -14,6 +14,7 @@ use crate::common::{
 };
 use crate::smtp::{free_port, SmtpServer};
 use console_sessions::accounts::{SecurityEvent, SecurityEventKind};
+use console_sessions::sessions::AuthMethod;
 use console_sessions::Backend;
 
 on_every_database!(
@@ -1027,7 +1028,10 @@ async fn changepassword_sets_the_password_and_signs_out_every_session() {
         .await
         .unwrap();
     let session = engine.session(None, ClientInfo::default());
-    session.sign_in(user.id, "password").await.unwrap();
+    session
+        .sign_in(user.id, AuthMethod::Password)
+        .await
+        .unwrap();
     engine.commit(&session).await.unwrap();
     assert_eq!(engine.list_for_user(user.id).await.unwrap().len(), 1);
     db.close().await;
