@@ -94,6 +94,21 @@ pub enum AccountRefusal {
     /// The new password is the username.
     #[error("The password cannot be the same as the username.")]
     PasswordEqualsUsername,
+    /// No code was typed where an authenticator app's code or a recovery code was asked for.
+    #[error("Enter the code.")]
+    CodeRequired,
+    /// The code of an authenticator app or a recovery code is wrong, expired or used already.
+    #[error("The code is incorrect, has expired or has been used already.")]
+    InvalidCode,
+    /// An authenticator app is set up already: remove it before setting up another.
+    #[error("An authenticator app is already set up. Remove it first to set up another.")]
+    TotpAlreadyEnabled,
+    /// Confirming an authenticator app that was not being set up (or whose setup is too old).
+    #[error("The setup of the authenticator app has expired. Start again.")]
+    TotpSetupExpired,
+    /// The second step of a sign-in came too late, or without a first.
+    #[error("The sign-in took too long. Sign in again.")]
+    SignInExpired,
 }
 
 impl AccountRefusal {
@@ -126,6 +141,11 @@ impl AccountRefusal {
             Self::InvalidToken => "invalid_token".into(),
             Self::PasswordRequired => "password_required".into(),
             Self::PasswordEqualsUsername => "password_equals_username".into(),
+            Self::CodeRequired => "code_required".into(),
+            Self::InvalidCode => "invalid_code".into(),
+            Self::TotpAlreadyEnabled => "totp_already_enabled".into(),
+            Self::TotpSetupExpired => "totp_setup_expired".into(),
+            Self::SignInExpired => "sign_in_expired".into(),
         }
     }
 
@@ -158,16 +178,21 @@ impl AccountRefusal {
             ("invalid_token", None) => Self::InvalidToken,
             ("password_required", None) => Self::PasswordRequired,
             ("password_equals_username", None) => Self::PasswordEqualsUsername,
+            ("code_required", None) => Self::CodeRequired,
+            ("invalid_code", None) => Self::InvalidCode,
+            ("totp_already_enabled", None) => Self::TotpAlreadyEnabled,
+            ("totp_setup_expired", None) => Self::TotpSetupExpired,
+            ("sign_in_expired", None) => Self::SignInExpired,
             _ => return None,
         })
     }
 
-    /// The HTTP status to answer with: 401 for wrong credentials, 403 when sign-up is closed or the
+    /// The HTTP status to answer with: 401 for wrong credentials or a wrong code, 403 when sign-up is closed or the
     /// email address is not verified yet, 429 when throttled, 400 for input to fix (a dead link
     /// included).
     pub fn status_code(&self) -> u16 {
         match self {
-            Self::InvalidCredentials => 401,
+            Self::InvalidCredentials | Self::InvalidCode => 401,
             Self::SignUpClosed | Self::EmailNotVerified => 403,
             Self::Throttled { .. } => 429,
             Self::WrongCurrentPassword
@@ -182,11 +207,16 @@ impl AccountRefusal {
             | Self::PasswordRequired
             | Self::PasswordTooShort { .. }
             | Self::PasswordTooLong { .. }
-            | Self::PasswordEqualsUsername => 400,
+            | Self::PasswordEqualsUsername
+            | Self::CodeRequired
+            | Self::TotpAlreadyEnabled
+            | Self::TotpSetupExpired
+            | Self::SignInExpired => 400,
         }
     }
 
-    /// The form field the refusal is about (`username`, `email`, `current_password`, `password`),
+    /// The form field the refusal is about (`username`, `email`, `current_password`, `password`,
+    /// `code`),
     /// so a page can mark it.
     pub fn field(&self) -> Option<&'static str> {
         match self {
@@ -200,6 +230,8 @@ impl AccountRefusal {
             | Self::PasswordTooShort { .. }
             | Self::PasswordTooLong { .. }
             | Self::PasswordEqualsUsername => Some("password"),
+            Self::CodeRequired | Self::InvalidCode => Some("code"),
+            Self::TotpAlreadyEnabled | Self::TotpSetupExpired | Self::SignInExpired => None,
             Self::InvalidCredentials
             | Self::Throttled { .. }
             | Self::SignUpClosed
@@ -210,7 +242,7 @@ impl AccountRefusal {
 
     /// Every refusal once (with sample numbers), for tests that must cover them all.
     #[doc(hidden)]
-    pub fn samples() -> [Self; 17] {
+    pub fn samples() -> [Self; 22] {
         // Not compiled into anything: a new variant stops the build here until it is listed
         // below too.
         let _every_variant_is_listed = |refusal: Self| match refusal {
@@ -230,7 +262,12 @@ impl AccountRefusal {
             | Self::PasswordRequired
             | Self::PasswordTooShort { .. }
             | Self::PasswordTooLong { .. }
-            | Self::PasswordEqualsUsername => (),
+            | Self::PasswordEqualsUsername
+            | Self::CodeRequired
+            | Self::InvalidCode
+            | Self::TotpAlreadyEnabled
+            | Self::TotpSetupExpired
+            | Self::SignInExpired => (),
         };
         [
             Self::InvalidCredentials,
@@ -252,6 +289,11 @@ impl AccountRefusal {
             Self::PasswordTooShort { min: 10 },
             Self::PasswordTooLong { max: 1024 },
             Self::PasswordEqualsUsername,
+            Self::CodeRequired,
+            Self::InvalidCode,
+            Self::TotpAlreadyEnabled,
+            Self::TotpSetupExpired,
+            Self::SignInExpired,
         ]
     }
 }

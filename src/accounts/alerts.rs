@@ -59,10 +59,18 @@ pub enum SecurityEventKind {
     SignInAlertsOn,
     /// New sign-in alerts were turned off.
     SignInAlertsOff,
+    /// An authenticator app was set up as a second factor.
+    TotpEnabled,
+    /// The authenticator app was removed.
+    TotpRemoved,
+    /// New recovery codes were made, voiding the old ones.
+    RecoveryCodesRenewed,
+    /// A recovery code was used in place of the second factor.
+    RecoveryCodeUsed,
 }
 
 impl SecurityEventKind {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 16] = [
         Self::NewSignIn,
         Self::AlertConfirmed,
         Self::AlertDenied,
@@ -75,6 +83,10 @@ impl SecurityEventKind {
         Self::EmailChanged,
         Self::SignInAlertsOn,
         Self::SignInAlertsOff,
+        Self::TotpEnabled,
+        Self::TotpRemoved,
+        Self::RecoveryCodesRenewed,
+        Self::RecoveryCodeUsed,
     ];
 
     /// The name the database keeps, e.g. `sign_in.new`, `alert.denied`, `password.reset`.
@@ -92,6 +104,10 @@ impl SecurityEventKind {
             Self::EmailChanged => "email.changed",
             Self::SignInAlertsOn => "alerts.on",
             Self::SignInAlertsOff => "alerts.off",
+            Self::TotpEnabled => "second_factor.totp_enabled",
+            Self::TotpRemoved => "second_factor.totp_removed",
+            Self::RecoveryCodesRenewed => "second_factor.recovery_codes_renewed",
+            Self::RecoveryCodeUsed => "second_factor.recovery_code_used",
         }
     }
 

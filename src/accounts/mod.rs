@@ -35,6 +35,7 @@
 
 mod alerts;
 mod error;
+mod factors;
 mod identity;
 mod keys;
 mod password;
@@ -60,6 +61,10 @@ pub use alerts::{
     SignInDevice, MAX_ACTIVITY_PAGE,
 };
 pub use error::AccountError;
+pub use factors::{
+    RecoveryCodes, SecondFactors, SecondStep, TotpSetup, RECOVERY_CODE_COUNT, SECOND_STEP_LIFETIME,
+    TOTP_SETUP_LIFETIME,
+};
 use identity::{Directory, Identities, IDENTITY_CACHE_CAPACITY};
 pub use identity::{Identity, IDENTITY_CACHE_TTL};
 pub use password::{
@@ -112,6 +117,9 @@ pub struct AccountsConfig {
     /// Throttle of failed sign-ins per account and client address, for browsers without the
     /// account's device cookie (default [`ThrottleLimits::per_account_and_ip`]).
     pub account_ip_throttle: ThrottleLimits,
+    /// Throttle of wrong codes of a second factor per user (default
+    /// [`ThrottleLimits::per_second_factor`]).
+    pub second_factor_throttle: ThrottleLimits,
     /// Throttle of failed sign-ins per device cookie (default [`ThrottleLimits::per_device`]).
     pub device_throttle: ThrottleLimits,
     /// Throttle of failed sign-ins per client address (default [`ThrottleLimits::per_ip`]).
@@ -134,6 +142,8 @@ pub struct AccountsConfig {
     /// sign-in contexts are still recorded in the security activity, with no alert and no answer
     /// tokens; each user can also turn their own off ([`Accounts::set_sign_in_alerts`]).
     pub sign_in_alerts: bool,
+    /// The name authenticator apps show beside the username (default `console-sessions`).
+    pub totp_issuer: String,
     /// Password hashes computed at once, each taking 19 MiB (default: the number of CPUs). More
     /// sign-ins wait their turn instead of exhausting memory.
     pub max_concurrent_hashes: usize,
@@ -146,6 +156,7 @@ impl Default for AccountsConfig {
             min_password_chars: DEFAULT_MIN_PASSWORD_CHARS,
             account_throttle: ThrottleLimits::per_account(),
             account_ip_throttle: ThrottleLimits::per_account_and_ip(),
+            second_factor_throttle: ThrottleLimits::per_second_factor(),
             device_throttle: ThrottleLimits::per_device(),
             ip_throttle: ThrottleLimits::per_ip(),
             signup_limits: SignUpLimits::default(),
@@ -153,6 +164,7 @@ impl Default for AccountsConfig {
             token_lifetimes: TokenLifetimes::default(),
             require_verified_email: false,
             sign_in_alerts: true,
+            totp_issuer: "console-sessions".to_owned(),
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(std::num::NonZeroUsize::get)
                 .unwrap_or(2),

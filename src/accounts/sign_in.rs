@@ -298,6 +298,7 @@ impl Accounts {
         let config = &self.inner.config;
         match kind {
             Kind::Account => &config.account_throttle,
+            Kind::SecondFactor => &config.second_factor_throttle,
             Kind::AccountIp => &config.account_ip_throttle,
             Kind::Device => &config.device_throttle,
             Kind::Ip => &config.ip_throttle,

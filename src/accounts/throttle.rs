@@ -69,6 +69,16 @@ impl ThrottleLimits {
         }
     }
 
+    /// Per user, for codes of a second factor: 5 failures per 15 minutes, then delays as
+    /// [`ThrottleLimits::per_account_and_ip`]: about 100 guesses a day at most. A six-digit code
+    /// has a million values, three of which are good at any moment (one step of skew either way).
+    pub fn per_second_factor() -> Self {
+        Self {
+            max_failures: 5,
+            ..Self::per_account_and_ip()
+        }
+    }
+
     /// Per device cookie: as [`ThrottleLimits::per_account_and_ip`].
     pub fn per_device() -> Self {
         Self::per_account_and_ip()
@@ -172,6 +182,8 @@ pub(crate) enum Kind {
     Device,
     /// The client network.
     Ip,
+    /// A user id: failed codes of a second factor (see `factors.rs`).
+    SecondFactor,
 }
 
 impl Kind {
@@ -181,14 +193,21 @@ impl Kind {
             Kind::AccountIp => "account_ip",
             Kind::Device => "device",
             Kind::Ip => "ip",
+            Kind::SecondFactor => "second_factor",
         }
     }
 
     /// The kind a row of `login_attempts` names, if it counts failed sign-ins.
     pub(crate) fn parse(kind: &str) -> Option<Self> {
-        [Kind::Account, Kind::AccountIp, Kind::Device, Kind::Ip]
-            .into_iter()
-            .find(|known| known.as_str() == kind)
+        [
+            Kind::Account,
+            Kind::AccountIp,
+            Kind::Device,
+            Kind::Ip,
+            Kind::SecondFactor,
+        ]
+        .into_iter()
+        .find(|known| known.as_str() == kind)
     }
 }
 

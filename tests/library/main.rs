@@ -119,6 +119,7 @@ mod admin;
 mod cluster;
 mod device;
 mod events;
+mod factors;
 mod geo;
 mod layer;
 mod mail;
