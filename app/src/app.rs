@@ -17,6 +17,7 @@ use crate::pages::admin::{
 use crate::pages::{
     change_password::ChangePasswordPage,
     devices::DevicesPage,
+    factors::{ConfirmAccessPage, RecoveryCodesPage, SecondStepPage, TotpSetupPage},
     forgot_password::ForgotPasswordPage,
     home::HomePage,
     links::{ConfirmEmailPage, SignInAlertPage, VerifyEmailPage},
@@ -138,6 +139,26 @@ fn Layout() -> impl IntoView {
                     <Route path=path!("/") view=HomePage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async/>
                     <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async/>
+                    <Route
+                        path=path!("/sign-in/two-factor")
+                        view=SecondStepPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/confirm-access")
+                        view=ConfirmAccessPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/account/two-factor/setup")
+                        view=TotpSetupPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/account/two-factor/recovery-codes")
+                        view=RecoveryCodesPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=path!("/account/sessions") view=DevicesPage ssr=SsrMode::Async/>
                     <Route
                         path=path!("/account/password")

@@ -287,6 +287,49 @@ impl Accounts {
         })
     }
 
+    /// The authenticator app a user is setting up, to show again (a reload of the setup page):
+    /// `None` when no setup waits, or it is older than [`TOTP_SETUP_LIFETIME`].
+    pub async fn pending_totp(&self, user_id: i64) -> Result<Option<TotpSetup>, AccountError> {
+        let user = self
+            .user(user_id)
+            .await?
+            .ok_or(AccountError::UserNotFound)?;
+        let row: Option<TotpRow> = with_pool!(self.db(), |pool| sqlx::query_as(
+            "SELECT secret, created_at, confirmed_at FROM totp_credentials \
+             WHERE user_id = $1 AND confirmed_at IS NULL"
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await)?;
+        match row {
+            Some(row)
+                if to_millis(now()).saturating_sub(row.created_at)
+                    <= millis(TOTP_SETUP_LIFETIME) =>
+            {
+                self.totp_setup(row.secret, &user.username).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn totp_setup(&self, secret: Vec<u8>, username: &str) -> Result<TotpSetup, AccountError> {
+        let app = totp(secret, &self.inner.config.totp_issuer, username)?;
+        let otpauth_url = app
+            .to_url()
+            .map_err(|e| AccountError::internal(format!("TOTP URL: {e}")))?;
+        let qr_svg = qrcode::QrCode::new(otpauth_url.as_bytes())
+            .map_err(|e| AccountError::internal(format!("QR code: {e}")))?
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build();
+        Ok(TotpSetup {
+            secret_base32: app.secret().to_base32(),
+            otpauth_url,
+            qr_svg,
+        })
+    }
+
     /// Starts setting up an authenticator app for a user: a new secret, replacing any setup not
     /// confirmed yet. [`AccountRefusal::TotpAlreadyEnabled`] when one is set up already.
     pub async fn start_totp(&self, user_id: i64) -> Result<TotpSetup, AccountError> {
@@ -296,11 +339,6 @@ impl Accounts {
             .ok_or(AccountError::UserNotFound)?;
         let mut secret = vec![0u8; 20];
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
-        let app = totp(
-            secret.clone(),
-            &self.inner.config.totp_issuer,
-            &user.username,
-        )?;
         let now = to_millis(now());
         let written = with_pool!(self.db(), |pool| sqlx::query(
             "INSERT INTO totp_credentials (user_id, secret, created_at) VALUES ($1, $2, $3) \
@@ -317,20 +355,7 @@ impl Accounts {
         if written == 0 {
             return Err(AccountRefusal::TotpAlreadyEnabled.into());
         }
-        let otpauth_url = app
-            .to_url()
-            .map_err(|e| AccountError::internal(format!("TOTP URL: {e}")))?;
-        let qr_svg = qrcode::QrCode::new(otpauth_url.as_bytes())
-            .map_err(|e| AccountError::internal(format!("QR code: {e}")))?
-            .render::<qrcode::render::svg::Color<'_>>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build();
-        Ok(TotpSetup {
-            secret_base32: app.secret().to_base32(),
-            otpauth_url,
-            qr_svg,
-        })
+        self.totp_setup(secret, &user.username)
     }
 
     /// Confirms the authenticator app being set up with a code from it. The first second factor
@@ -529,15 +554,14 @@ impl Accounts {
         user_id: i64,
         digits: &str,
     ) -> Result<Option<AuthMethod>, AccountError> {
-        let row: Option<(Vec<u8>,)> =
-            with_pool!(self.db(), |pool| {
-                sqlx::query_as(
+        let row: Option<(Vec<u8>,)> = with_pool!(self.db(), |pool| {
+            sqlx::query_as(
             "SELECT secret FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL"
         )
         .bind(user_id)
         .fetch_optional(pool)
         .await
-            })?;
+        })?;
         let Some((secret,)) = row else {
             return Ok(None);
         };

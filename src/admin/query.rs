@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::clock::to_millis;
 use crate::device::DeviceCategory;
+use crate::sessions::Aal;
 use crate::sessions::SessionRecord;
 
 /// The columns a changelist can be sorted by.
@@ -141,6 +142,9 @@ pub struct AdminQuery {
     pub country: Option<String>,
     /// Only this kind of device.
     pub category: Option<DeviceCategory>,
+    /// Only signed-in sessions of this assurance level ([`Aal::Aal1`] includes sessions signed in
+    /// before levels were recorded).
+    pub aal: Option<Aal>,
     /// Only sessions created at or after this moment ("today", "past 7 days", "this month").
     pub created_since: Option<OffsetDateTime>,
     /// The search box.
@@ -230,6 +234,19 @@ pub(super) fn push_filters<'q, DB>(
         builder
             .push(format!(" AND {category} = "))
             .push_bind(kind.as_str());
+    }
+    match query.aal {
+        Some(Aal::Aal2) => {
+            builder
+                .push(" AND s.aal = ")
+                .push_bind(i64::from(Aal::Aal2.number()));
+        }
+        Some(Aal::Aal1) => {
+            builder
+                .push(" AND s.user_id IS NOT NULL AND COALESCE(s.aal, 1) = ")
+                .push_bind(i64::from(Aal::Aal1.number()));
+        }
+        None => {}
     }
     if let Some(since) = query.created_since {
         builder

@@ -433,6 +433,13 @@ impl SessionEngine {
     /// For answers asked of every request through a proxy (forward authentication): it reads one
     /// cache entry and copies nothing. Not async: nothing in it waits.
     pub fn cached_user(&self, cookie_value: &str, client: &ClientInfo) -> Option<i64> {
+        self.cached_sign_in(cookie_value, client)
+            .map(|(user_id, _)| user_id)
+    }
+
+    /// [`SessionEngine::cached_user`] with the session's assurance level ([`Aal::Aal1`] for a
+    /// session signed in before levels were recorded).
+    pub fn cached_sign_in(&self, cookie_value: &str, client: &ClientInfo) -> Option<(i64, Aal)> {
         // Only an engine over a database makes a cache of its own to read.
         #[cfg(not(sql))]
         {
@@ -454,7 +461,11 @@ impl SessionEngine {
             let record = cache.peek(&token_hash, now)?;
             let quiet = !session::activity_due_at_unix_nanos(self, &record, now)
                 && !session::client_differs(client, &record);
-            quiet.then_some(record.user_id).flatten()
+            let level = record.assurance.map_or(Aal::Aal1, |a| a.level);
+            quiet
+                .then_some(record.user_id)
+                .flatten()
+                .map(|user_id| (user_id, level))
         }
     }
 

@@ -147,6 +147,8 @@ async fn an_authenticator_app_counts_once_a_code_from_it_confirms_it(ctx: Ctx) {
     // A new setup replaces the unconfirmed one: the first secret is void.
     let first = App::of(&setup);
     let setup = ctx.accounts.start_totp(user).await.unwrap();
+    let shown_again = ctx.accounts.pending_totp(user).await.unwrap().unwrap();
+    assert_eq!(shown_again.secret_base32, setup.secret_base32);
     let app = App::of(&setup);
     refused(
         ctx.accounts.confirm_totp(user, &first.code(0), ip()).await,
@@ -163,6 +165,7 @@ async fn an_authenticator_app_counts_once_a_code_from_it_confirms_it(ctx: Ctx) {
         .unwrap()
         .expect("recovery codes come with the first factor");
     assert_eq!(codes.0.len(), RECOVERY_CODE_COUNT);
+    assert!(ctx.accounts.pending_totp(user).await.unwrap().is_none());
     let factors = ctx.accounts.second_factors(user).await.unwrap();
     assert!(factors.any());
     assert!(factors.totp_since.is_some());

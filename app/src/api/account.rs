@@ -166,6 +166,25 @@ pub async fn sign_in(
     .map_err(back)?;
     // Before anything else can fail: the device cookie presented is void from now on.
     request::give_device_cookie(&state, &signed_in.device_token);
+    if state
+        .accounts
+        .second_factors(signed_in.user.id)
+        .await
+        .map_err(|e| back(e.into()))?
+        .any()
+    {
+        // Not signed in yet: the session only remembers whose second step it waits for.
+        console_sessions::accounts::SecondStep::begin(&session, signed_in.user.id)
+            .await
+            .map_err(|e| back(e.into()))?;
+        let mut page = "/sign-in/two-factor".to_owned();
+        if !next_value.is_empty() {
+            page.push_str("?next=");
+            page.push_str(&urlencoding::encode(&next_value));
+        }
+        request::redirect(&page);
+        return Ok(());
+    }
     start_session(&session, signed_in.user.id)
         .await
         .map_err(back)?;
@@ -353,7 +372,12 @@ pub async fn change_password(
         .change_password(user_id, &current_password, &password)
         .await
         .map_err(|e| back(e.into()))?;
-    session.cycle_key().await.map_err(|e| back(e.into()))?;
+    // The current password was just proved: sensitive actions need not ask again for a while
+    // (and the session gets a new token, as on every change of privilege).
+    session
+        .confirm_access(console_sessions::sessions::AuthMethod::Password)
+        .await
+        .map_err(|e| back(e.into()))?;
     let mut signed_out = 0;
     if sign_out_others.is_some() {
         if let Some(keep) = session.public_id().await.map_err(|e| back(e.into()))? {

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod factors;
 pub mod recovery;
 pub mod security;
 pub mod sessions;

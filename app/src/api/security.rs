@@ -116,6 +116,10 @@ fn activity_item(
         K::EmailChanged => "Email address changed",
         K::SignInAlertsOn => "New sign-in alerts turned on",
         K::SignInAlertsOff => "New sign-in alerts turned off",
+        K::TotpEnabled => "Authenticator app set up for two-step sign-in",
+        K::TotpRemoved => "Authenticator app removed",
+        K::RecoveryCodesRenewed => "New recovery codes made; the old ones no longer work",
+        K::RecoveryCodeUsed => "A recovery code was used to sign in or confirm access",
     };
     let location = match (event.ip, event.place.is_empty()) {
         (Some(ip), _) => Some(geoip.location(ip)),
@@ -134,7 +138,10 @@ fn activity_item(
         location,
         country_code: event.place.country_code,
         ip: event.ip.map(|ip| ip.to_string()),
-        warning: matches!(event.kind, K::AlertDenied | K::PasswordSetByStaff),
+        warning: matches!(
+            event.kind,
+            K::AlertDenied | K::PasswordSetByStaff | K::TotpRemoved
+        ),
     }
 }
 
@@ -188,6 +195,10 @@ pub async fn change_email(
     state
         .accounts
         .confirm_password(user_id, &current_password)
+        .await
+        .map_err(|e| back(e.into()))?;
+    session
+        .confirm_access(console_sessions::sessions::AuthMethod::Password)
         .await
         .map_err(|e| back(e.into()))?;
     let change = state

@@ -37,6 +37,19 @@ pub struct DeviceSession {
     pub expires_at: i64,
     /// The session ends when the browser closes rather than at `expires_at`.
     pub browser_session: bool,
+    /// How it signed in: `password`, `password_totp`, `password_recovery_code`, `passkey`,
+    /// `imported`…; `null` when not recorded (signed in before this was kept).
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    /// The same in words: "Password + authenticator app".
+    #[serde(default)]
+    pub auth_label: Option<String>,
+    /// Its authenticator assurance level: `aal1` (one factor) or `aal2` (two, or a passkey).
+    #[serde(default)]
+    pub aal: Option<String>,
+    /// When its user last proved themselves in it (sign-in or confirmed access), Unix milliseconds.
+    #[serde(default)]
+    pub authenticated_at: Option<i64>,
 }
 
 /// The devices page's data (and `GET /api/v1/sessions`'s answer).
@@ -126,6 +139,10 @@ pub fn device_session(
             record.expiry,
             console_sessions::sessions::Expiry::BrowserClose
         ),
+        auth_method: record.assurance.map(|a| a.method.as_str().to_owned()),
+        auth_label: record.assurance.map(|a| a.method.label().to_owned()),
+        aal: record.assurance.map(|a| a.level.as_str().to_owned()),
+        authenticated_at: record.assurance.map(|a| to_millis(a.authenticated_at)),
     }
 }
 
@@ -163,7 +180,9 @@ pub async fn end_own_session(
     Ok(Ended::Other)
 }
 
-/// Ends every session of the signed-in user but this one; answers how many ended.
+/// Ends every session of the signed-in user but this one; answers how many ended. A sensitive
+/// action: the session must have proved itself within `STEP_UP_WINDOW`
+/// ([`AppError::ConfirmAccessRequired`], coming back to the devices page, otherwise).
 #[cfg(feature = "ssr")]
 pub async fn end_other_sessions(
     state: &crate::server::state::AppState,
@@ -171,6 +190,7 @@ pub async fn end_other_sessions(
 ) -> Result<u64, AppError> {
     use crate::server::request;
     let user_id = request::require_active_user_id(state, session).await?;
+    request::require_recent_proof(state, session, "/account/sessions").await?;
     let keep = session.public_id().await?.ok_or(AppError::SignInRequired)?;
     let ended = state.sessions.revoke_others(user_id, &keep).await? as u64;
     tracing::info!(user_id, ended, "other sessions signed out by their owner");

@@ -46,6 +46,16 @@ pub enum AppError {
     /// The new password and its confirmation differ.
     #[error("The two passwords do not match.")]
     PasswordsDoNotMatch,
+    /// A sensitive action, and the session has not proved itself recently enough: confirm access
+    /// with the password or a code first (`STEP_UP_WINDOW`).
+    #[error("Confirm it's you first: enter your password or a code from your authenticator app.")]
+    ConfirmAccessRequired,
+    /// Staff must set up a second factor before using the admin (`REQUIRE_SECOND_FACTOR_FOR_STAFF`).
+    #[error("Staff accounts need a second factor: set up an authenticator app first.")]
+    SecondFactorRequired,
+    /// Removing the last second factor needs the box ticked that says so.
+    #[error("Tick the box to confirm: this removes your last second factor.")]
+    ConfirmRemoval,
     /// The account service refused: input to fix, wrong credentials, too many attempts.
     /// Untagged, so that on the wire it is the refusal itself (`"InvalidCredentials"`,
     /// `{"Throttled":{"retry_after_secs":30}}`): the hydrated page and API clients read these names.
@@ -66,6 +76,9 @@ impl AppError {
             Self::Forbidden => "forbidden".into(),
             Self::NotFound => "not_found".into(),
             Self::PasswordsDoNotMatch => "passwords_do_not_match".into(),
+            Self::ConfirmAccessRequired => "confirm_access".into(),
+            Self::SecondFactorRequired => "second_factor_required".into(),
+            Self::ConfirmRemoval => "confirm_removal".into(),
         }
     }
 
@@ -79,6 +92,9 @@ impl AppError {
             "forbidden" => Self::Forbidden,
             "not_found" => Self::NotFound,
             "passwords_do_not_match" => Self::PasswordsDoNotMatch,
+            "confirm_access" => Self::ConfirmAccessRequired,
+            "second_factor_required" => Self::SecondFactorRequired,
+            "confirm_removal" => Self::ConfirmRemoval,
             _ => return AccountRefusal::from_code(code).map(Self::Account),
         })
     }
@@ -92,9 +108,12 @@ impl AppError {
             Self::DatabaseUnavailable => 503,
             Self::Internal | Self::Transport(_) => 500,
             Self::SignInRequired => 401,
-            Self::CsrfFailed | Self::Forbidden => 403,
+            Self::CsrfFailed
+            | Self::Forbidden
+            | Self::ConfirmAccessRequired
+            | Self::SecondFactorRequired => 403,
             Self::NotFound => 404,
-            Self::PasswordsDoNotMatch => 400,
+            Self::PasswordsDoNotMatch | Self::ConfirmRemoval => 400,
         }
     }
 
@@ -103,6 +122,7 @@ impl AppError {
         match self {
             Self::Account(refusal) => refusal.field(),
             Self::PasswordsDoNotMatch => Some("password_confirm"),
+            Self::ConfirmRemoval => Some("confirm"),
             _ => None,
         }
     }
@@ -230,6 +250,9 @@ mod tests {
             AppError::Forbidden,
             AppError::NotFound,
             AppError::PasswordsDoNotMatch,
+            AppError::ConfirmAccessRequired,
+            AppError::SecondFactorRequired,
+            AppError::ConfirmRemoval,
         ]
         .into_iter()
         .chain(every_refusal().map(AppError::Account));

@@ -248,6 +248,18 @@ fn SessionCard(
                             <span class="muted abs">{format::absolute(session.created_at)}</span>
                         </dd>
                     </div>
+                    {session.auth_label.clone().map(|label| {
+                        let strong = session.aal.as_deref() == Some("aal2");
+                        view! {
+                            <div>
+                                <dt>"Signed in with"</dt>
+                                <dd data-testid="session-auth" data-aal=session.aal.clone()>
+                                    {label}
+                                    {strong.then(|| view! { <span class="badge ok small-badge" title="Two factors, or a passkey">"2-step"</span> })}
+                                </dd>
+                            </div>
+                        }
+                    })}
                     <div>
                         <dt>"Last active"</dt>
                         <dd>

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod change_password;
 pub mod devices;
+pub mod factors;
 pub mod forgot_password;
 pub mod home;
 pub mod links;

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::factors::TwoFactorCard;
 use super::sign_in::ErrorCard;
+use crate::api::factors::{my_factors, RemoveTotp, RenewRecoveryCodes, StartTotp};
 use crate::api::security::{
     security_overview, ActivityItem, ChangeEmail, SecurityPageData, SendVerification,
     SetSignInAlerts,
@@ -23,6 +25,10 @@ pub fn SecurityPage() -> impl IntoView {
     let send = ServerAction::<SendVerification>::new();
     let change = ServerAction::<ChangeEmail>::new();
     let alerts = ServerAction::<SetSignInAlerts>::new();
+    let start = ServerAction::<StartTotp>::new();
+    let renew = ServerAction::<RenewRecoveryCodes>::new();
+    let remove = ServerAction::<RemoveTotp>::new();
+    let factors = Resource::new(move || remove.version().get(), |_| my_factors());
     let page = move || {
         query.with(|q| {
             q.get("page")
@@ -53,11 +59,26 @@ pub fn SecurityPage() -> impl IntoView {
         move || alerts.value().get().and_then(Result::err),
         alerts.version(),
     );
+    let start_error = form_error(
+        move || start.value().get().and_then(Result::err),
+        start.version(),
+    );
+    let renew_error = form_error(
+        move || renew.value().get().and_then(Result::err),
+        renew.version(),
+    );
+    let remove_error = form_error(
+        move || remove.value().get().and_then(Result::err),
+        remove.version(),
+    );
     let error = Signal::derive(move || {
         change_error
             .get()
             .or_else(|| send_error.get())
             .or_else(|| alerts_error.get())
+            .or_else(|| start_error.get())
+            .or_else(|| renew_error.get())
+            .or_else(|| remove_error.get())
     });
     let email_lifetime = move || {
         auth.viewer
@@ -76,17 +97,35 @@ pub fn SecurityPage() -> impl IntoView {
         if let Some(Ok(on)) = alerts.value().get() {
             return Some(alerts_set(on).to_owned());
         }
-        if send.version().get() + change.version().get() + alerts.version().get() > 0 {
+        if let Some(Ok(removed)) = remove.value().get() {
+            return Some(totp_removed(removed.signed_out));
+        }
+        if send.version().get()
+            + change.version().get()
+            + alerts.version().get()
+            + remove.version().get()
+            > 0
+        {
             return None;
         }
-        query.with(
-            |q| match (q.get("sent").as_deref(), q.get("alerts").as_deref()) {
-                (Some("verify"), _) => Some(verify_sent(email_lifetime())),
-                (Some("email"), _) => Some(change_sent("your new address")),
-                (_, Some(on)) => Some(alerts_set(on == "on").to_owned()),
+        query.with(|q| {
+            match (
+                q.get("sent").as_deref(),
+                q.get("alerts").as_deref(),
+                q.get("totp").as_deref(),
+            ) {
+                (Some("verify"), _, _) => Some(verify_sent(email_lifetime())),
+                (Some("email"), _, _) => Some(change_sent("your new address")),
+                (_, Some(on), _) => Some(alerts_set(on == "on").to_owned()),
+                (_, _, Some("on")) => Some("Two-step sign-in is on.".to_owned()),
+                (_, _, Some("off")) => Some(totp_removed(
+                    q.get("signed_out")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                )),
                 _ => None,
-            },
-        )
+            }
+        })
     });
     view! {
         <Title text="Security"/>
@@ -100,6 +139,21 @@ pub fn SecurityPage() -> impl IntoView {
             </section>
             {move || notice.get().map(|text| view! { <Notice text/> })}
             <FormError error/>
+            <Transition fallback=|| ()>
+                {move || {
+                    let token = auth
+                        .viewer
+                        .get()
+                        .and_then(Result::ok)
+                        .map(|viewer| viewer.csrf_token)
+                        .unwrap_or_default();
+                    let now = overview.get().and_then(Result::ok).map_or(0, |data| data.now);
+                    factors
+                        .get()
+                        .and_then(Result::ok)
+                        .map(|factors| view! { <TwoFactorCard factors token start renew remove now/> })
+                }}
+            </Transition>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                 {move || {
                     let token = auth
@@ -144,6 +198,15 @@ fn change_sent(address: &str) -> String {
         "A link is on its way to {address}. Your email address changes when you open it; \
          your current address has been told."
     )
+}
+
+/// The notice once the authenticator app was removed.
+fn totp_removed(signed_out: u64) -> String {
+    match signed_out {
+        0 => "Two-step sign-in is off.".to_owned(),
+        1 => "Two-step sign-in is off, and your other session was signed out.".to_owned(),
+        n => format!("Two-step sign-in is off, and your {n} other sessions were signed out."),
+    }
 }
 
 fn alerts_set(on: bool) -> &'static str {

@@ -322,6 +322,17 @@ pub struct Settings {
     /// theirs off). Off, such sign-ins are still listed in each user's security activity.
     #[arg(long, env = "SIGN_IN_ALERTS", default_value_t = true, action = ArgAction::Set, global = true)]
     pub sign_in_alerts: bool,
+
+    /// Seconds after a sign-in or a confirmation during which sensitive actions (signing out every
+    /// other device, second factors, every staff action) are done without asking for the password
+    /// or a code again.
+    #[arg(long, env = "STEP_UP_WINDOW", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400), global = true)]
+    pub step_up_window: u64,
+
+    /// Whether staff must have a second factor: without one they are sent to set one up before
+    /// any admin page.
+    #[arg(long, env = "REQUIRE_SECOND_FACTOR_FOR_STAFF", default_value_t = false, action = ArgAction::Set, global = true)]
+    pub require_second_factor_for_staff: bool,
 }
 
 impl Settings {
@@ -369,6 +380,8 @@ impl Settings {
             mail_retry_delay: 30,
             require_verified_email: false,
             sign_in_alerts: true,
+            step_up_window: 600,
+            require_second_factor_for_staff: false,
         }
     }
 
@@ -380,6 +393,8 @@ impl Settings {
             redirect_origins: self.redirect_origins.clone(),
             embed_origins: self.embed_origins.clone(),
             bench_routes: self.bench_baseline_route,
+            step_up_window: Duration::from_secs(self.step_up_window),
+            require_second_factor_for_staff: self.require_second_factor_for_staff,
         }
     }
 

@@ -3,7 +3,9 @@
 //!
 //! The proxy sends each request's headers (its cookies among them) here before letting it through:
 //! - a live session of an active user: **200**, with `X-Auth-User` (username), `X-Auth-User-Id` and
-//!   `X-Auth-Email` (empty when the user has none) for the proxy to pass on, and the same as JSON;
+//!   `X-Auth-Email` (empty when the user has none) and `X-Auth-AAL` (`aal1`, or `aal2` for a
+//!   session signed in with two factors or a passkey) for the proxy to pass on, and the same as
+//!   JSON;
 //! - anything else: **401**, with `X-Auth-Sign-In` holding our sign-in page's URL, whose `next`
 //!   brings the person back to where they were going (read from `X-Original-URL`, or from Traefik's
 //!   `X-Forwarded-Proto`/`-Host`/`-Uri`). With `?redirect=1` the answer is a 302 to that page
@@ -24,7 +26,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use console_sessions::accounts::{Accounts, Identity};
-use console_sessions::sessions::{cookie_value, ClientInfo};
+use console_sessions::sessions::{cookie_value, Aal, ClientInfo};
 use console_sessions::{Session, SessionEngine};
 use metrics::Counter;
 use serde::{Deserialize, Serialize};
@@ -76,6 +78,9 @@ pub const X_AUTH_USER: HeaderName = HeaderName::from_static("x-auth-user");
 pub const X_AUTH_USER_ID: HeaderName = HeaderName::from_static("x-auth-user-id");
 /// The user's email address, empty when they have none.
 pub const X_AUTH_EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
+/// `aal1` (one factor) or `aal2` (two factors, or a passkey): how strongly the session signed in,
+/// for upstreams that ask more of some pages.
+pub const X_AUTH_AAL: HeaderName = HeaderName::from_static("x-auth-aal");
 /// On a 401: where to send the browser to sign in.
 pub const X_AUTH_SIGN_IN: HeaderName = HeaderName::from_static("x-auth-sign-in");
 
@@ -91,6 +96,9 @@ pub struct VerifiedUser {
     pub username: String,
     /// Email address, if any.
     pub email: Option<String>,
+    /// `aal1` or `aal2`, as `X-Auth-AAL` says.
+    #[serde(default)]
+    pub aal: Option<String>,
 }
 
 /// `GET /auth/verify`, served outside the application's middleware (see the router): a proxy asks
@@ -110,10 +118,10 @@ pub async fn verify(State(state): State<VerifyState>, request: Request) -> Respo
         .map(|info| info.0);
     let client = engine.client_of(headers, peer);
     if let Some(value) = cookie_value(headers, &engine.config().cookie_name) {
-        if let Some(user_id) = engine.cached_user(value, &client) {
+        if let Some((user_id, level)) = engine.cached_sign_in(value, &client) {
             if let Some(identity) = inner.accounts.cached_identity(user_id) {
                 inner.verified.increment(1);
-                return verified(&identity);
+                return verified(&identity, level);
             }
         }
     }
@@ -134,9 +142,9 @@ async fn verify_fully(state: VerifyState, client: ClientInfo, request: Request) 
     );
     let session = engine.session(cookie, client);
     let response = match verified_identity(state, &session).await {
-        Ok(Some(identity)) => {
+        Ok(Some((identity, level))) => {
             state.verified.increment(1);
-            verified(&identity)
+            verified(&identity, level)
         }
         Ok(None) => {
             state.refused.increment(1);
@@ -159,16 +167,20 @@ async fn verify_fully(state: VerifyState, client: ClientInfo, request: Request) 
     engine.finish_response(&session, response).await
 }
 
-/// The active user the session belongs to; a session of a user who is gone or inactive ends here.
+/// The active user the session belongs to, and how strongly it signed in; a session of a user who
+/// is gone or inactive ends here.
 async fn verified_identity(
     state: &VerifyInner,
     session: &Session,
-) -> Result<Option<Arc<Identity>>, AppError> {
+) -> Result<Option<(Arc<Identity>, Aal)>, AppError> {
     let Some(user_id) = session.user_id().await? else {
         return Ok(None);
     };
     match state.accounts.identity(user_id).await? {
-        Some(identity) => Ok(Some(identity)),
+        Some(identity) => {
+            let level = session.assurance().await?.map_or(Aal::Aal1, |a| a.level);
+            Ok(Some((identity, level)))
+        }
         None => {
             session.flush().await?;
             Ok(None)
@@ -177,18 +189,20 @@ async fn verified_identity(
 }
 
 /// The 200 answer: headers for the proxy to pass on, and the same as JSON.
-pub fn verified(identity: &Identity) -> Response {
+pub fn verified(identity: &Identity, level: Aal) -> Response {
     /// [`VerifiedUser`], borrowed: the answer is written without copying the identity.
     #[derive(Serialize)]
     struct Body<'a> {
         user_id: i64,
         username: &'a str,
         email: Option<&'a str>,
+        aal: &'static str,
     }
     let mut response = Json(Body {
         user_id: identity.id,
         username: &identity.username,
         email: identity.email.as_deref(),
+        aal: level.as_str(),
     })
     .into_response();
     let headers = response.headers_mut();
@@ -198,6 +212,7 @@ pub fn verified(identity: &Identity) -> Response {
     headers.insert(VARY, HeaderValue::from_static("Cookie"));
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(X_AUTH_USER_ID, HeaderValue::from(identity.id));
+    headers.insert(X_AUTH_AAL, HeaderValue::from_static(level.as_str()));
     // Usernames and addresses are checked for control characters when made, so their UTF-8 bytes
     // are a valid header value; anything that still is not becomes an empty header, never an error.
     headers.insert(X_AUTH_USER, header_text(&identity.username));
@@ -306,12 +321,15 @@ fn original_url(headers: &HeaderMap) -> Option<String> {
 /// load bench compares `/auth/verify` with the first (same router and middleware, so the difference
 /// is the cost of verifying) and with the second (no middleware at all).
 pub async fn baseline() -> Response {
-    verified(&Identity {
-        id: 1,
-        username: "admin".to_owned(),
-        email: Some("admin@example.com".to_owned()),
-        is_staff: true,
-    })
+    verified(
+        &Identity {
+            id: 1,
+            username: "admin".to_owned(),
+            email: Some("admin@example.com".to_owned()),
+            is_staff: true,
+        },
+        Aal::Aal1,
+    )
 }
 
 #[cfg(test)]

@@ -96,6 +96,43 @@ pub async fn require_active_user_id(state: &AppState, session: &Session) -> Resu
         .ok_or(AppError::SignInRequired)
 }
 
+/// Lets a sensitive action go ahead when the session proved itself (signed in, or confirmed
+/// access) within `STEP_UP_WINDOW`. Otherwise the browser is sent to confirm access, to come back
+/// to `return_to` (a path of this site: the page whose form was interrupted), and the answer is
+/// [`AppError::ConfirmAccessRequired`]: do not send it back with [`back_with_error`], which would
+/// redirect elsewhere.
+pub async fn require_recent_proof(
+    state: &AppState,
+    session: &Session,
+    return_to: &str,
+) -> Result<(), AppError> {
+    if session.confirmed_within(state.site.step_up_window).await? {
+        return Ok(());
+    }
+    redirect(&confirm_access_path(return_to));
+    let error = AppError::ConfirmAccessRequired;
+    mark_status(&error);
+    Err(error)
+}
+
+/// The confirm-access page, coming back to `return_to` (a path of this site) once done.
+pub fn confirm_access_path(return_to: &str) -> String {
+    format!(
+        "/confirm-access?next={}",
+        urlencoding::encode(&crate::paths::url(return_to))
+    )
+}
+
+/// [`require_staff`] for a staff action (anything that changes something): also
+/// [`require_recent_proof`], coming back to `return_to`.
+pub async fn require_staff_action(
+    return_to: &str,
+) -> Result<(AppState, console_sessions::accounts::User), AppError> {
+    let (state, user) = require_staff().await?;
+    require_recent_proof(&state, &session()?, return_to).await?;
+    Ok((state, user))
+}
+
 /// Sends the browser to `path`, a path of this site we built (such as `/account/sessions`): under
 /// the base path.
 pub fn redirect(path: &str) {
@@ -137,7 +174,12 @@ pub fn page_redirect(url: &str) {
 /// The hydrated page gets the error itself and shows it in place. Returns the error, for `Err(...)`.
 pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> AppError {
     mark_status(&error);
-    if is_plain_form_post() {
+    // These send the browser on to confirm access or to set up a factor themselves.
+    let sent_elsewhere = matches!(
+        error,
+        AppError::ConfirmAccessRequired | AppError::SecondFactorRequired
+    );
+    if is_plain_form_post() && !sent_elsewhere {
         let mut url = format!("{page}?error={}", urlencoding::encode(&error.code()));
         for (name, value) in keep {
             if !value.is_empty() && value.len() <= 2048 {
@@ -278,6 +320,19 @@ pub async fn require_staff() -> Result<(AppState, console_sessions::accounts::Us
                 response.set_status(axum::http::StatusCode::FORBIDDEN);
             }
             Err(AppError::Forbidden)
+        }
+        Ok(user)
+            if state.site.require_second_factor_for_staff
+                && !state.accounts.second_factors(user.id).await?.any() =>
+        {
+            tracing::info!(
+                user_id = user.id,
+                "staff without a second factor sent to set one up"
+            );
+            redirect("/account/security?enrol=staff");
+            let error = AppError::SecondFactorRequired;
+            mark_status(&error);
+            Err(error)
         }
         result => result.map(|user| (state, user)),
     }

@@ -15,6 +15,10 @@ pub struct SiteSettings {
     pub embed_origins: Vec<String>,
     /// Serve the load bench's reference routes (`BENCH_BASELINE_ROUTE`).
     pub bench_routes: bool,
+    /// How long a proof (sign-in, or confirming access) covers sensitive actions (`STEP_UP_WINDOW`).
+    pub step_up_window: std::time::Duration,
+    /// Staff need a second factor before admin pages (`REQUIRE_SECOND_FACTOR_FOR_STAFF`).
+    pub require_second_factor_for_staff: bool,
 }
 
 /// Whether an origin is `https://…` (scheme compared ignoring case): people then reach the site

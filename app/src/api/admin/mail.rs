@@ -114,7 +114,9 @@ pub async fn admin_retry_mail(
     use crate::server::request;
     let back = |error| request::back_with_error("/admin/mail", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
-    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let (state, staff) = request::require_staff_action("/admin/mail")
+        .await
+        .map_err(back)?;
     let outbox = state.mail.outbox();
     let entry = outbox
         .get(id)

@@ -31,6 +31,18 @@ pub struct AdminSession {
     pub expires_at: i64,
     /// Not yet expired.
     pub active: bool,
+    /// How it signed in (`password`, `password_totp`, `passkey`…), when recorded.
+    #[serde(default)]
+    pub auth_method: Option<String>,
+    /// The same in words: "Password + authenticator app".
+    #[serde(default)]
+    pub auth_label: Option<String>,
+    /// `aal1` or `aal2`, when recorded.
+    #[serde(default)]
+    pub aal: Option<String>,
+    /// When its user last proved themselves in it, Unix ms.
+    #[serde(default)]
+    pub authenticated_at: Option<i64>,
 }
 
 #[cfg(feature = "ssr")]
@@ -66,5 +78,9 @@ pub(super) fn admin_session(row: &console_sessions::admin::AdminRow, now: i64) -
         last_activity_at: to_millis(record.last_activity_at),
         expires_at,
         active: expires_at > now,
+        auth_method: record.assurance.map(|a| a.method.as_str().to_owned()),
+        auth_label: record.assurance.map(|a| a.method.label().to_owned()),
+        aal: record.assurance.map(|a| a.level.as_str().to_owned()),
+        authenticated_at: record.assurance.map(|a| to_millis(a.authenticated_at)),
     }
 }

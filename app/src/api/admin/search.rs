@@ -33,6 +33,8 @@ pub struct ChangelistParams {
     pub device: Option<String>,
     /// `today`, `week` or `month`.
     pub since: Option<String>,
+    /// Assurance level of signed-in sessions: `aal1` (one factor) or `aal2` (two, or a passkey).
+    pub aal: Option<String>,
     /// The search box: part of a username or email, an address, the start of one (`10.1.`), a
     /// network (`10.1.0.0/16`), or `ua:` and part of a user agent (at most 200 bytes).
     pub q: Option<String>,
@@ -165,6 +167,10 @@ pub async fn search_sessions(
             .clone()
             .filter(|c| c.len() == 2 && c.chars().all(|c| c.is_ascii_alphabetic())),
         category: params.device.as_deref().and_then(DeviceCategory::from_key),
+        aal: params
+            .aal
+            .as_deref()
+            .and_then(console_sessions::sessions::Aal::parse),
         created_since: match params.since.as_deref() {
             Some("today") => Some(start_of_day),
             Some("week") => Some(now_time - time::Duration::days(7)),

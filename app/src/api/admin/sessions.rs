@@ -106,7 +106,9 @@ pub async fn admin_sign_out_sessions(
     use console_sessions::sessions::PublicId;
     let back = |error| request::back_with_error("/admin/sessions", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
-    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let (state, staff) = request::require_staff_action("/admin/sessions")
+        .await
+        .map_err(back)?;
     let ids: Vec<PublicId> = ids
         .split(',')
         .filter_map(PublicId::parse)
@@ -138,7 +140,9 @@ pub async fn admin_sign_out_user(
     let user_param = user_id.to_string();
     let back = |error| request::back_with_error("/admin/sessions", error, &[("user", &user_param)]);
     request::check_csrf(&csrf_token).map_err(back)?;
-    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let (state, staff) = request::require_staff_action("/admin/sessions")
+        .await
+        .map_err(back)?;
     let user = state
         .accounts
         .user(user_id)

@@ -94,7 +94,9 @@ pub async fn admin_set_active(
     use crate::server::request;
     let back = |error| request::back_with_error("/admin/users", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
-    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let (state, staff) = request::require_staff_action("/admin/users")
+        .await
+        .map_err(back)?;
     if user_id == staff.id && !active {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
             response.set_status(axum::http::StatusCode::FORBIDDEN);
@@ -143,7 +145,9 @@ pub async fn admin_send_reset_link(
     use crate::server::request;
     let back = |error| request::back_with_error("/admin/users", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
-    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let (state, staff) = request::require_staff_action("/admin/users")
+        .await
+        .map_err(back)?;
     let reset = state
         .accounts
         .password_reset_for(user_id)
@@ -187,7 +191,9 @@ pub async fn admin_set_password(
     use crate::server::request;
     let back = |error| request::back_with_error("/admin/users", error, &[]);
     request::check_csrf(&csrf_token).map_err(back)?;
-    let (state, staff) = request::require_staff().await.map_err(back)?;
+    let (state, staff) = request::require_staff_action("/admin/users")
+        .await
+        .map_err(back)?;
     if password != password_confirm {
         return Err(back(AppError::PasswordsDoNotMatch));
     }

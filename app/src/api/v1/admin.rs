@@ -70,7 +70,7 @@ pub async fn search(
         (status = 200, description = "What ended", body = BulkRevoked),
         (status = 400, description = "`malformed_json`, `invalid_body`, or `too_many_ids` (more than 1000)", body = ErrorBody),
         (status = 401, description = "`sign_in_required`", body = ErrorBody),
-        (status = 403, description = "`forbidden` (not active staff), `csrf_failed` or `cross_origin`", body = ErrorBody),
+        (status = 403, description = "`forbidden` (not active staff), `csrf_failed`, `cross_origin`, or `confirm_access`: the session has not proved itself within STEP_UP_WINDOW (POST /api/v1/auth/confirm first)", body = ErrorBody),
         (status = 415, description = "`unsupported_media_type`", body = ErrorBody),
         (status = 503, description = "`database_unavailable`", body = ErrorBody),
     ),
@@ -81,6 +81,7 @@ pub async fn revoke(
     ApiJson(body): ApiJson<BulkRevokeRequest>,
 ) -> Result<Json<BulkRevoked>, ApiError> {
     use console_sessions::sessions::PublicId;
+    crate::server::request::require_recent_proof(&state, &staff.session, "/admin/sessions").await?;
     if body.public_ids.len() > MAX_BULK_IDS {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

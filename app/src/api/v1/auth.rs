@@ -24,6 +24,22 @@ pub struct SignInRequest {
     /// The password.
     #[schema(format = Password)]
     pub password: String,
+    /// For an account with a second factor: six digits from its authenticator app, or a recovery
+    /// code. Without it such an account answers 400 `code_required`.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// `POST /api/v1/auth/confirm`'s body: one of the two.
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct ConfirmRequest {
+    /// The password.
+    #[schema(format = Password)]
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A code from the authenticator app, or a recovery code; used when given.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 /// The anti-forgery token to send as `X-CSRF-Token`.
@@ -79,10 +95,79 @@ pub async fn sign_in(
     if let Some(cookie) = cookies::device_cookie_header(&signed_in.device_token, security) {
         headers.append(SET_COOKIE, cookie);
     }
+    let second_factor = match state.accounts.second_factors(signed_in.user.id).await {
+        Ok(factors) => factors.any(),
+        Err(error) => return Ok((headers, ApiError::from(AppError::from(error))).into_response()),
+    };
+    if second_factor {
+        let method = match body.code.as_deref().filter(|code| !code.trim().is_empty()) {
+            None => Err(AppError::from(crate::error::AccountRefusal::CodeRequired)),
+            Some(code) => state
+                .accounts
+                .verify_second_factor(signed_in.user.id, code, session.client().ip)
+                .await
+                .map_err(AppError::from),
+        };
+        return Ok(match method {
+            Ok(method) => match session.sign_in(signed_in.user.id, method).await {
+                Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
+                Err(error) => (headers, ApiError::from(AppError::from(error))).into_response(),
+            },
+            Err(error) => (headers, ApiError::from(error)).into_response(),
+        });
+    }
     Ok(match start_session(&session, signed_in.user.id).await {
         Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
         Err(error) => (headers, ApiError::from(error)).into_response(),
     })
+}
+
+/// Confirms access (step-up) before a sensitive call — signing out the other sessions, every staff
+/// action — with the password or a code, checked and throttled as at sign-in. The session counts
+/// as just proved for `STEP_UP_WINDOW`, under a new token (`Set-Cookie`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/confirm",
+    tag = "auth",
+    operation_id = "confirm_access",
+    request_body = ConfirmRequest,
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 204, description = "Confirmed; `Set-Cookie` carries the session's new token"),
+        (status = 400, description = "`wrong_current_password`, `invalid_body`...", body = ErrorBody),
+        (status = 401, description = "`sign_in_required`; `invalid_code`", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 429, description = "`throttled`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn confirm(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    ApiJson(body): ApiJson<ConfirmRequest>,
+) -> Result<StatusCode, ApiError> {
+    use console_sessions::sessions::AuthMethod;
+    let user_id = request::require_active_user_id(&state, &session).await?;
+    let method = match body.code.filter(|code| !code.trim().is_empty()) {
+        Some(code) => state
+            .accounts
+            .verify_second_factor(user_id, &code, session.client().ip)
+            .await
+            .map_err(AppError::from)?,
+        None => {
+            state
+                .accounts
+                .confirm_password(user_id, body.password.as_deref().unwrap_or_default())
+                .await
+                .map_err(AppError::from)?;
+            AuthMethod::Password
+        }
+    };
+    session
+        .confirm_access(method)
+        .await
+        .map_err(AppError::from)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Signs out: the session ends on the server and its cookie is removed. Signed out already is fine.

@@ -107,6 +107,7 @@ fn documented() -> (Router<AppState>, OpenApiDocument) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_in))
         .routes(routes!(auth::sign_out))
+        .routes(routes!(auth::confirm))
         .routes(routes!(auth::csrf_token))
         .routes(routes!(auth::me))
         .routes(routes!(sessions::list))

@@ -74,7 +74,7 @@ pub async fn revoke(
     responses(
         (status = 200, description = "How many sessions ended", body = Revoked),
         (status = 401, description = "`sign_in_required`", body = ErrorBody),
-        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token), `cross_origin`, or `confirm_access`: the session has not proved itself within STEP_UP_WINDOW (POST /api/v1/auth/confirm first)", body = ErrorBody),
         (status = 503, description = "`database_unavailable`", body = ErrorBody),
     ),
 )]

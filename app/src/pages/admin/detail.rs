@@ -39,6 +39,17 @@ pub fn AdminSessionPage() -> impl IntoView {
                                     ("Location", s.location.clone()),
                                     ("Signed in from", format!("{} ({})", d.first_ip.clone().unwrap_or_default(), d.first_location)),
                                     ("Signed in", format::absolute(s.created_at)),
+                                    (
+                                        "Signed in with",
+                                        match (&s.auth_label, &s.aal) {
+                                            (Some(label), Some(aal)) => format!("{label} ({aal})"),
+                                            _ => "Not recorded".into(),
+                                        },
+                                    ),
+                                    (
+                                        "Last proved",
+                                        s.authenticated_at.map_or_else(|| "Not recorded".into(), format::absolute),
+                                    ),
                                     ("Last active", format::absolute(s.last_activity_at)),
                                     ("Last written", format::absolute(d.updated_at)),
                                     ("Expires", format!("{} ({})", format::absolute(s.expires_at), d.expiry)),

@@ -23,6 +23,7 @@ fn params_from_query(q: &leptos_router::params::ParamsMap) -> ChangelistParams {
         country: q.get("country"),
         device: q.get("device"),
         since: q.get("since"),
+        aal: q.get("aal"),
         q: q.get("q"),
         sort: q.get("sort"),
         dir: q.get("dir"),
@@ -39,6 +40,7 @@ fn changelist_href(params: &ChangelistParams) -> String {
         ("country", &params.country),
         ("device", &params.device),
         ("since", &params.since),
+        ("aal", &params.aal),
         ("q", &params.q),
         ("sort", &params.sort),
         ("dir", &params.dir),
@@ -215,6 +217,11 @@ fn ChangelistView(
         .into_iter()
         .map(|k| (Some(k.to_owned()), format::category(k).to_owned())),
     );
+    let aal_choices = vec![
+        (None, "Any".to_owned()),
+        (Some("aal2".to_owned()), "Two-step (aal2)".to_owned()),
+        (Some("aal1".to_owned()), "Password only (aal1)".to_owned()),
+    ];
     let since_choices = vec![
         (None, "Any time".to_owned()),
         (Some("today".to_owned()), "Today".to_owned()),
@@ -274,6 +281,7 @@ fn ChangelistView(
                 {filter_group("Status", &params, |p| &mut p.state, state_choices)}
                 {filter_group("Owner", &params, |p| &mut p.owner, owner_choices)}
                 {filter_group("Signed in", &params, |p| &mut p.since, since_choices)}
+                {filter_group("Sign-in strength", &params, |p| &mut p.aal, aal_choices)}
                 {filter_group("Device", &params, |p| &mut p.device, device_choices)}
                 {filter_group("Country", &params, |p| &mut p.country, country_choices)}
         </aside>
@@ -281,7 +289,7 @@ fn ChangelistView(
     .into_any();
     let search = view! {
                 <form method="get" action=base::url("/admin/sessions") class="search" role="search">
-                    {[("state", &params.state), ("owner", &params.owner), ("user", &params.user), ("country", &params.country), ("device", &params.device), ("since", &params.since)]
+                    {[("state", &params.state), ("owner", &params.owner), ("user", &params.user), ("country", &params.country), ("device", &params.device), ("since", &params.since), ("aal", &params.aal)]
                         .into_iter()
                         .filter_map(|(k, v)| v.clone().map(|v| view! { <input type="hidden" name=k value=v/> }))
                         .collect_view()}
@@ -315,6 +323,7 @@ fn ChangelistView(
                                     {header("ip", "IP address")}
                                     {header("location", "Location")}
                                     {header("device", "Device")}
+                                    <th scope="col">"Signed in with"</th>
                                     {header("signed_in", "Signed in")}
                                     {header("last_active", "Last active")}
                                     {header("expires", "Expires")}
@@ -373,6 +382,9 @@ fn ChangelistRow(session: AdminSession, now: i64) -> impl IntoView {
             </td>
             <td>{flag}" "{session.location.clone()}</td>
             <td>{session.device.clone()}</td>
+            <td data-testid="admin-auth" data-aal=session.aal.clone()>
+                {session.auth_label.clone().unwrap_or_else(|| "—".into())}
+            </td>
             <td title=format::absolute(session.created_at)>{format::relative(now, session.created_at)}</td>
             <td title=format::absolute(session.last_activity_at)>{format::relative(now, session.last_activity_at)}</td>
             <td title=format::absolute(session.expires_at)>{format::relative(now, session.expires_at)}</td>
