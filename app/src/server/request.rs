@@ -109,9 +109,10 @@ pub async fn require_recent_proof(
     if session.confirmed_within(state.site.step_up_window).await? {
         return Ok(());
     }
-    redirect(&confirm_access_path(return_to));
+    // The status first: a redirect set after it wins for a plain form post.
     let error = AppError::ConfirmAccessRequired;
     mark_status(&error);
+    redirect(&confirm_access_path(return_to));
     Err(error)
 }
 
@@ -173,13 +174,15 @@ pub fn page_redirect(url: &str) {
 /// or identifies a person, such as a username: see [`back_with_error_keeping`]; never passwords).
 /// The hydrated page gets the error itself and shows it in place. Returns the error, for `Err(...)`.
 pub fn back_with_error(page: &str, error: AppError, keep: &[(&str, &str)]) -> AppError {
-    mark_status(&error);
-    // These send the browser on to confirm access or to set up a factor themselves.
-    let sent_elsewhere = matches!(
+    // These sent the browser on to confirm access or to set up a factor themselves.
+    if matches!(
         error,
         AppError::ConfirmAccessRequired | AppError::SecondFactorRequired
-    );
-    if is_plain_form_post() && !sent_elsewhere {
+    ) {
+        return error;
+    }
+    mark_status(&error);
+    if is_plain_form_post() {
         let mut url = format!("{page}?error={}", urlencoding::encode(&error.code()));
         for (name, value) in keep {
             if !value.is_empty() && value.len() <= 2048 {
@@ -329,9 +332,9 @@ pub async fn require_staff() -> Result<(AppState, console_sessions::accounts::Us
                 user_id = user.id,
                 "staff without a second factor sent to set one up"
             );
-            redirect("/account/security?enrol=staff");
             let error = AppError::SecondFactorRequired;
             mark_status(&error);
+            redirect("/account/security?enrol=staff");
             Err(error)
         }
         result => result.map(|user| (state, user)),

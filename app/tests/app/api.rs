@@ -36,9 +36,10 @@ on_every_database!(
 );
 
 /// The operations the API has, as the OpenAPI document must list them.
-const OPERATIONS: [(&str, &str); 10] = [
+const OPERATIONS: [(&str, &str); 11] = [
     ("post", "/api/v1/auth/sign-in"),
     ("post", "/api/v1/auth/sign-out"),
+    ("post", "/api/v1/auth/confirm"),
     ("get", "/api/v1/auth/csrf"),
     ("get", "/api/v1/me"),
     ("get", "/api/v1/sessions"),

@@ -22,6 +22,7 @@ mod cli;
 mod cluster;
 mod crash;
 mod devices;
+mod factors;
 mod health;
 mod logs;
 mod outage;
