@@ -16,6 +16,9 @@ export const baseURL = `http://127.0.0.1:${port}`;
 export const embedPort = port + 1;
 // base_path.spec.ts: a second server, mounted under /sso (BASE_PATH), on its own database.
 export const basePathURL = `http://127.0.0.1:${port + 3}/sso`;
+// factors.spec.ts: a third server whose sign-ins cover sensitive actions for 3 seconds only
+// (STEP_UP_WINDOW), so "confirm access" can be seen without waiting ten minutes.
+export const stepUpURL = `http://127.0.0.1:${port + 4}`;
 // Tests that use the command line (createsuperuser) reach the same database as the server.
 process.env.E2E_DATABASE_URL = `sqlite://${dataDir}/e2e.db`;
 process.env.E2E_BINARY = `${root}/target/debug/console-sessions`;
@@ -87,6 +90,23 @@ export default defineConfig({
         DATABASE_URL: `sqlite://${dataDir}/e2e-base-path.db`,
         BASE_PATH: "/sso",
         SIGNUP_LIMIT_PER_IP: "0",
+        RUST_LOG: "warn",
+      },
+    },
+    {
+      command: `${root}/target/debug/console-sessions serve`,
+      url: `${stepUpURL}/healthz`,
+      reuseExistingServer: false,
+      timeout: 60_000,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: {
+        LEPTOS_SITE_ADDR: `127.0.0.1:${port + 4}`,
+        LEPTOS_SITE_ROOT: `${root}/target/site`,
+        DATABASE_URL: `sqlite://${dataDir}/e2e-step-up.db`,
+        STEP_UP_WINDOW: "3",
+        SIGNUP_LIMIT_PER_IP: "0",
+        MAIL_URL: `file://${dataDir}/mail-step-up`,
         RUST_LOG: "warn",
       },
     },

@@ -49,6 +49,7 @@ async fn a_signed_in_browser_is_verified_with_its_user_in_headers_and_json(backe
     assert_eq!(header(&response, "x-auth-user"), "alice");
     assert_eq!(header(&response, "x-auth-user-id"), alice.to_string());
     assert_eq!(header(&response, "x-auth-email"), "alice@example.test");
+    assert_eq!(header(&response, "x-auth-aal"), "aal1", "a password alone");
     assert_eq!(header(&response, "cache-control"), "no-store");
     assert!(
         response.headers().get("set-cookie").is_none(),
@@ -57,7 +58,7 @@ async fn a_signed_in_browser_is_verified_with_its_user_in_headers_and_json(backe
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
-        serde_json::json!({"user_id": alice, "username": "alice", "email": "alice@example.test"})
+        serde_json::json!({"user_id": alice, "username": "alice", "email": "alice@example.test", "aal": "aal1"})
     );
 }
 

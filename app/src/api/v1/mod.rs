@@ -284,6 +284,7 @@ mod tests {
         let expected: BTreeSet<String> = [
             "POST /api/v1/auth/sign-in",
             "POST /api/v1/auth/sign-out",
+            "POST /api/v1/auth/confirm",
             "GET /api/v1/auth/csrf",
             "GET /api/v1/me",
             "GET /api/v1/sessions",
