@@ -41,6 +41,7 @@ where
         event.prevent_default();
         submit(action, &event);
     };
+    send_on_when_asked(action);
     view! {
         <form method="post" action=crate::components::base::url(ServFn::url()) node_ref=node_ref on:submit=on_submit>
             {children()}
@@ -69,6 +70,52 @@ where
             action.version().update(|n| *n += 1);
         }
     }
+}
+
+/// When an action answers that it needs a fresh proof ([`AppError::ConfirmAccessRequired`]) or a
+/// second factor first ([`AppError::SecondFactorRequired`]), goes where a plain form post is sent:
+/// to confirm access, coming back to this page, or to set up a factor.
+#[cfg(feature = "hydrate")]
+fn send_on_when_asked<ServFn>(action: ServerAction<ServFn>)
+where
+    ServFn: ServerFn<Error = AppError> + Clone + Send + Sync + 'static,
+    ServFn::Output: Send + Sync + 'static,
+{
+    Effect::new(move |_| {
+        let target = action.value().with(|value| match value {
+            Some(Err(AppError::ConfirmAccessRequired)) => {
+                let location = window().location();
+                let here = format!(
+                    "{}{}",
+                    location.pathname().unwrap_or_default(),
+                    location.search().unwrap_or_default()
+                );
+                Some(crate::components::base::url(&format!(
+                    "/confirm-access?next={}",
+                    urlencoding::encode(&here)
+                )))
+            }
+            Some(Err(AppError::SecondFactorRequired)) => Some(crate::components::base::url(
+                "/account/security?enrol=staff",
+            )),
+            _ => None,
+        });
+        if let Some(target) = target {
+            let target: String = target;
+            if let Err(error) = window().location().set_href(&target) {
+                leptos::logging::error!("cannot go to {target}: {error:?}");
+            }
+        }
+    });
+}
+
+/// On the server, nothing is dispatched in place, so nothing needs sending on.
+#[cfg(not(feature = "hydrate"))]
+fn send_on_when_asked<ServFn>(_action: ServerAction<ServFn>)
+where
+    ServFn: ServerFn + Send + Sync + 'static,
+    ServFn::Output: Send + Sync + 'static,
+{
 }
 
 /// On the server, forms are never submitted in place.
