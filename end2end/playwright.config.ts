@@ -16,7 +16,7 @@ export const baseURL = `http://127.0.0.1:${port}`;
 export const embedPort = port + 1;
 // base_path.spec.ts: a second server, mounted under /sso (BASE_PATH), on its own database.
 export const basePathURL = `http://127.0.0.1:${port + 3}/sso`;
-// factors.spec.ts: a third server whose sign-ins cover sensitive actions for 3 seconds only
+// factors.spec.ts: a third server whose sign-ins cover sensitive actions for 8 seconds only
 // (STEP_UP_WINDOW), so "confirm access" can be seen without waiting ten minutes.
 export const stepUpURL = `http://127.0.0.1:${port + 4}`;
 // Tests that use the command line (createsuperuser) reach the same database as the server.
@@ -104,7 +104,7 @@ export default defineConfig({
         LEPTOS_SITE_ADDR: `127.0.0.1:${port + 4}`,
         LEPTOS_SITE_ROOT: `${root}/target/site`,
         DATABASE_URL: `sqlite://${dataDir}/e2e-step-up.db`,
-        STEP_UP_WINDOW: "3",
+        STEP_UP_WINDOW: "8",
         SIGNUP_LIMIT_PER_IP: "0",
         MAIL_URL: `file://${dataDir}/mail-step-up`,
         RUST_LOG: "warn",

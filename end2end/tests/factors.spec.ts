@@ -125,8 +125,8 @@ test.describe("confirm access", () => {
     await signUp(page, info, username);
     const laptop = await otherPage(page, info);
     await signIn(laptop, info, username);
-    // STEP_UP_WINDOW is 3 seconds on this server.
-    await page.waitForTimeout(3500);
+    // STEP_UP_WINDOW is 8 seconds on this server.
+    await page.waitForTimeout(8500);
     await page.goto("/account/sessions");
     await ready(page, info);
     await page.getByTestId("sign-out-others").click();
@@ -154,7 +154,7 @@ test.describe("confirm access", () => {
     const username = uniqueName("stepcode", info);
     await signUp(page, info, username);
     const { secret } = await setUpApp(page, info, false);
-    await page.waitForTimeout(3500);
+    await page.waitForTimeout(8500);
     await page.goto("/account/security");
     await ready(page, info);
     await page.getByTestId("renew-codes").click();

@@ -102,8 +102,10 @@ impl SecondStep {
     /// The session key it is kept under.
     pub const KEY: &'static str = "_second_step";
 
-    /// Puts the session in the middle of a sign-in of `user_id`.
+    /// Puts the session in the middle of a sign-in of `user_id`, under a new token: a session
+    /// planted in the browser before the password was typed is worthless.
     pub async fn begin(session: &Session, user_id: i64) -> Result<(), SessionError> {
+        session.cycle_key().await?;
         session
             .insert(
                 Self::KEY,
@@ -148,6 +150,15 @@ impl SecondStep {
             .remove::<serde_json::Value>(Self::KEY)
             .await
             .map(drop)
+    }
+}
+
+/// The subjects a failed code counts toward once [`Accounts::reserve_attempt`] has counted the
+/// user's: the client address's.
+fn address_subjects(subjects: &[(Kind, String)]) -> &[(Kind, String)] {
+    match subjects.iter().position(|(kind, _)| *kind == Kind::Ip) {
+        Some(at) => subjects.get(at..).unwrap_or_default(),
+        None => &[],
     }
 }
 
@@ -387,13 +398,16 @@ impl Accounts {
             }
             _ => return Err(AccountRefusal::TotpSetupExpired.into()),
         };
+        if code.trim().is_empty() {
+            return Err(AccountRefusal::CodeRequired.into());
+        }
+        self.take_attempt(&subjects).await?;
         let step = match Code::parse(code) {
             Some(Code::Totp(digits)) => totp(row.secret, "-", "-")?.check(&digits, unix_secs(now)),
-            _ if code.trim().is_empty() => return Err(AccountRefusal::CodeRequired.into()),
             _ => None,
         };
         let Some(step) = step else {
-            self.record_failure(&subjects).await?;
+            self.record_failure(address_subjects(&subjects)).await?;
             return Err(AccountRefusal::InvalidCode.into());
         };
         let step = i64::try_from(step).unwrap_or(i64::MAX);
@@ -529,6 +543,7 @@ impl Accounts {
         }
         let subjects = self.factor_subjects(user_id, client_ip);
         self.refuse_if_locked(&subjects).await?;
+        self.take_attempt(&subjects).await?;
         let accepted = match Code::parse(code) {
             Some(Code::Totp(digits)) => self.accept_totp(user_id, &digits).await?,
             Some(Code::Recovery(normalised)) => {
@@ -543,7 +558,8 @@ impl Accounts {
                 Ok(method)
             }
             None => {
-                self.record_failure(&subjects).await?;
+                // The user's count took this attempt already; the address's counts failures.
+                self.record_failure(address_subjects(&subjects)).await?;
                 Err(AccountRefusal::InvalidCode.into())
             }
         }
@@ -618,6 +634,26 @@ impl Accounts {
             tracing::info!(user_id, "recovery code used");
         }
         Ok(used.then_some(AuthMethod::PasswordRecoveryCode))
+    }
+
+    /// Counts this check toward the user's lock before the code is looked at
+    /// ([`Accounts::reserve_attempt`]), so checks sent together cannot outrun the lock;
+    /// [`AccountRefusal::Throttled`] when the user is locked.
+    async fn take_attempt(&self, subjects: &[(Kind, String)]) -> Result<(), AccountError> {
+        let user = subjects
+            .iter()
+            .filter(|(kind, _)| *kind == Kind::SecondFactor)
+            .cloned()
+            .collect::<Vec<_>>();
+        for subject in &user {
+            if !self.reserve_attempt(subject).await? {
+                self.refuse_if_locked(&user).await?;
+                // Locked a moment ago, unlocked now: refuse this once rather than check it
+                // unthrottled.
+                return Err(AccountRefusal::throttled(Duration::from_secs(1)).into());
+            }
+        }
+        Ok(())
     }
 
     /// What failed codes are counted by: the user, and the client address.

@@ -346,6 +346,48 @@ impl Accounts {
             .max())
     }
 
+    /// Counts an attempt of `subject` before it is made, as a failure: `Ok(false)` (nothing counted)
+    /// while it is locked. Attempts that arrive together are counted one after the other with the
+    /// lock each one sets, so no more than the limit get through however many are sent at once;
+    /// the caller forgets the count ([`throttle::CLEAR`]) when the attempt succeeds.
+    pub(super) async fn reserve_attempt(
+        &self,
+        (kind, subject): &(Kind, String),
+    ) -> Result<bool, AccountError> {
+        let limits = self.limits(*kind);
+        if !limits.is_enabled() {
+            return Ok(true);
+        }
+        let now = to_millis(now());
+        let window = millis(limits.window);
+        let reserved = with_pool!(self.db(), |pool| {
+            let mut tx = pool.begin().await?;
+            let counted: Option<(i64,)> = sqlx::query_as(throttle::RESERVE_ATTEMPT)
+                .bind(kind.as_str())
+                .bind(subject.as_str())
+                .bind(now)
+                .bind(now.saturating_add(window))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some((failures,)) = counted else {
+                return Ok(false);
+            };
+            let delay = limits.delay_after(u64::try_from(failures).unwrap_or(0));
+            let locked_until = delay.map_or(0, |delay| now.saturating_add(millis(delay)));
+            let forget_at = locked_until.max(now).saturating_add(window);
+            sqlx::query(throttle::SET_LOCK)
+                .bind(locked_until)
+                .bind(forget_at)
+                .bind(kind.as_str())
+                .bind(subject.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(true)
+        })?;
+        Ok(reserved)
+    }
+
     /// Counts a failure for every subject whose throttle is on, in one transaction.
     pub(super) async fn record_failure(
         &self,

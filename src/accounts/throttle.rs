@@ -256,6 +256,19 @@ pub(crate) const COUNT_FAILURE: &str = "\
         last_failure_at = $3 \
     RETURNING failures";
 
+/// [`COUNT_FAILURE`] only while `$1`/`$2` is not locked at `$3`: an attempt counted before it is
+/// made. No row comes back when it is locked. Run in one transaction with [`SET_LOCK`], so that of
+/// attempts arriving together, those past the limit find the lock the earlier ones set.
+pub(crate) const RESERVE_ATTEMPT: &str = "\
+    INSERT INTO login_attempts (kind, subject, failures, last_failure_at, locked_until, forget_at) \
+    VALUES ($1, $2, 1, $3, 0, $4) \
+    ON CONFLICT (kind, subject) DO UPDATE SET \
+        failures = CASE WHEN login_attempts.forget_at <= $3 THEN 1 \
+                        ELSE login_attempts.failures + 1 END, \
+        last_failure_at = $3 \
+    WHERE login_attempts.locked_until <= $3 \
+    RETURNING failures";
+
 /// Sets the lock and the forgetting time that follow from the new count.
 pub(crate) const SET_LOCK: &str = "\
     UPDATE login_attempts SET locked_until = $1, forget_at = $2 WHERE kind = $3 AND subject = $4";

@@ -365,6 +365,35 @@ async fn wrong_codes_lock_the_user_for_a_while(ctx: Ctx) {
     );
 }
 
+async fn codes_sent_together_cannot_outrun_the_lock(ctx: Ctx) {
+    let (user, _, _) = ctx.enrolled("judy").await;
+    let mut checks = tokio::task::JoinSet::new();
+    for n in 0..20 {
+        let accounts = ctx.accounts.clone();
+        // Distinct wrong codes, from distinct addresses: only the user's lock holds them back.
+        let from: IpAddr = format!("198.51.100.{}", n + 10).parse().unwrap();
+        checks.spawn(async move {
+            accounts
+                .verify_second_factor(user, &format!("{:06}", 100_000 + n), Some(from))
+                .await
+        });
+    }
+    let mut wrong = 0;
+    let mut locked = 0;
+    while let Some(result) = checks.join_next().await {
+        match result.unwrap() {
+            Err(AccountError::Refused(AccountRefusal::InvalidCode)) => wrong += 1,
+            Err(AccountError::Refused(AccountRefusal::Throttled { .. })) => locked += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        (wrong, locked),
+        (3, 17),
+        "three codes looked at, the others locked out"
+    );
+}
+
 async fn removing_the_app_removes_the_recovery_codes_too(ctx: Ctx) {
     let (user, _, codes) = ctx.enrolled("heidi").await;
     assert!(ctx.accounts.remove_totp(user, ip()).await.unwrap());
@@ -457,6 +486,7 @@ suite!(on_every_database:
     two_requests_with_one_code_sign_in_once,
     recovery_codes_work_once_each_and_renewing_voids_the_old,
     wrong_codes_lock_the_user_for_a_while,
+    codes_sent_together_cannot_outrun_the_lock,
     removing_the_app_removes_the_recovery_codes_too,
     the_second_step_waits_in_the_session_and_signs_in_only_when_done,
 );

@@ -226,6 +226,8 @@ pub async fn totp_setup() -> Result<Option<TotpSetupView>, AppError> {
     let session = request::session()?;
     request::no_store();
     let user_id = request::require_active_user_id(&state, &session).await?;
+    // The secret is a factor: only for a session that proved itself lately, as starting it did.
+    request::require_recent_proof(&state, &session, "/account/security").await?;
     Ok(state
         .accounts
         .pending_totp(user_id)
@@ -268,6 +270,7 @@ pub async fn confirm_totp(
     let user_id = request::require_active_user_id(&state, &session)
         .await
         .map_err(back)?;
+    request::require_recent_proof(&state, &session, "/account/security").await?;
     let codes = state
         .accounts
         .confirm_totp(user_id, &code, session.client().ip)

@@ -325,8 +325,8 @@ pub struct Settings {
 
     /// Seconds after a sign-in or a confirmation during which sensitive actions (signing out every
     /// other device, second factors, every staff action) are done without asking for the password
-    /// or a code again.
-    #[arg(long, env = "STEP_UP_WINDOW", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=86_400), global = true)]
+    /// or a code again. At least a second (0 would refuse every action, even just after confirming).
+    #[arg(long, env = "STEP_UP_WINDOW", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=86_400), global = true)]
     pub step_up_window: u64,
 
     /// Whether staff must have a second factor: without one they are sent to set one up before

@@ -324,21 +324,31 @@ pub async fn require_staff() -> Result<(AppState, console_sessions::accounts::Us
             }
             Err(AppError::Forbidden)
         }
-        Ok(user)
-            if state.site.require_second_factor_for_staff
-                && !state.accounts.second_factors(user.id).await?.any() =>
-        {
-            tracing::info!(
-                user_id = user.id,
-                "staff without a second factor sent to set one up"
-            );
-            let error = AppError::SecondFactorRequired;
-            mark_status(&error);
-            redirect("/account/security?enrol=staff");
-            Err(error)
-        }
-        result => result.map(|user| (state, user)),
+        Ok(user) => match staff_policy(&state, &user).await {
+            Err(error) => {
+                mark_status(&error);
+                redirect("/account/security?enrol=staff");
+                Err(error)
+            }
+            Ok(()) => Ok((state, user)),
+        },
+        Err(error) => Err(error),
     }
+}
+
+/// `REQUIRE_SECOND_FACTOR_FOR_STAFF`: [`AppError::SecondFactorRequired`] for staff without one
+/// (the pages, the forms and the JSON API all ask this).
+pub async fn staff_policy(
+    state: &AppState,
+    user: &console_sessions::accounts::User,
+) -> Result<(), AppError> {
+    if state.site.require_second_factor_for_staff
+        && !state.accounts.second_factors(user.id).await?.any()
+    {
+        tracing::info!(user_id = user.id, "staff without a second factor refused");
+        return Err(AppError::SecondFactorRequired);
+    }
+    Ok(())
 }
 
 /// The session's user, when that user is active staff: [`AppError::SignInRequired`] for visitors,

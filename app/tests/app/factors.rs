@@ -257,11 +257,11 @@ async fn wrong_codes_are_throttled_like_passwords(backend: console_sessions::Bac
 async fn sensitive_actions_ask_to_confirm_access_once_the_window_has_passed(
     backend: console_sessions::Backend,
 ) {
-    let app = spawn_app_with(backend, |settings| settings.step_up_window = 1).await;
+    let app = spawn_app_with(backend, |settings| settings.step_up_window = 3).await;
     app.create_user("dave").await;
     let other = app.signed_in("dave", FIREFOX).await;
     let browser = app.signed_in("dave", FIREFOX).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
 
     // Without JavaScript: sent to confirm access, and back to the devices page afterwards.
     let asked = browser.submit("/api/sessions/sign-out-others", &[]).await;
@@ -317,7 +317,7 @@ async fn sensitive_actions_ask_to_confirm_access_once_the_window_has_passed(
     assert_eq!(location(&done), "/account/sessions?signed_out=1");
     assert_eq!(other.signed_in_as().await, None);
     // A `next` elsewhere is not followed.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let away = browser
         .submit(
             "/api/account/confirm-access",
@@ -328,7 +328,7 @@ async fn sensitive_actions_ask_to_confirm_access_once_the_window_has_passed(
 }
 
 async fn a_code_confirms_access_and_raises_the_level(backend: console_sessions::Backend) {
-    let app = spawn_app_with(backend, |settings| settings.step_up_window = 1).await;
+    let app = spawn_app_with(backend, |settings| settings.step_up_window = 3).await;
     app.create_user("erin").await;
     let browser = app.signed_in("erin", FIREFOX).await;
     let (totp, _) = set_up_app(&browser).await;
@@ -336,7 +336,7 @@ async fn a_code_confirms_access_and_raises_the_level(backend: console_sessions::
         session_auth(&app, &browser).await,
         (AuthMethod::Password, Aal::Aal1)
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     // Adding or removing a factor is sensitive too.
     let renew = browser
         .submit("/api/account/recovery-codes/renew", &[])
@@ -397,7 +397,7 @@ async fn staff_need_a_second_factor_and_a_recent_proof_for_every_action(
 ) {
     let app = spawn_app_with(backend, |settings| {
         settings.require_second_factor_for_staff = true;
-        settings.step_up_window = 1;
+        settings.step_up_window = 3;
     })
     .await;
     app.create_staff("grace").await;
@@ -412,11 +412,31 @@ async fn staff_need_a_second_factor_and_a_recent_proof_for_every_action(
     let page = staff.get_page("/admin/sessions").await;
     assert_eq!(page.status(), 302, "sent to set one up");
     assert_eq!(location(&page), "/account/security?enrol=staff");
+    let api = staff.get_json("/api/v1/admin/sessions").await;
+    assert_eq!(api.status(), 403);
+    let body: Value = api.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "second_factor_required");
 
     let (totp, _) = set_up_app(&staff).await;
     let list = staff.get_json("/api/admin/sessions").await;
     assert_eq!(list.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // A sign-in waiting for its second step shows staff that something waits, never what.
+    let waiting = app.browser();
+    password_step(&waiting, "grace").await;
+    let public_id = app
+        .session_row(&waiting.session_token().unwrap())
+        .await
+        .unwrap()
+        .public_id;
+    let detail: Value = staff
+        .get_json(&format!("/api/admin/session?public_id={public_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let data: Value = serde_json::from_str(detail["data"].as_str().unwrap()).unwrap();
+    assert_eq!(data, json!({"_second_step": "(hidden)"}));
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let deactivate = staff
         .submit(
             "/api/admin/set-active",
@@ -465,7 +485,7 @@ async fn staff_need_a_second_factor_and_a_recent_proof_for_every_action(
 async fn the_json_api_takes_the_code_with_the_password_and_confirms_access(
     backend: console_sessions::Backend,
 ) {
-    let app = spawn_app_with(backend, |settings| settings.step_up_window = 1).await;
+    let app = spawn_app_with(backend, |settings| settings.step_up_window = 3).await;
     app.create_user("ivan").await;
     let browser = app.signed_in("ivan", FIREFOX).await;
     let (totp, _) = set_up_app(&browser).await;
@@ -504,7 +524,7 @@ async fn the_json_api_takes_the_code_with_the_password_and_confirms_access(
         session_auth(&app, &api).await,
         (AuthMethod::PasswordTotp, Aal::Aal2)
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     let token = api.csrf_token().await;
     let stale = api
         .client

@@ -64,8 +64,27 @@ pub async fn get_admin_session(
             Expiry::BrowserClose => "when the browser closes".to_owned(),
         },
         updated_at: to_millis(record.updated_at),
-        data: serde_json::to_string_pretty(&record.data).unwrap_or_else(|_| "{}".to_owned()),
+        data: serde_json::to_string_pretty(&shown_data(&record.data))
+            .unwrap_or_else(|_| "{}".to_owned()),
     })
+}
+
+/// The session data staff may read: the application's own keys (`_…`: a sign-in waiting for its
+/// second step, recovery codes about to be shown once) are named but not shown.
+#[cfg(feature = "ssr")]
+fn shown_data(
+    data: &serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Map<String, serde_json::Value> {
+    data.iter()
+        .map(|(key, value)| {
+            let value = if key.starts_with('_') {
+                serde_json::Value::String("(hidden)".to_owned())
+            } else {
+                value.clone()
+            };
+            (key.clone(), value)
+        })
+        .collect()
 }
 
 /// The sessions picked in the changelist (comma-separated public ids), for the confirmation page.

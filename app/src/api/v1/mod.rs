@@ -245,6 +245,7 @@ impl FromRequestParts<AppState> for Staff {
     ) -> Result<Self, Self::Rejection> {
         let ApiSession(session) = ApiSession::from_request_parts(parts, state).await?;
         let user = crate::server::request::active_staff(state, &session).await?;
+        crate::server::request::staff_policy(state, &user).await?;
         Ok(Self { user, session })
     }
 }
