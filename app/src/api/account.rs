@@ -249,6 +249,8 @@ pub async fn start_session(
     session: &console_sessions::Session,
     user_id: i64,
 ) -> Result<(), AppError> {
+    // A second step another account left waiting in this browser is over.
+    console_sessions::accounts::SecondStep::cancel(session).await?;
     session
         .sign_in(user_id, console_sessions::sessions::AuthMethod::Password)
         .await?;
@@ -358,12 +360,7 @@ pub async fn change_password(
 ) -> Result<PasswordChanged, AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/password", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     if password != password_confirm {
         return Err(back(AppError::PasswordsDoNotMatch));
     }
@@ -380,13 +377,9 @@ pub async fn change_password(
         .map_err(|e| back(e.into()))?;
     let mut signed_out = 0;
     if sign_out_others.is_some() {
-        if let Some(keep) = session.public_id().await.map_err(|e| back(e.into()))? {
-            signed_out = state
-                .sessions
-                .revoke_others(user_id, &keep)
-                .await
-                .map_err(|e| back(e.into()))? as u64;
-        }
+        signed_out = crate::api::sessions::sign_out_others_of(&state, &session, user_id)
+            .await
+            .map_err(back)?;
     }
     tracing::info!(user_id, signed_out, "password changed");
     if request::is_plain_form_post() {

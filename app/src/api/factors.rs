@@ -149,12 +149,7 @@ pub async fn confirm_access(
     use console_sessions::sessions::AuthMethod;
     let next_value = next.clone().unwrap_or_default();
     let back = |error| request::back_with_error("/confirm-access", error, &[("next", &next_value)]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     let method = match code.filter(|code| !code.trim().is_empty()) {
         Some(code) => state
             .accounts
@@ -191,12 +186,7 @@ pub async fn start_totp(
 ) -> Result<(), AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/security", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     request::require_recent_proof(&state, &session, "/account/security").await?;
     state
         .accounts
@@ -264,12 +254,7 @@ pub async fn confirm_totp(
 ) -> Result<(), AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/two-factor/setup", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     request::require_recent_proof(&state, &session, "/account/security").await?;
     let codes = state
         .accounts
@@ -320,12 +305,7 @@ pub async fn renew_recovery_codes(
 ) -> Result<(), AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/security", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     request::require_recent_proof(&state, &session, "/account/security").await?;
     let codes = state
         .accounts
@@ -357,12 +337,7 @@ pub async fn remove_totp(
 ) -> Result<TotpRemoved, AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/security", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     request::require_recent_proof(&state, &session, "/account/security").await?;
     if confirm.is_none() {
         return Err(back(AppError::ConfirmRemoval));
@@ -375,14 +350,9 @@ pub async fn remove_totp(
     {
         return Err(back(AppError::NotFound));
     }
-    let mut signed_out = 0;
-    if let Some(keep) = session.public_id().await.map_err(|e| back(e.into()))? {
-        signed_out = state
-            .sessions
-            .revoke_others(user_id, &keep)
-            .await
-            .map_err(|e| back(e.into()))? as u64;
-    }
+    let signed_out = crate::api::sessions::sign_out_others_of(&state, &session, user_id)
+        .await
+        .map_err(back)?;
     tracing::info!(
         user_id,
         signed_out,

@@ -154,12 +154,7 @@ pub async fn send_verification(
 ) -> Result<(), AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/security", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, _session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     crate::api::account::send_verification_mail(&state, user_id)
         .await
         .map_err(back)?;
@@ -186,12 +181,7 @@ pub async fn change_email(
     let back = |error| {
         request::back_with_error_keeping("/account/security", error, &[], &[("email", &email)])
     };
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     state
         .accounts
         .confirm_password(user_id, &current_password)
@@ -229,12 +219,7 @@ pub async fn set_sign_in_alerts(
 ) -> Result<bool, AppError> {
     use crate::server::request;
     let back = |error| request::back_with_error("/account/security", error, &[]);
-    request::check_csrf(&csrf_token).map_err(back)?;
-    let state = request::state().map_err(back)?;
-    let session = request::session().map_err(back)?;
-    let user_id = request::require_active_user_id(&state, &session)
-        .await
-        .map_err(back)?;
+    let (state, _session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     let on = on.is_some();
     state
         .accounts

@@ -191,10 +191,23 @@ pub async fn end_other_sessions(
     use crate::server::request;
     let user_id = request::require_active_user_id(state, session).await?;
     request::require_recent_proof(state, session, "/account/sessions").await?;
-    let keep = session.public_id().await?.ok_or(AppError::SignInRequired)?;
-    let ended = state.sessions.revoke_others(user_id, &keep).await? as u64;
+    let ended = sign_out_others_of(state, session, user_id).await?;
     tracing::info!(user_id, ended, "other sessions signed out by their owner");
     Ok(ended)
+}
+
+/// Ends every session of `user_id` but `session` (when it is stored); answers how many ended. For
+/// callers that checked what they need first (a recent proof, the current password).
+#[cfg(feature = "ssr")]
+pub async fn sign_out_others_of(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+    user_id: i64,
+) -> Result<u64, AppError> {
+    Ok(match session.public_id().await? {
+        Some(keep) => state.sessions.revoke_others(user_id, &keep).await? as u64,
+        None => 0,
+    })
 }
 
 /// Signs out one of the user's sessions. Signing out the current one is signing out.

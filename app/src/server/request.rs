@@ -87,6 +87,22 @@ pub async fn signed_in_user(
     }
 }
 
+/// What every form on one's own account begins with: the form token checked, then the state,
+/// the session and the signed-in, active user's id; each failure goes through `back` (see
+/// [`back_with_error`]).
+pub async fn own_account_form(
+    csrf_token: &str,
+    back: impl Fn(AppError) -> AppError,
+) -> Result<(AppState, Session, i64), AppError> {
+    check_csrf(csrf_token).map_err(&back)?;
+    let state = state().map_err(&back)?;
+    let session = session().map_err(&back)?;
+    let user_id = require_active_user_id(&state, &session)
+        .await
+        .map_err(&back)?;
+    Ok((state, session, user_id))
+}
+
 /// The signed-in user's id when that user is active, or [`AppError::SignInRequired`] (a session
 /// of an inactive or deleted user is ended): what every operation on one's own account asks.
 pub async fn require_active_user_id(state: &AppState, session: &Session) -> Result<i64, AppError> {
