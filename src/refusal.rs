@@ -109,6 +109,19 @@ pub enum AccountRefusal {
     /// The second step of a sign-in came too late, or without a first.
     #[error("The sign-in took too long. Sign in again.")]
     SignInExpired,
+    /// A passkey's answer did not check out: an unknown or removed passkey, a cancelled or stale
+    /// request, or a browser that sent none (passkeys need JavaScript).
+    #[error("The passkey could not be used. Try again, or sign in another way.")]
+    PasskeyFailed,
+    /// Passkeys need the site's public address (`PUBLIC_ORIGIN`, a name rather than an IP address).
+    #[error("Passkeys are not available at this address of the site.")]
+    PasskeysUnavailable,
+    /// A passkey's name is too long.
+    #[error("A passkey's name can be at most {max} characters.")]
+    PasskeyNameTooLong {
+        /// The longest name allowed, in characters.
+        max: usize,
+    },
 }
 
 impl AccountRefusal {
@@ -146,6 +159,9 @@ impl AccountRefusal {
             Self::TotpAlreadyEnabled => "totp_already_enabled".into(),
             Self::TotpSetupExpired => "totp_setup_expired".into(),
             Self::SignInExpired => "sign_in_expired".into(),
+            Self::PasskeyFailed => "passkey_failed".into(),
+            Self::PasskeysUnavailable => "passkeys_unavailable".into(),
+            Self::PasskeyNameTooLong { max } => format!("passkey_name_too_long.{max}"),
         }
     }
 
@@ -164,6 +180,7 @@ impl AccountRefusal {
             ("username_too_long", Some(n)) => Self::UsernameTooLong { max: small(n)? },
             ("password_too_short", Some(n)) => Self::PasswordTooShort { min: small(n)? },
             ("password_too_long", Some(n)) => Self::PasswordTooLong { max: small(n)? },
+            ("passkey_name_too_long", Some(n)) => Self::PasskeyNameTooLong { max: small(n)? },
             (_, Some(_)) => return None,
             ("invalid_credentials", None) => Self::InvalidCredentials,
             ("sign_up_closed", None) => Self::SignUpClosed,
@@ -183,6 +200,8 @@ impl AccountRefusal {
             ("totp_already_enabled", None) => Self::TotpAlreadyEnabled,
             ("totp_setup_expired", None) => Self::TotpSetupExpired,
             ("sign_in_expired", None) => Self::SignInExpired,
+            ("passkey_failed", None) => Self::PasskeyFailed,
+            ("passkeys_unavailable", None) => Self::PasskeysUnavailable,
             _ => return None,
         })
     }
@@ -192,7 +211,7 @@ impl AccountRefusal {
     /// included).
     pub fn status_code(&self) -> u16 {
         match self {
-            Self::InvalidCredentials | Self::InvalidCode => 401,
+            Self::InvalidCredentials | Self::InvalidCode | Self::PasskeyFailed => 401,
             Self::SignUpClosed | Self::EmailNotVerified => 403,
             Self::Throttled { .. } => 429,
             Self::WrongCurrentPassword
@@ -211,7 +230,9 @@ impl AccountRefusal {
             | Self::CodeRequired
             | Self::TotpAlreadyEnabled
             | Self::TotpSetupExpired
-            | Self::SignInExpired => 400,
+            | Self::SignInExpired
+            | Self::PasskeysUnavailable
+            | Self::PasskeyNameTooLong { .. } => 400,
         }
     }
 
@@ -231,7 +252,12 @@ impl AccountRefusal {
             | Self::PasswordTooLong { .. }
             | Self::PasswordEqualsUsername => Some("password"),
             Self::CodeRequired | Self::InvalidCode => Some("code"),
-            Self::TotpAlreadyEnabled | Self::TotpSetupExpired | Self::SignInExpired => None,
+            Self::PasskeyNameTooLong { .. } => Some("name"),
+            Self::TotpAlreadyEnabled
+            | Self::TotpSetupExpired
+            | Self::SignInExpired
+            | Self::PasskeyFailed
+            | Self::PasskeysUnavailable => None,
             Self::InvalidCredentials
             | Self::Throttled { .. }
             | Self::SignUpClosed
@@ -242,7 +268,7 @@ impl AccountRefusal {
 
     /// Every refusal once (with sample numbers), for tests that must cover them all.
     #[doc(hidden)]
-    pub fn samples() -> [Self; 22] {
+    pub fn samples() -> [Self; 25] {
         // Not compiled into anything: a new variant stops the build here until it is listed
         // below too.
         let _every_variant_is_listed = |refusal: Self| match refusal {
@@ -267,7 +293,10 @@ impl AccountRefusal {
             | Self::InvalidCode
             | Self::TotpAlreadyEnabled
             | Self::TotpSetupExpired
-            | Self::SignInExpired => (),
+            | Self::SignInExpired
+            | Self::PasskeyFailed
+            | Self::PasskeysUnavailable
+            | Self::PasskeyNameTooLong { .. } => (),
         };
         [
             Self::InvalidCredentials,
@@ -294,6 +323,9 @@ impl AccountRefusal {
             Self::TotpAlreadyEnabled,
             Self::TotpSetupExpired,
             Self::SignInExpired,
+            Self::PasskeyFailed,
+            Self::PasskeysUnavailable,
+            Self::PasskeyNameTooLong { max: 64 },
         ]
     }
 }

@@ -7,6 +7,11 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "accounts")]
+mod passkey;
+#[cfg(feature = "accounts")]
+pub use passkey::{SoftPasskey, SoftPasskeyError};
+
 use rand::RngCore;
 
 use crate::clock::now;

@@ -67,10 +67,14 @@ pub enum SecurityEventKind {
     RecoveryCodesRenewed,
     /// A recovery code was used in place of the second factor.
     RecoveryCodeUsed,
+    /// A passkey was added.
+    PasskeyAdded,
+    /// A passkey was removed.
+    PasskeyRemoved,
 }
 
 impl SecurityEventKind {
-    const ALL: [Self; 16] = [
+    const ALL: [Self; 18] = [
         Self::NewSignIn,
         Self::AlertConfirmed,
         Self::AlertDenied,
@@ -87,6 +91,8 @@ impl SecurityEventKind {
         Self::TotpRemoved,
         Self::RecoveryCodesRenewed,
         Self::RecoveryCodeUsed,
+        Self::PasskeyAdded,
+        Self::PasskeyRemoved,
     ];
 
     /// The name the database keeps, e.g. `sign_in.new`, `alert.denied`, `password.reset`.
@@ -108,6 +114,8 @@ impl SecurityEventKind {
             Self::TotpRemoved => "second_factor.totp_removed",
             Self::RecoveryCodesRenewed => "second_factor.recovery_codes_renewed",
             Self::RecoveryCodeUsed => "second_factor.recovery_code_used",
+            Self::PasskeyAdded => "second_factor.passkey_added",
+            Self::PasskeyRemoved => "second_factor.passkey_removed",
         }
     }
 

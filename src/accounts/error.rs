@@ -71,6 +71,15 @@ impl From<StoreError> for AccountError {
     }
 }
 
+impl From<crate::sessions::SessionError> for AccountError {
+    fn from(error: crate::sessions::SessionError) -> Self {
+        match error {
+            crate::sessions::SessionError::Store(error) => Self::Sessions(error),
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

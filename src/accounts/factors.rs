@@ -69,12 +69,20 @@ pub struct SecondFactors {
     pub recovery_codes_left: u32,
     /// Recovery codes made at the last (re)generation.
     pub recovery_codes_total: u32,
+    /// Passkeys registered.
+    pub passkeys: u32,
 }
 
 impl SecondFactors {
     /// Whether signing in asks for a second step.
     pub fn any(&self) -> bool {
-        self.totp_since.is_some()
+        self.totp_since.is_some() || self.passkeys > 0
+    }
+
+    /// How many second factors there are (the app, and each passkey): removing the last one
+    /// leaves the password alone.
+    pub fn count(&self) -> u32 {
+        u32::from(self.totp_since.is_some()) + self.passkeys
     }
 }
 
@@ -230,7 +238,7 @@ fn unix_secs(at: OffsetDateTime) -> u64 {
 }
 
 /// New recovery codes, and the hashes to store.
-fn fresh_recovery_codes() -> (RecoveryCodes, Vec<[u8; 32]>) {
+pub(super) fn fresh_recovery_codes() -> (RecoveryCodes, Vec<[u8; 32]>) {
     let codes: Vec<String> = (0..RECOVERY_CODE_COUNT)
         .map(|_| new_recovery_code())
         .collect();
@@ -263,6 +271,45 @@ macro_rules! replace_recovery_codes {
         }
     }};
 }
+pub(super) use replace_recovery_codes;
+
+/// In a transaction of either backend: makes the user's recovery codes when they have no unused
+/// ones (their first second factor), giving them to show once (`None` when they had some).
+macro_rules! fresh_recovery_codes_in {
+    ($tx:expr, $user_id:expr, $at:expr) => {{
+        let (unused,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
+        )
+        .bind($user_id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        if unused == 0 {
+            let (codes, hashes) = $crate::accounts::factors::fresh_recovery_codes();
+            $crate::accounts::factors::replace_recovery_codes!($tx, $user_id, &hashes, $at);
+            Some(codes)
+        } else {
+            None
+        }
+    }};
+}
+pub(super) use fresh_recovery_codes_in;
+
+/// In a transaction of either backend: forgets the user's recovery codes when no second factor is
+/// left (they stand in for one; with none they mean nothing).
+macro_rules! drop_recovery_codes_if_no_factor {
+    ($tx:expr, $user_id:expr) => {{
+        sqlx::query(
+            "DELETE FROM recovery_codes WHERE user_id = $1 \
+             AND NOT EXISTS (SELECT 1 FROM totp_credentials \
+                             WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+             AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)",
+        )
+        .bind($user_id)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use drop_recovery_codes_if_no_factor;
 
 #[derive(sqlx::FromRow)]
 struct TotpRow {
@@ -274,27 +321,33 @@ struct TotpRow {
 impl Accounts {
     /// The second factors of a user.
     pub async fn second_factors(&self, user_id: i64) -> Result<SecondFactors, AccountError> {
-        let (totp, (left, total)): (Option<(i64,)>, (i64, i64)) = with_pool!(self.db(), |pool| {
-            let totp = sqlx::query_as(
-                "SELECT confirmed_at FROM totp_credentials \
+        let (totp, (left, total), (passkeys,)): (Option<(i64,)>, (i64, i64), (i64,)) =
+            with_pool!(self.db(), |pool| {
+                let totp = sqlx::query_as(
+                    "SELECT confirmed_at FROM totp_credentials \
                  WHERE user_id = $1 AND confirmed_at IS NOT NULL",
-            )
-            .bind(user_id)
-            .fetch_optional(pool)
-            .await?;
-            let codes = sqlx::query_as(
-                "SELECT COUNT(*) FILTER (WHERE used_at IS NULL), COUNT(*) FROM recovery_codes \
+                )
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+                let codes = sqlx::query_as(
+                    "SELECT COUNT(*) FILTER (WHERE used_at IS NULL), COUNT(*) FROM recovery_codes \
                  WHERE user_id = $1",
-            )
-            .bind(user_id)
-            .fetch_one(pool)
-            .await?;
-            Ok::<_, sqlx::Error>((totp, codes))
-        })?;
+                )
+                .bind(user_id)
+                .fetch_one(pool)
+                .await?;
+                let passkeys = sqlx::query_as("SELECT COUNT(*) FROM passkeys WHERE user_id = $1")
+                    .bind(user_id)
+                    .fetch_one(pool)
+                    .await?;
+                Ok::<_, sqlx::Error>((totp, codes, passkeys))
+            })?;
         Ok(SecondFactors {
             totp_since: totp.map(|(at,)| from_millis(at)),
             recovery_codes_left: u32::try_from(left).unwrap_or(0),
             recovery_codes_total: u32::try_from(total).unwrap_or(0),
+            passkeys: u32::try_from(passkeys).unwrap_or(0),
         })
     }
 
@@ -428,19 +481,7 @@ impl Accounts {
             if confirmed != 1 {
                 return Err(AccountRefusal::TotpSetupExpired.into());
             }
-            let (unused,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM recovery_codes WHERE user_id = $1 AND used_at IS NULL",
-            )
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let codes = if unused == 0 {
-                let (codes, hashes) = fresh_recovery_codes();
-                replace_recovery_codes!(tx, user_id, &hashes, at);
-                Some(codes)
-            } else {
-                None
-            };
+            let codes = fresh_recovery_codes_in!(tx, user_id, at);
             record_event!(
                 &mut *tx,
                 &NewEvent::of(user_id, SecurityEventKind::TotpEnabled).with_ip(client_ip),
@@ -455,7 +496,7 @@ impl Accounts {
     }
 
     /// Removes a user's authenticator app (and a setup in progress); `false` when there was none.
-    /// Their recovery codes go too when no other second factor is left.
+    /// Their recovery codes go too when no other second factor (a passkey) is left.
     pub async fn remove_totp(
         &self,
         user_id: i64,
@@ -476,11 +517,7 @@ impl Accounts {
                 .execute(&mut *tx)
                 .await?;
             if removed > 0 {
-                // Recovery codes stand in for a second factor; with none left they mean nothing.
-                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await?;
+                drop_recovery_codes_if_no_factor!(tx, user_id);
                 record_event!(
                     &mut *tx,
                     &NewEvent::of(user_id, SecurityEventKind::TotpRemoved).with_ip(client_ip),
@@ -657,7 +694,11 @@ impl Accounts {
     }
 
     /// What failed codes are counted by: the user, and the client address.
-    fn factor_subjects(&self, user_id: i64, client_ip: Option<IpAddr>) -> Vec<(Kind, String)> {
+    pub(super) fn factor_subjects(
+        &self,
+        user_id: i64,
+        client_ip: Option<IpAddr>,
+    ) -> Vec<(Kind, String)> {
         let mut subjects = vec![(Kind::SecondFactor, user_id.to_string())];
         subjects.extend(client_ip.map(|ip| (Kind::Ip, ip_subject(ip))));
         subjects
@@ -665,7 +706,10 @@ impl Accounts {
 
     /// Forgets the user's count after a code was accepted (the address's count stays: it counts
     /// failures on every account).
-    async fn clear_failures(&self, subjects: &[(Kind, String)]) -> Result<(), AccountError> {
+    pub(super) async fn clear_failures(
+        &self,
+        subjects: &[(Kind, String)],
+    ) -> Result<(), AccountError> {
         for (kind, subject) in subjects.iter().filter(|(kind, _)| *kind != Kind::Ip) {
             with_pool!(self.db(), |pool| sqlx::query(throttle::CLEAR)
                 .bind(kind.as_str())

@@ -38,6 +38,7 @@ mod error;
 mod factors;
 mod identity;
 mod keys;
+mod passkeys;
 mod password;
 mod recovery;
 mod sign_in;
@@ -67,6 +68,9 @@ pub use factors::{
 };
 use identity::{Directory, Identities, IDENTITY_CACHE_CAPACITY};
 pub use identity::{Identity, IDENTITY_CACHE_TTL};
+pub use passkeys::{
+    PasskeyInfo, CEREMONY_KEY, CEREMONY_LIFETIME, MAX_PASSKEYS_PER_USER, PASSKEY_NAME_MAX_CHARS,
+};
 pub use password::{
     hash_password, needs_rehash, validate_new_password, verify_password, ARGON2_M_COST_KIB,
     ARGON2_P_COST, ARGON2_T_COST, DEFAULT_MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS, PARAMS,
@@ -142,8 +146,13 @@ pub struct AccountsConfig {
     /// sign-in contexts are still recorded in the security activity, with no alert and no answer
     /// tokens; each user can also turn their own off ([`Accounts::set_sign_in_alerts`]).
     pub sign_in_alerts: bool,
-    /// The name authenticator apps show beside the username (default `console-sessions`).
+    /// The name authenticator apps show beside the username (default `console-sessions`), and
+    /// the site's name in a browser's passkey prompts.
     pub totp_issuer: String,
+    /// The site's origin as people reach it (`https://id.example.com`): passkeys are bound to its
+    /// host name, their relying party id. `None` (the default), or an IP address, which browsers
+    /// refuse, turns passkeys off ([`Accounts::passkeys_available`]).
+    pub passkey_origin: Option<String>,
     /// Password hashes computed at once, each taking 19 MiB (default: the number of CPUs). More
     /// sign-ins wait their turn instead of exhausting memory.
     pub max_concurrent_hashes: usize,
@@ -165,6 +174,7 @@ impl Default for AccountsConfig {
             require_verified_email: false,
             sign_in_alerts: true,
             totp_issuer: "console-sessions".to_owned(),
+            passkey_origin: None,
             max_concurrent_hashes: std::thread::available_parallelism()
                 .map(std::num::NonZeroUsize::get)
                 .unwrap_or(2),
@@ -315,6 +325,8 @@ struct Inner {
     /// authentication reads it on every request, and it is a fraction of moka's cost per read (no
     /// read log, no clock); the age is checked on read.
     identities: Arc<Identities>,
+    /// The passkey relying party, when [`AccountsConfig::passkey_origin`] allows one.
+    webauthn: Option<Arc<webauthn_rs::prelude::Webauthn>>,
 }
 
 impl std::fmt::Debug for Accounts {
@@ -344,8 +356,14 @@ impl Accounts {
             db: db.clone(),
             identities: identities.clone(),
         }));
+        let webauthn = config
+            .passkey_origin
+            .as_deref()
+            .and_then(|origin| passkeys::relying_party(origin, &config.totp_issuer))
+            .map(Arc::new);
         Self {
             inner: Arc::new(Inner {
+                webauthn,
                 db,
                 engine,
                 config,

@@ -123,5 +123,6 @@ mod factors;
 mod geo;
 mod layer;
 mod mail;
+mod passkeys;
 mod recovery;
 mod sessions;

@@ -120,6 +120,8 @@ fn activity_item(
         K::TotpRemoved => "Authenticator app removed",
         K::RecoveryCodesRenewed => "New recovery codes made; the old ones no longer work",
         K::RecoveryCodeUsed => "A recovery code was used to sign in or confirm access",
+        K::PasskeyAdded => "Passkey added",
+        K::PasskeyRemoved => "Passkey removed",
     };
     let location = match (event.ip, event.place.is_empty()) {
         (Some(ip), _) => Some(geoip.location(ip)),
@@ -140,7 +142,7 @@ fn activity_item(
         ip: event.ip.map(|ip| ip.to_string()),
         warning: matches!(
             event.kind,
-            K::AlertDenied | K::PasswordSetByStaff | K::TotpRemoved
+            K::AlertDenied | K::PasswordSetByStaff | K::TotpRemoved | K::PasskeyRemoved
         ),
     }
 }
