@@ -42,6 +42,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 // Read by the browser before it hydrates (see `components::base`).
                 <meta name=base::META_NAME content=base.clone()/>
                 <link rel="icon" href=base::url("/favicon.svg") type="image/svg+xml"/>
+                // Passkey ceremonies (`public/passkeys.js`): small, and idle until a passkey
+                // button is pressed.
+                <script src=base::url("/passkeys.js") defer></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options root=base/>
                 <MetaTags/>

@@ -70,6 +70,9 @@ pub struct Viewer {
     pub link_lifetimes: LinkLifetimes,
     /// Origins besides ours that `next` may lead to after sign-in.
     pub redirect_origins: Vec<String>,
+    /// Whether passkeys work at this site's address (`PUBLIC_ORIGIN` names a host).
+    #[serde(default)]
+    pub passkeys: bool,
     /// What was typed into this page's form (never a password) before a failed plain form post sent
     /// the browser back to it: carried in a flash cookie the page reads once, never in the URL.
     #[serde(default)]
@@ -123,6 +126,7 @@ pub async fn get_viewer() -> Result<Viewer, AppError> {
             }
         },
         redirect_origins: state.site.redirect_origins.clone(),
+        passkeys: state.accounts.passkeys_available(),
         typed: request::take_typed(),
     })
 }

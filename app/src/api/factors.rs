@@ -26,6 +26,21 @@ pub struct FactorsView {
     pub recovery_codes_total: u32,
     /// Whether staff must have a second factor, and this user is staff.
     pub required: bool,
+    /// Passkeys registered (each is a second factor too).
+    #[serde(default)]
+    pub passkeys: u32,
+}
+
+impl FactorsView {
+    /// Whether signing in asks for a second step.
+    pub fn any(&self) -> bool {
+        self.totp_since.is_some() || self.passkeys > 0
+    }
+
+    /// Whether the authenticator app is the only second factor (removing it asks to confirm).
+    pub fn totp_is_last(&self) -> bool {
+        self.totp_since.is_some() && self.passkeys == 0
+    }
 }
 
 /// The signed-in user's second factors.
@@ -45,18 +60,36 @@ pub async fn my_factors() -> Result<FactorsView, AppError> {
         recovery_codes_left: factors.recovery_codes_left,
         recovery_codes_total: factors.recovery_codes_total,
         required: user.is_staff && state.site.require_second_factor_for_staff,
+        passkeys: factors.passkeys,
     })
 }
 
-/// Whether a sign-in waits in this session for its second step (the page shows the code form, or
-/// sends the person back to sign in).
+/// What the second step of a sign-in can be done with.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingStep {
+    /// The user has an authenticator app.
+    pub totp: bool,
+    /// The user has a passkey (and passkeys work here).
+    pub passkey: bool,
+}
+
+/// The sign-in waiting in this session for its second step, if one is (the page shows its forms,
+/// or sends the person back to sign in).
 #[server(prefix = "/api", endpoint = "account/second-step", input = GetUrl)]
-pub async fn second_step_waiting() -> Result<bool, AppError> {
+pub async fn second_step_waiting() -> Result<Option<WaitingStep>, AppError> {
     use crate::server::request;
     use console_sessions::accounts::SecondStep;
+    let state = request::state()?;
     let session = request::session()?;
     request::no_store();
-    Ok(SecondStep::pending(&session).await?.is_some())
+    let Some(step) = SecondStep::pending(&session).await? else {
+        return Ok(None);
+    };
+    let factors = state.accounts.second_factors(step.user_id).await?;
+    Ok(Some(WaitingStep {
+        totp: factors.totp_since.is_some(),
+        passkey: factors.passkeys > 0 && state.accounts.passkeys_available(),
+    }))
 }
 
 /// The second step of a sign-in: a code from the authenticator app, or a recovery code. Signs the
@@ -111,6 +144,9 @@ pub async fn second_step(
 pub struct ConfirmChoices {
     /// The user has an authenticator app: a code from it (or a recovery code) will do.
     pub totp: bool,
+    /// The user has a passkey (and passkeys work here).
+    #[serde(default)]
+    pub passkey: bool,
     /// How long a confirmation lasts, in seconds (`STEP_UP_WINDOW`).
     pub window_secs: u64,
 }
@@ -123,8 +159,11 @@ pub async fn confirm_options() -> Result<ConfirmChoices, AppError> {
     let session = request::session()?;
     request::no_store();
     let user_id = request::require_active_user_id(&state, &session).await?;
+    let factors = state.accounts.second_factors(user_id).await?;
     Ok(ConfirmChoices {
-        totp: state.accounts.second_factors(user_id).await?.any(),
+        // Recovery codes stand in for any factor.
+        totp: factors.any(),
+        passkey: factors.passkeys > 0 && state.accounts.passkeys_available(),
         window_secs: state.site.step_up_window.as_secs(),
     })
 }
@@ -273,7 +312,7 @@ pub async fn confirm_totp(
 
 /// Keeps fresh recovery codes in the session for the page that shows them (and forgets them).
 #[cfg(feature = "ssr")]
-async fn show_codes_once(
+pub(crate) async fn show_codes_once(
     session: &console_sessions::Session,
     codes: console_sessions::accounts::RecoveryCodes,
 ) -> Result<(), AppError> {
@@ -324,9 +363,9 @@ pub struct TotpRemoved {
     pub signed_out: u64,
 }
 
-/// Removes the authenticator app (a sensitive action). It is the last second factor, so the box
-/// saying so must be ticked, and every other session of the user is signed out: one of them may
-/// be why it is being removed.
+/// Removes the authenticator app (a sensitive action). When it is the last second factor (no
+/// passkey), the box saying so must be ticked, and every other session of the user is signed out:
+/// one of them may be why it is being removed.
 #[server(prefix = "/api", endpoint = "account/totp/remove")]
 pub async fn remove_totp(
     /// The form's anti-forgery token.
@@ -339,7 +378,14 @@ pub async fn remove_totp(
     let back = |error| request::back_with_error("/account/security", error, &[]);
     let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
     request::require_recent_proof(&state, &session, "/account/security").await?;
-    if confirm.is_none() {
+    let last = state
+        .accounts
+        .second_factors(user_id)
+        .await
+        .map_err(|e| back(e.into()))?
+        .passkeys
+        == 0;
+    if last && confirm.is_none() {
         return Err(back(AppError::ConfirmRemoval));
     }
     if !state
@@ -350,9 +396,13 @@ pub async fn remove_totp(
     {
         return Err(back(AppError::NotFound));
     }
-    let signed_out = crate::api::sessions::sign_out_others_of(&state, &session, user_id)
-        .await
-        .map_err(back)?;
+    let signed_out = if last {
+        crate::api::sessions::sign_out_others_of(&state, &session, user_id)
+            .await
+            .map_err(back)?
+    } else {
+        0
+    };
     tracing::info!(
         user_id,
         signed_out,

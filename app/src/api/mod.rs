@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod factors;
+pub mod passkeys;
 pub mod recovery;
 pub mod security;
 pub mod sessions;

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::passkeys::{purpose, PasskeyForm};
 use super::sign_in::ErrorCard;
 use crate::api::factors::{
     confirm_options, fresh_recovery_codes, second_step_waiting, totp_setup, ConfirmAccess,
@@ -70,15 +71,30 @@ pub fn SecondStepPage() -> impl IntoView {
                 waiting
                     .get()
                     .map(|result| match result {
-                        Ok(true) => {
+                        Ok(Some(step)) => {
+                            let passkey = step.passkey.then(|| {
+                                view! {
+                                    <PasskeyForm
+                                        purpose=purpose::SECOND_STEP
+                                        token=csrf_token(auth)
+                                        next=next.clone()
+                                        label="Use a passkey"
+                                        testid="second-step-passkey"
+                                    />
+                                    <p class="divider muted">"or"</p>
+                                }
+                            });
+                            let hint = if step.totp {
+                                "Enter the 6-digit code from your authenticator app. Lost your phone? Enter one of your recovery codes instead."
+                            } else {
+                                "Lost your passkey? Enter one of your recovery codes."
+                            };
                             view! {
                                 <section class="card narrow auth">
                                     <h1>"Two-step sign-in"</h1>
-                                    <p class="muted">
-                                        "Enter the 6-digit code from your authenticator app. "
-                                        "Lost your phone? Enter one of your recovery codes instead."
-                                    </p>
                                     <FormError error/>
+                                    {passkey}
+                                    <p class="muted">{hint}</p>
                                     <ActionForm action>
                                         <div class="form">
                                             <CsrfField token=csrf_token(auth)/>
@@ -96,7 +112,7 @@ pub fn SecondStepPage() -> impl IntoView {
                             }
                                 .into_any()
                         }
-                        Ok(false) => {
+                        Ok(None) => {
                             view! {
                                 <section class="card narrow auth" data-testid="second-step-expired">
                                     <h1>"Two-step sign-in"</h1>
@@ -159,6 +175,16 @@ pub fn ConfirmAccessPage() -> impl IntoView {
                                             {format!("we won't ask again for {minutes}.")}
                                         </p>
                                         <FormError error/>
+                                        {choices.passkey.then(|| view! {
+                                            <PasskeyForm
+                                                purpose=purpose::CONFIRM
+                                                token=csrf_token(auth)
+                                                next=next.clone()
+                                                label="Confirm with a passkey"
+                                                testid="confirm-with-passkey"
+                                            />
+                                            <p class="divider muted">"or"</p>
+                                        })}
                                         {code_form}
                                         <ActionForm action>
                                             <div class="form">
@@ -176,7 +202,7 @@ pub fn ConfirmAccessPage() -> impl IntoView {
                                                 />
                                                 <button
                                                     type="submit"
-                                                    class=if choices.totp { "button secondary wide" } else { "button wide" }
+                                                    class=if choices.totp || choices.passkey { "button secondary wide" } else { "button wide" }
                                                     data-testid="confirm-with-password"
                                                 >
                                                     "Confirm with your password"
@@ -345,65 +371,85 @@ pub fn TwoFactorCard(
         move || remove.value().get().and_then(Result::err),
         remove.version(),
     );
-    let body = match factors.totp_since {
-        None => {
-            let required = factors.required.then(|| {
-                view! {
-                    <p class="alert warn" role="status" data-testid="factor-required">
-                        "Staff accounts need two-step sign-in: set it up to use the admin pages."
-                    </p>
-                }
-            });
+    let on = factors.any();
+    let mut how = Vec::new();
+    if let Some(since) = factors.totp_since {
+        how.push(format!(
+            "authenticator app since {}",
+            format::relative(now, since)
+        ));
+    }
+    match factors.passkeys {
+        0 => {}
+        1 => how.push("1 passkey".to_owned()),
+        n => how.push(format!("{n} passkeys")),
+    }
+    let status = view! {
+        <p class="setting-line">
+            "Two-step sign-in is "
+            {if on {
+                view! { <span class="badge ok" data-testid="totp-status">"On"</span> }.into_any()
+            } else {
+                view! { <span class="badge muted-badge" data-testid="totp-status">"Off"</span> }.into_any()
+            }}
+            {(!how.is_empty()).then(|| view! {
+                <span class="muted small-print">{format!(" · {}", how.join(" · "))}</span>
+            })}
+        </p>
+    };
+    let intro = (!on).then(|| {
+        let required = factors.required.then(|| {
             view! {
-                <p class="setting-line">
-                    "Two-step sign-in is " <span class="badge muted-badge" data-testid="totp-status">"Off"</span>
+                <p class="alert warn" role="status" data-testid="factor-required">
+                    "Staff accounts need two-step sign-in: set it up to use the admin pages."
                 </p>
-                {required}
-                <p class="muted">
-                    "After your password, we will ask for a code from an app on your phone, so a "
-                    "stolen password alone cannot open your account."
-                </p>
-                <ActionForm action=start>
+            }
+        });
+        view! {
+            {required}
+            <p class="muted">
+                "After your password, we will ask for a code from an app on your phone, or for "
+                "a passkey, so a stolen password alone cannot open your account."
+            </p>
+        }
+    });
+    let codes = on.then(|| {
+        let codes_line = format!(
+            "{} of {} recovery codes left.",
+            factors.recovery_codes_left, factors.recovery_codes_total
+        );
+        let low = factors.recovery_codes_left <= 2;
+        let token = token.clone();
+        view! {
+            <p class:warn-text=low data-testid="codes-left">{codes_line}</p>
+            <div class="button-row">
+                <ActionForm action=renew>
                     <CsrfField token/>
-                    <button type="submit" class="button" data-testid="start-totp">
-                        "Set up an authenticator app"
+                    <button type="submit" class="button secondary small" data-testid="renew-codes">
+                        "Make new recovery codes"
                     </button>
                 </ActionForm>
-            }
-                .into_any()
+            </div>
         }
-        Some(since) => {
-            let codes_line = format!(
-                "{} of {} recovery codes left.",
-                factors.recovery_codes_left, factors.recovery_codes_total
-            );
-            let low = factors.recovery_codes_left <= 2;
-            let renew_token = token.clone();
-            let remove_token = token;
-            view! {
-                <p class="setting-line">
-                    "Two-step sign-in is " <span class="badge ok" data-testid="totp-status">"On"</span>
-                    <span class="muted small-print">
-                        " · authenticator app since "
-                        <time datetime=format::machine(since) title=format::absolute(since)>
-                            {format::relative(now, since)}
-                        </time>
-                    </span>
-                </p>
-                <p class:warn-text=low data-testid="codes-left">{codes_line}</p>
-                <div class="button-row">
-                    <ActionForm action=renew>
-                        <CsrfField token=renew_token/>
-                        <button type="submit" class="button secondary small" data-testid="renew-codes">
-                            "Make new recovery codes"
-                        </button>
-                    </ActionForm>
-                </div>
-                <details class="danger-zone">
-                    <summary>"Remove the authenticator app"</summary>
-                    <ActionForm action=remove>
-                        <div class="form">
-                            <CsrfField token=remove_token/>
+    });
+    let last = factors.totp_is_last();
+    let app = match factors.totp_since {
+        None => view! {
+            <ActionForm action=start>
+                <CsrfField token/>
+                <button type="submit" class="button" data-testid="start-totp">
+                    "Set up an authenticator app"
+                </button>
+            </ActionForm>
+        }
+        .into_any(),
+        Some(_) => view! {
+            <details class="danger-zone">
+                <summary>"Remove the authenticator app"</summary>
+                <ActionForm action=remove>
+                    <div class="form">
+                        <CsrfField token/>
+                        {last.then(|| view! {
                             <label class="check">
                                 <input
                                     type="checkbox"
@@ -417,18 +463,19 @@ pub fn TwoFactorCard(
                                     "codes and signs out my other devices."
                                 </span>
                             </label>
-                            <div>
-                                <button type="submit" class="button danger small" data-testid="remove-totp">
-                                    "Remove"
-                                </button>
-                            </div>
+                        })}
+                        <div>
+                            <button type="submit" class="button danger small" data-testid="remove-totp">
+                                "Remove"
+                            </button>
                         </div>
-                    </ActionForm>
-                </details>
-            }
-                .into_any()
+                    </div>
+                </ActionForm>
+            </details>
         }
+        .into_any(),
     };
+    let body = view! { {status} {intro} {codes} {app} };
     view! {
         <section class="card settings" aria-labelledby="two-factor-heading" data-testid="two-factor">
             <h2 id="two-factor-heading">"Two-step sign-in"</h2>

@@ -8,6 +8,7 @@ pub mod forgot_password;
 pub mod home;
 pub mod links;
 pub mod not_found;
+pub mod passkeys;
 pub mod reset_password;
 pub mod security;
 pub mod sign_in;

@@ -6,8 +6,10 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use super::factors::TwoFactorCard;
+use super::passkeys::PasskeysCard;
 use super::sign_in::ErrorCard;
 use crate::api::factors::{my_factors, RemoveTotp, RenewRecoveryCodes, StartTotp};
+use crate::api::passkeys::{my_passkeys, RemovePasskey, RenamePasskey};
 use crate::api::security::{
     security_overview, ActivityItem, ChangeEmail, SecurityPageData, SendVerification,
     SetSignInAlerts,
@@ -28,7 +30,22 @@ pub fn SecurityPage() -> impl IntoView {
     let start = ServerAction::<StartTotp>::new();
     let renew = ServerAction::<RenewRecoveryCodes>::new();
     let remove = ServerAction::<RemoveTotp>::new();
-    let factors = Resource::new(move || remove.version().get(), |_| my_factors());
+    let rename_passkey = ServerAction::<RenamePasskey>::new();
+    let remove_passkey = ServerAction::<RemovePasskey>::new();
+    let factors = Resource::new(
+        move || (remove.version().get(), remove_passkey.version().get()),
+        |_| my_factors(),
+    );
+    let passkeys = Resource::new(
+        move || {
+            (
+                remove.version().get(),
+                rename_passkey.version().get(),
+                remove_passkey.version().get(),
+            )
+        },
+        |_| my_passkeys(),
+    );
     let page = move || {
         query.with(|q| {
             q.get("page")
@@ -152,6 +169,28 @@ pub fn SecurityPage() -> impl IntoView {
                         .get()
                         .and_then(Result::ok)
                         .map(|factors| view! { <TwoFactorCard factors token start renew remove now/> })
+                }}
+            </Transition>
+            <Transition fallback=|| ()>
+                {move || {
+                    let token = auth
+                        .viewer
+                        .get()
+                        .and_then(Result::ok)
+                        .map(|viewer| viewer.csrf_token)
+                        .unwrap_or_default();
+                    let now = overview.get().and_then(Result::ok).map_or(0, |data| data.now);
+                    passkeys.get().and_then(Result::ok).map(|passkeys| {
+                        view! {
+                            <PasskeysCard
+                                passkeys
+                                token
+                                rename=rename_passkey
+                                remove=remove_passkey
+                                now
+                            />
+                        }
+                    })
                 }}
             </Transition>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>

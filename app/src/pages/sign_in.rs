@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use super::passkeys::{purpose, PasskeyForm};
 use crate::components::auth::{still_at, Auth};
 use crate::components::base::{self, GoTo};
 use crate::components::form::{form_error, invalid, ActionForm, CsrfField, FormError, Notice};
@@ -38,6 +39,8 @@ pub fn SignInPage() -> impl IntoView {
                         Ok(viewer) => {
                             let q = query.get_untracked();
                             let next = q.get("next").unwrap_or_default();
+                            let next_for_passkey = next.clone();
+                            let passkey_token = viewer.csrf_token.clone();
                             // Typed before a failed sign-in without JavaScript: from a flash
                             // cookie, never the URL.
                             let username = viewer.typed("username");
@@ -69,7 +72,7 @@ pub fn SignInPage() -> impl IntoView {
                                     <FormError error/>
                                     <ActionForm action=auth.sign_in>
                                         <div class="form">
-                                            <CsrfField token=viewer.csrf_token/>
+                                            <CsrfField token=viewer.csrf_token.clone()/>
                                             <input type="hidden" name="next" value=next/>
                                             <label for="username">"Username"</label>
                                             <input
@@ -96,6 +99,19 @@ pub fn SignInPage() -> impl IntoView {
                                             </button>
                                         </div>
                                     </ActionForm>
+                                    {viewer.passkeys.then(|| {
+                                        view! {
+                                            <p class="divider muted">"or"</p>
+                                            <PasskeyForm
+                                                purpose=purpose::SIGN_IN
+                                                token=passkey_token
+                                                next=next_for_passkey
+                                                label="Sign in with a passkey"
+                                                testid="sign-in-passkey"
+                                                secondary=true
+                                            />
+                                        }
+                                    })}
                                     <p class="muted form-footer">
                                         <a href=base::url("/forgot-password") data-testid="forgot-password">"Forgot your password?"</a>
                                     </p>

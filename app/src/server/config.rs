@@ -417,7 +417,21 @@ impl Settings {
             },
             require_verified_email: self.require_verified_email,
             sign_in_alerts: self.sign_in_alerts,
+            passkey_origin: self.passkey_origin(),
             ..AccountsConfig::default()
+        }
+    }
+
+    /// The origin passkeys are bound to: `PUBLIC_ORIGIN`, else, when listening on loopback,
+    /// `http://localhost:PORT` (browsers allow passkeys there without HTTPS, never on an IP
+    /// address: open the site at that address to use them). `None` turns passkeys off.
+    pub fn passkey_origin(&self) -> Option<String> {
+        match &self.public_origin {
+            Some(origin) => Some(origin.clone()),
+            None if self.addr.ip().is_loopback() && self.addr.port() != 0 => {
+                Some(format!("http://localhost:{}", self.addr.port()))
+            }
+            None => None,
         }
     }
 

@@ -197,7 +197,10 @@ pub async fn protect(
 /// they give out no token cookie: a proxy asking `/auth/verify` on every request must not be
 /// handed a new random token each time.
 fn serves_no_forms(path: &str) -> bool {
-    path.starts_with("/pkg/") || path.starts_with("/favicon") || super::site::is_machine_path(path)
+    path.starts_with("/pkg/")
+        || path.starts_with("/favicon")
+        || path == "/passkeys.js"
+        || super::site::is_machine_path(path)
 }
 
 /// Whether a method only reads (GET, HEAD, OPTIONS, TRACE): every other one must pass the checks.

@@ -116,13 +116,13 @@ async fn an_account_with_an_authenticator_app_signs_in_in_two_steps(
         .await
         .unwrap();
     assert_eq!(row.user_id, None);
-    let waiting: bool = second
+    let waiting: Value = second
         .get_json("/api/account/second-step")
         .await
         .json()
         .await
         .unwrap();
-    assert!(waiting);
+    assert_eq!(waiting, json!({"totp": true, "passkey": false}));
     // The code that turned the app on is spent.
     let replay = second
         .submit("/api/account/second-step", &[("code", &totp.code(0))])
@@ -178,7 +178,11 @@ async fn an_account_with_an_authenticator_app_signs_in_in_two_steps(
         .text()
         .await
         .unwrap();
-    assert!(html.contains("data-testid=\"totp-status\">On<"), "{html}");
+    let status = html
+        .split("data-testid=\"totp-status\"")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next());
+    assert_eq!(status, Some(" class=\"badge ok\">On"), "{html}");
 }
 
 async fn a_recovery_code_signs_in_once_and_a_late_second_step_starts_again(

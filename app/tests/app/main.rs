@@ -26,6 +26,7 @@ mod factors;
 mod health;
 mod logs;
 mod outage;
+mod passkeys;
 mod recovery;
 mod sso;
 mod statuses;
