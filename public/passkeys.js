@@ -9,6 +9,9 @@
 (() => {
   "use strict";
 
+  // The pages show passkey buttons only on a document marked so (style/main.css).
+  document.documentElement.classList.add("passkeys-js");
+
   const say = (form, text) => {
     const status = form.querySelector("[data-passkey-status]");
     if (status) status.textContent = text;

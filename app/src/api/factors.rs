@@ -142,8 +142,11 @@ pub async fn second_step(
 /// What the confirm-access page offers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfirmChoices {
-    /// The user has an authenticator app: a code from it (or a recovery code) will do.
+    /// The user has an authenticator app: a code from it will do.
     pub totp: bool,
+    /// The user has a second factor, so a recovery code will do too.
+    #[serde(default)]
+    pub codes: bool,
     /// The user has a passkey (and passkeys work here).
     #[serde(default)]
     pub passkey: bool,
@@ -161,8 +164,9 @@ pub async fn confirm_options() -> Result<ConfirmChoices, AppError> {
     let user_id = request::require_active_user_id(&state, &session).await?;
     let factors = state.accounts.second_factors(user_id).await?;
     Ok(ConfirmChoices {
+        totp: factors.totp_since.is_some(),
         // Recovery codes stand in for any factor.
-        totp: factors.any(),
+        codes: factors.any(),
         passkey: factors.passkeys > 0 && state.accounts.passkeys_available(),
         window_secs: state.site.step_up_window.as_secs(),
     })

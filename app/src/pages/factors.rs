@@ -151,15 +151,25 @@ pub fn ConfirmAccessPage() -> impl IntoView {
                         .map(|result| match result {
                             Ok(choices) => {
                                 let minutes = format::lifetime(choices.window_secs);
-                                let code_form = choices.totp.then(|| {
+                                let code_label = if choices.totp {
+                                    "Code from your authenticator app"
+                                } else {
+                                    "Recovery code"
+                                };
+                                let code_class = if choices.passkey {
+                                    "button secondary wide"
+                                } else {
+                                    "button wide"
+                                };
+                                let code_form = choices.codes.then(|| {
                                     let next = next.clone();
                                     view! {
                                         <ActionForm action>
                                             <div class="form">
                                                 <CsrfField token=csrf_token(auth)/>
                                                 <input type="hidden" name="next" value=next/>
-                                                <CodeField error label="Code from your authenticator app"/>
-                                                <button type="submit" class="button wide" data-testid="confirm-with-code">
+                                                <CodeField error label=code_label/>
+                                                <button type="submit" class=code_class data-testid="confirm-with-code">
                                                     "Confirm with a code"
                                                 </button>
                                             </div>
@@ -202,7 +212,7 @@ pub fn ConfirmAccessPage() -> impl IntoView {
                                                 />
                                                 <button
                                                     type="submit"
-                                                    class=if choices.totp || choices.passkey { "button secondary wide" } else { "button wide" }
+                                                    class=if choices.codes { "button secondary wide" } else { "button wide" }
                                                     data-testid="confirm-with-password"
                                                 >
                                                     "Confirm with your password"

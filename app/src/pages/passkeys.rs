@@ -44,7 +44,7 @@ pub fn PasskeyForm(
         <form
             method="post"
             action=base::url("/api/account/passkey/finish")
-            class="form passkey-form"
+            class="passkey-form"
             data-passkey=purpose
             data-options=base::url("/api/account/passkey/options")
         >
@@ -52,14 +52,18 @@ pub fn PasskeyForm(
             <input type="hidden" name="purpose" value=purpose/>
             <input type="hidden" name="next" value=next/>
             <input type="hidden" name="credential" value=""/>
-            {children.map(|children| children())}
-            <button type="button" class=class data-passkey-start="" data-testid=testid>
-                {label}
-            </button>
-            <p class="muted small-print passkey-status" role="status" aria-live="polite" data-passkey-status=""></p>
-            <noscript>
-                <p class="muted small-print">"Passkeys need JavaScript, which is off in this browser."</p>
-            </noscript>
+            // Shown once the script has run (it marks the document `passkeys-js`); without it, the
+            // note below instead of a button that could do nothing.
+            <div class="form passkey-js-only">
+                {children.map(|children| children())}
+                <button type="button" class=class data-passkey-start="" data-testid=testid>
+                    {label}
+                </button>
+                <p class="muted small-print passkey-status" role="status" aria-live="polite" data-passkey-status=""></p>
+            </div>
+            <p class="muted small-print passkey-no-js" data-testid="passkey-needs-js">
+                "Passkeys need JavaScript, which is off in this browser."
+            </p>
         </form>
     }
 }
