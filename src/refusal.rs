@@ -116,6 +116,12 @@ pub enum AccountRefusal {
     /// Passkeys need the site's public address (`PUBLIC_ORIGIN`, a name rather than an IP address).
     #[error("Passkeys are not available at this address of the site.")]
     PasskeysUnavailable,
+    /// The account has as many passkeys as it may: remove one first.
+    #[error("You have {max} passkeys, the most an account can have. Remove one first.")]
+    TooManyPasskeys {
+        /// The most passkeys an account may have.
+        max: usize,
+    },
     /// A passkey's name is too long.
     #[error("A passkey's name can be at most {max} characters.")]
     PasskeyNameTooLong {
@@ -162,6 +168,7 @@ impl AccountRefusal {
             Self::PasskeyFailed => "passkey_failed".into(),
             Self::PasskeysUnavailable => "passkeys_unavailable".into(),
             Self::PasskeyNameTooLong { max } => format!("passkey_name_too_long.{max}"),
+            Self::TooManyPasskeys { max } => format!("too_many_passkeys.{max}"),
         }
     }
 
@@ -181,6 +188,7 @@ impl AccountRefusal {
             ("password_too_short", Some(n)) => Self::PasswordTooShort { min: small(n)? },
             ("password_too_long", Some(n)) => Self::PasswordTooLong { max: small(n)? },
             ("passkey_name_too_long", Some(n)) => Self::PasskeyNameTooLong { max: small(n)? },
+            ("too_many_passkeys", Some(n)) => Self::TooManyPasskeys { max: small(n)? },
             (_, Some(_)) => return None,
             ("invalid_credentials", None) => Self::InvalidCredentials,
             ("sign_up_closed", None) => Self::SignUpClosed,
@@ -232,6 +240,7 @@ impl AccountRefusal {
             | Self::TotpSetupExpired
             | Self::SignInExpired
             | Self::PasskeysUnavailable
+            | Self::TooManyPasskeys { .. }
             | Self::PasskeyNameTooLong { .. } => 400,
         }
     }
@@ -257,6 +266,7 @@ impl AccountRefusal {
             | Self::TotpSetupExpired
             | Self::SignInExpired
             | Self::PasskeyFailed
+            | Self::TooManyPasskeys { .. }
             | Self::PasskeysUnavailable => None,
             Self::InvalidCredentials
             | Self::Throttled { .. }
@@ -268,7 +278,7 @@ impl AccountRefusal {
 
     /// Every refusal once (with sample numbers), for tests that must cover them all.
     #[doc(hidden)]
-    pub fn samples() -> [Self; 25] {
+    pub fn samples() -> [Self; 26] {
         // Not compiled into anything: a new variant stops the build here until it is listed
         // below too.
         let _every_variant_is_listed = |refusal: Self| match refusal {
@@ -296,6 +306,7 @@ impl AccountRefusal {
             | Self::SignInExpired
             | Self::PasskeyFailed
             | Self::PasskeysUnavailable
+            | Self::TooManyPasskeys { .. }
             | Self::PasskeyNameTooLong { .. } => (),
         };
         [
@@ -326,6 +337,7 @@ impl AccountRefusal {
             Self::PasskeyFailed,
             Self::PasskeysUnavailable,
             Self::PasskeyNameTooLong { max: 64 },
+            Self::TooManyPasskeys { max: 20 },
         ]
     }
 }

@@ -44,7 +44,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="icon" href=base::url("/favicon.svg") type="image/svg+xml"/>
                 // Passkey ceremonies (`public/passkeys.js`): small, and idle until a passkey
                 // button is pressed.
-                <script src=base::url("/passkeys.js") defer></script>
+                <script src=base::url("/passkeys.js") defer nonce=leptos::nonce::use_nonce()></script>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options root=base/>
                 <MetaTags/>

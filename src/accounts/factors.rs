@@ -163,7 +163,7 @@ impl SecondStep {
 
 /// The subjects a failed code counts toward once [`Accounts::reserve_attempt`] has counted the
 /// user's: the client address's.
-fn address_subjects(subjects: &[(Kind, String)]) -> &[(Kind, String)] {
+pub(super) fn address_subjects(subjects: &[(Kind, String)]) -> &[(Kind, String)] {
     match subjects.iter().position(|(kind, _)| *kind == Kind::Ip) {
         Some(at) => subjects.get(at..).unwrap_or_default(),
         None => &[],
@@ -294,22 +294,50 @@ macro_rules! fresh_recovery_codes_in {
 }
 pub(super) use fresh_recovery_codes_in;
 
-/// In a transaction of either backend: forgets the user's recovery codes when no second factor is
-/// left (they stand in for one; with none they mean nothing).
-macro_rules! drop_recovery_codes_if_no_factor {
+/// In a transaction of either backend, first thing: takes the user's row for writing (a row lock
+/// on PostgreSQL, the write lock on SQLite), so that removals of two factors at once follow each
+/// other and the second sees that the first is gone.
+macro_rules! lock_factors_of {
     ($tx:expr, $user_id:expr) => {{
-        sqlx::query(
-            "DELETE FROM recovery_codes WHERE user_id = $1 \
-             AND NOT EXISTS (SELECT 1 FROM totp_credentials \
-                             WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
-             AND NOT EXISTS (SELECT 1 FROM passkeys WHERE user_id = $1)",
-        )
-        .bind($user_id)
-        .execute(&mut *$tx)
-        .await?;
+        sqlx::query("UPDATE users SET id = id WHERE id = $1")
+            .bind($user_id)
+            .execute(&mut *$tx)
+            .await?;
     }};
 }
-pub(super) use drop_recovery_codes_if_no_factor;
+pub(super) use lock_factors_of;
+
+/// In a transaction of either backend, after a factor was removed (under [`lock_factors_of`]):
+/// whether it was the last one; the user's recovery codes then go too (they stand in for a second
+/// factor; with none they mean nothing).
+macro_rules! no_factor_left {
+    ($tx:expr, $user_id:expr) => {{
+        let (left,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM totp_credentials \
+                     WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+                  + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
+        )
+        .bind($user_id)
+        .fetch_one(&mut *$tx)
+        .await?;
+        if left == 0 {
+            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                .bind($user_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+        left == 0
+    }};
+}
+pub(super) use no_factor_left;
+
+/// A second factor removed ([`Accounts::remove_totp`], [`Accounts::remove_passkey`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FactorRemoved {
+    /// It was the user's last second factor: two-step sign-in is off and the recovery codes are
+    /// gone. Decided in the removal's own transaction, so two removals at once cannot both miss it.
+    pub last: bool,
+}
 
 #[derive(sqlx::FromRow)]
 struct TotpRow {
@@ -495,16 +523,17 @@ impl Accounts {
         Ok(codes)
     }
 
-    /// Removes a user's authenticator app (and a setup in progress); `false` when there was none.
+    /// Removes a user's authenticator app (and a setup in progress); `None` when there was none.
     /// Their recovery codes go too when no other second factor (a passkey) is left.
     pub async fn remove_totp(
         &self,
         user_id: i64,
         client_ip: Option<IpAddr>,
-    ) -> Result<bool, AccountError> {
+    ) -> Result<Option<FactorRemoved>, AccountError> {
         let at = to_millis(now());
         let removed = with_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
+            lock_factors_of!(tx, user_id);
             let removed = sqlx::query(
                 "DELETE FROM totp_credentials WHERE user_id = $1 AND confirmed_at IS NOT NULL",
             )
@@ -516,18 +545,21 @@ impl Accounts {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            if removed > 0 {
-                drop_recovery_codes_if_no_factor!(tx, user_id);
+            let removed = if removed > 0 {
+                let last = no_factor_left!(tx, user_id);
                 record_event!(
                     &mut *tx,
                     &NewEvent::of(user_id, SecurityEventKind::TotpRemoved).with_ip(client_ip),
                     at
                 )?;
-            }
+                Some(FactorRemoved { last })
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(removed > 0)
+            Ok::<_, sqlx::Error>(removed)
         })?;
-        if removed {
+        if removed.is_some() {
             tracing::info!(user_id, "authenticator app removed");
         }
         Ok(removed)
@@ -676,7 +708,10 @@ impl Accounts {
     /// Counts this check toward the user's lock before the code is looked at
     /// ([`Accounts::reserve_attempt`]), so checks sent together cannot outrun the lock;
     /// [`AccountRefusal::Throttled`] when the user is locked.
-    async fn take_attempt(&self, subjects: &[(Kind, String)]) -> Result<(), AccountError> {
+    pub(super) async fn take_attempt(
+        &self,
+        subjects: &[(Kind, String)],
+    ) -> Result<(), AccountError> {
         let user = subjects
             .iter()
             .filter(|(kind, _)| *kind == Kind::SecondFactor)

@@ -63,8 +63,8 @@ pub use alerts::{
 };
 pub use error::AccountError;
 pub use factors::{
-    RecoveryCodes, SecondFactors, SecondStep, TotpSetup, RECOVERY_CODE_COUNT, SECOND_STEP_LIFETIME,
-    TOTP_SETUP_LIFETIME,
+    FactorRemoved, RecoveryCodes, SecondFactors, SecondStep, TotpSetup, RECOVERY_CODE_COUNT,
+    SECOND_STEP_LIFETIME, TOTP_SETUP_LIFETIME,
 };
 use identity::{Directory, Identities, IDENTITY_CACHE_CAPACITY};
 pub use identity::{Identity, IDENTITY_CACHE_TTL};

@@ -108,7 +108,7 @@ impl Ceremony {
 
 /// The relying party for `origin` (`https://id.example.com`, or `http://localhost:3000` for
 /// trying it out), named `name` in the browser's prompts; `None`, with a log line, when browsers
-/// would refuse it (an IP address, a path, no host).
+/// would refuse it (an IP address, no host).
 pub(super) fn relying_party(origin: &str, name: &str) -> Option<Webauthn> {
     let url = match Url::parse(origin) {
         Ok(url) => url,
@@ -249,10 +249,15 @@ impl Accounts {
             .user(user_id)
             .await?
             .ok_or(AccountError::UserNotFound)?;
+        let rows = self.passkey_rows(user_id).await?;
+        if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= MAX_PASSKEYS_PER_USER {
+            return Err(AccountRefusal::TooManyPasskeys {
+                max: usize::try_from(MAX_PASSKEYS_PER_USER).unwrap_or(usize::MAX),
+            }
+            .into());
+        }
         let handle = self.webauthn_handle(user_id).await?;
-        let existing: Vec<_> = self
-            .passkey_rows(user_id)
-            .await?
+        let existing: Vec<_> = rows
             .iter()
             .filter_map(|row| read_passkey(row.id, &row.credential))
             .map(|passkey| passkey.cred_id().clone())
@@ -315,7 +320,10 @@ impl Accounts {
                     .fetch_one(&mut *tx)
                     .await?;
             if count >= MAX_PASSKEYS_PER_USER {
-                return Err(AccountRefusal::PasskeyFailed.into());
+                return Err(AccountRefusal::TooManyPasskeys {
+                    max: usize::try_from(MAX_PASSKEYS_PER_USER).unwrap_or(usize::MAX),
+                }
+                .into());
             }
             let inserted = sqlx::query(
                 "INSERT INTO passkeys (user_id, credential_id, name, credential, created_at) \
@@ -367,35 +375,39 @@ impl Accounts {
         Ok(renamed == 1)
     }
 
-    /// Removes one of a user's passkeys; `false` when they have none of that id. Their recovery
+    /// Removes one of a user's passkeys; `None` when they have none of that id. Their recovery
     /// codes go too when no second factor is left.
     pub async fn remove_passkey(
         &self,
         user_id: i64,
         passkey_id: i64,
         client_ip: Option<IpAddr>,
-    ) -> Result<bool, AccountError> {
+    ) -> Result<Option<FactorRemoved>, AccountError> {
         let at = to_millis(now());
         let removed = with_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
+            super::factors::lock_factors_of!(tx, user_id);
             let removed = sqlx::query("DELETE FROM passkeys WHERE id = $1 AND user_id = $2")
                 .bind(passkey_id)
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            if removed > 0 {
-                super::factors::drop_recovery_codes_if_no_factor!(tx, user_id);
+            let removed = if removed > 0 {
+                let last = super::factors::no_factor_left!(tx, user_id);
                 record_event!(
                     &mut *tx,
                     &NewEvent::of(user_id, SecurityEventKind::PasskeyRemoved).with_ip(client_ip),
                     at
                 )?;
-            }
+                Some(FactorRemoved { last })
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(removed > 0)
+            Ok::<_, sqlx::Error>(removed)
         })?;
-        if removed {
+        if removed.is_some() {
             tracing::info!(user_id, "passkey removed");
         }
         Ok(removed)
@@ -440,6 +452,8 @@ impl Accounts {
         let subjects = self.factor_subjects(user_id, client_ip);
         self.refuse_if_locked(&subjects).await?;
         let ceremony = Ceremony::take(session).await?;
+        // Counted before it is looked at, as a code is: answers sent together cannot outrun the lock.
+        self.take_attempt(&subjects).await?;
         let state = match ceremony {
             Some(CeremonyKind::Check {
                 user_id: owner,
@@ -463,7 +477,9 @@ impl Accounts {
             _ => Err(()),
         };
         let Ok((row, result)) = checked else {
-            self.record_failure(&subjects).await?;
+            // The user's count took this attempt already; the address's counts failures.
+            self.record_failure(super::factors::address_subjects(&subjects))
+                .await?;
             return Err(AccountRefusal::PasskeyFailed.into());
         };
         self.note_passkey_use(row, &result).await?;
@@ -528,6 +544,7 @@ impl Accounts {
         }
         let Ok((row, result)) = checked else {
             self.record_failure(&subjects).await?;
+            crate::metrics::sign_in(SignInOutcome::Failure);
             return Err(AccountRefusal::PasskeyFailed.into());
         };
         let user = match self.user(row.user_id).await? {

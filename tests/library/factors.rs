@@ -396,8 +396,11 @@ async fn codes_sent_together_cannot_outrun_the_lock(ctx: Ctx) {
 
 async fn removing_the_app_removes_the_recovery_codes_too(ctx: Ctx) {
     let (user, _, codes) = ctx.enrolled("heidi").await;
-    assert!(ctx.accounts.remove_totp(user, ip()).await.unwrap());
-    assert!(!ctx.accounts.remove_totp(user, ip()).await.unwrap());
+    assert_eq!(
+        ctx.accounts.remove_totp(user, ip()).await.unwrap(),
+        Some(console_sessions::accounts::FactorRemoved { last: true })
+    );
+    assert_eq!(ctx.accounts.remove_totp(user, ip()).await.unwrap(), None);
     let factors = ctx.accounts.second_factors(user).await.unwrap();
     assert!(!factors.any());
     assert_eq!(factors.recovery_codes_total, 0);

@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use console_sessions::accounts::{
-    AccountError, AccountRefusal, Accounts, AccountsConfig, NewUser, SecurityEventKind,
-    ThrottleLimits, PASSKEY_NAME_MAX_CHARS, RECOVERY_CODE_COUNT,
+    AccountError, AccountRefusal, Accounts, AccountsConfig, FactorRemoved, NewUser,
+    SecurityEventKind, ThrottleLimits, PASSKEY_NAME_MAX_CHARS, RECOVERY_CODE_COUNT,
 };
 use console_sessions::sessions::{AuthMethod, ClientInfo};
 use console_sessions::testing::{SoftPasskey, TestDatabase};
@@ -190,11 +190,13 @@ async fn passkeys_are_added_named_renamed_and_removed(ctx: Ctx) {
         .rename_passkey(other, list[1].id, "Mine")
         .await
         .unwrap());
-    assert!(!ctx
-        .accounts
-        .remove_passkey(other, list[1].id, ip())
-        .await
-        .unwrap());
+    assert_eq!(
+        ctx.accounts
+            .remove_passkey(other, list[1].id, ip())
+            .await
+            .unwrap(),
+        None
+    );
     assert!(ctx
         .accounts
         .rename_passkey(user, list[1].id, "Phone")
@@ -202,11 +204,13 @@ async fn passkeys_are_added_named_renamed_and_removed(ctx: Ctx) {
         .unwrap());
     assert_eq!(ctx.accounts.passkeys(user).await.unwrap()[1].name, "Phone");
 
-    assert!(ctx
-        .accounts
-        .remove_passkey(user, list[0].id, ip())
-        .await
-        .unwrap());
+    assert_eq!(
+        ctx.accounts
+            .remove_passkey(user, list[0].id, ip())
+            .await
+            .unwrap(),
+        Some(FactorRemoved { last: false })
+    );
     assert_eq!(
         ctx.accounts
             .second_factors(user)
@@ -216,11 +220,13 @@ async fn passkeys_are_added_named_renamed_and_removed(ctx: Ctx) {
         10,
         "a factor is left: the recovery codes stay"
     );
-    assert!(ctx
-        .accounts
-        .remove_passkey(user, list[1].id, ip())
-        .await
-        .unwrap());
+    assert_eq!(
+        ctx.accounts
+            .remove_passkey(user, list[1].id, ip())
+            .await
+            .unwrap(),
+        Some(FactorRemoved { last: true })
+    );
     let factors = ctx.accounts.second_factors(user).await.unwrap();
     assert!(!factors.any());
     assert_eq!(
@@ -372,8 +378,9 @@ async fn a_passkey_is_a_second_factor_for_its_owner_only(ctx: Ctx) {
         AuthMethod::PasswordPasskey
     );
 
-    // A copy of her authenticator whose counter fell behind is refused (a cloned key).
-    hers.set_counter(0);
+    // A copy of her authenticator whose counter fell behind is refused (a cloned key): it signs
+    // with 2, which the registration's 1 would allow, but her last sign-in stored 2 already.
+    hers.set_counter(1);
     let session = ctx.session();
     let options = ctx
         .accounts
@@ -395,6 +402,36 @@ async fn a_passkey_is_a_second_factor_for_its_owner_only(ctx: Ctx) {
             .start_passkey_check(&ctx.session(), carol)
             .await,
         AccountRefusal::PasskeyFailed,
+    );
+}
+
+async fn two_factors_removed_at_once_leave_exactly_one_last(ctx: Ctx) {
+    let user = ctx.user("gus").await;
+    let mut one = SoftPasskey::new(ORIGIN);
+    let mut two = SoftPasskey::new(ORIGIN);
+    ctx.register(user, &mut one, "One").await;
+    ctx.register(user, &mut two, "Two").await;
+    let list = ctx.accounts.passkeys(user).await.unwrap();
+    let (a, b) = tokio::join!(
+        ctx.accounts.remove_passkey(user, list[0].id, ip()),
+        ctx.accounts.remove_passkey(user, list[1].id, ip()),
+    );
+    let lasts: Vec<bool> = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .map(|removed| removed.expect("both removed").last)
+        .collect();
+    assert_eq!(
+        lasts.iter().filter(|last| **last).count(),
+        1,
+        "one removal, and one only, took the last factor: {lasts:?}"
+    );
+    assert_eq!(
+        ctx.accounts
+            .second_factors(user)
+            .await
+            .unwrap()
+            .recovery_codes_total,
+        0
     );
 }
 
@@ -476,4 +513,5 @@ suite!(on_every_database:
     a_passkey_signs_in_without_a_username_or_password,
     a_passkey_is_a_second_factor_for_its_owner_only,
     failed_passkey_answers_lock_like_wrong_codes,
+    two_factors_removed_at_once_leave_exactly_one_last,
 );

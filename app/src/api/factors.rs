@@ -392,15 +392,16 @@ pub async fn remove_totp(
     if last && confirm.is_none() {
         return Err(back(AppError::ConfirmRemoval));
     }
-    if !state
+    let Some(removed) = state
         .accounts
         .remove_totp(user_id, session.client().ip)
         .await
         .map_err(|e| back(e.into()))?
-    {
+    else {
         return Err(back(AppError::NotFound));
-    }
-    let signed_out = if last {
+    };
+    // The removal itself says whether it was the last (a passkey may have gone meanwhile).
+    let signed_out = if removed.last {
         crate::api::sessions::sign_out_others_of(&state, &session, user_id)
             .await
             .map_err(back)?

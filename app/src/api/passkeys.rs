@@ -119,10 +119,7 @@ pub async fn passkey_options(
     let next = next.unwrap_or_default();
     request::no_store();
     match start(&csrf_token, &purpose).await {
-        Ok(options) => Ok(PasskeyStart {
-            options: Some(options),
-            go: None,
-        }),
+        Ok(start) => Ok(start),
         Err(AppError::ConfirmAccessRequired) => Ok(PasskeyStart {
             options: None,
             go: Some(crate::paths::url(&request::confirm_access_path(
@@ -149,7 +146,7 @@ pub async fn passkey_options(
 }
 
 #[cfg(feature = "ssr")]
-async fn start(csrf_token: &str, purpose: &str) -> Result<String, AppError> {
+async fn start(csrf_token: &str, purpose: &str) -> Result<PasskeyStart, AppError> {
     use crate::error::AccountRefusal;
     use crate::server::request;
     use console_sessions::accounts::SecondStep;
@@ -157,11 +154,17 @@ async fn start(csrf_token: &str, purpose: &str) -> Result<String, AppError> {
     let state = request::state()?;
     let session = request::session()?;
     let accounts = &state.accounts;
-    Ok(match purpose {
+    let options = match purpose {
         purpose::REGISTER => {
             let user_id = request::require_active_user_id(&state, &session).await?;
-            if !session.confirmed_within(state.site.step_up_window).await? {
-                return Err(AppError::ConfirmAccessRequired);
+            let confirm =
+                request::factor_proof_needed(&state, &session, user_id, "/account/security")
+                    .await?;
+            if let Some(page) = confirm {
+                return Ok(PasskeyStart {
+                    options: None,
+                    go: Some(crate::paths::url(&page)),
+                });
             }
             accounts
                 .start_passkey_registration(&session, user_id)
@@ -179,6 +182,10 @@ async fn start(csrf_token: &str, purpose: &str) -> Result<String, AppError> {
             accounts.start_passkey_check(&session, user_id).await?
         }
         _ => return Err(AppError::NotFound),
+    };
+    Ok(PasskeyStart {
+        options: Some(options),
+        go: None,
     })
 }
 
@@ -216,7 +223,7 @@ pub async fn passkey_finish(
     match purpose.as_str() {
         purpose::REGISTER => {
             let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
-            request::require_recent_proof(&state, &session, "/account/security").await?;
+            request::require_factor_proof(&state, &session, user_id, "/account/security").await?;
             let codes = state
                 .accounts
                 .finish_passkey_registration(
@@ -362,15 +369,16 @@ pub async fn remove_passkey(
     if last && confirm.is_none() {
         return Err(back(AppError::ConfirmRemoval));
     }
-    if !state
+    let Some(removed) = state
         .accounts
         .remove_passkey(user_id, id, session.client().ip)
         .await
         .map_err(|e| back(e.into()))?
-    {
+    else {
         return Err(back(AppError::NotFound));
-    }
-    let signed_out = if last {
+    };
+    // The removal itself says whether it was the last (another may have gone meanwhile).
+    let signed_out = if removed.last {
         crate::api::sessions::sign_out_others_of(&state, &session, user_id)
             .await
             .map_err(back)?

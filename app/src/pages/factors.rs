@@ -146,6 +146,8 @@ pub fn ConfirmAccessPage() -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || {
                     let next = query.get_untracked().get("next").unwrap_or_default();
+                    // Adding a passkey to an account with a second factor asks for one.
+                    let factor_only = query.get_untracked().get("factor").is_some();
                     choices
                         .get()
                         .map(|result| match result {
@@ -196,8 +198,14 @@ pub fn ConfirmAccessPage() -> impl IntoView {
                                             <p class="divider muted">"or"</p>
                                         })}
                                         {code_form}
+                                        {factor_only.then(|| view! {
+                                            <p class="muted" data-testid="factor-only">
+                                                "To add a passkey, confirm with one of your second factors: "
+                                                "your password alone is not enough."
+                                            </p>
+                                        })}
                                         <ActionForm action>
-                                            <div class="form">
+                                            <div class="form" hidden=factor_only>
                                                 <CsrfField token=csrf_token(auth)/>
                                                 <input type="hidden" name="next" value=next/>
                                                 <label for="confirm_password">"Password"</label>

@@ -132,6 +132,46 @@ pub async fn require_recent_proof(
     Err(error)
 }
 
+/// Where to confirm access before adding a factor that signs in by itself (a passkey), if the
+/// session must first: [`require_recent_proof`]'s question, and for an account that has a second
+/// factor, whether the session proved itself with one (`aal2`). A password, which someone else may
+/// know, must not be enough to add a way in that needs no password.
+pub async fn factor_proof_needed(
+    state: &AppState,
+    session: &Session,
+    user_id: i64,
+    return_to: &str,
+) -> Result<Option<String>, AppError> {
+    if !session.confirmed_within(state.site.step_up_window).await? {
+        return Ok(Some(confirm_access_path(return_to)));
+    }
+    let strong = session
+        .assurance()
+        .await?
+        .is_some_and(|assurance| assurance.level == console_sessions::sessions::Aal::Aal2);
+    if strong || !state.accounts.second_factors(user_id).await?.any() {
+        return Ok(None);
+    }
+    Ok(Some(format!("{}&factor=1", confirm_access_path(return_to))))
+}
+
+/// [`factor_proof_needed`] as [`require_recent_proof`] asks it: the browser is sent to confirm
+/// access when it must, and the answer is [`AppError::ConfirmAccessRequired`].
+pub async fn require_factor_proof(
+    state: &AppState,
+    session: &Session,
+    user_id: i64,
+    return_to: &str,
+) -> Result<(), AppError> {
+    let Some(page) = factor_proof_needed(state, session, user_id, return_to).await? else {
+        return Ok(());
+    };
+    let error = AppError::ConfirmAccessRequired;
+    mark_status(&error);
+    redirect(&page);
+    Err(error)
+}
+
 /// The confirm-access page, coming back to `return_to` (a path of this site) once done.
 pub fn confirm_access_path(return_to: &str) -> String {
     format!(

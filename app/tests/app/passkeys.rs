@@ -111,9 +111,9 @@ async fn a_passkey_is_added_and_then_signs_in_without_a_password(
         .unwrap();
     assert!(devices.contains("Passkey"), "the device card says how");
 
-    // The same answer again, and no answer at all (JavaScript off), are sent back with the error.
-    let again = app.browser();
-    let replay = again
+    // The same answer again, in the same browser (its challenge was taken), and no answer at all
+    // (JavaScript off) elsewhere, are sent back with the error.
+    let replay = other
         .submit(
             "/api/account/passkey/finish",
             &[("purpose", "sign-in"), ("credential", &answer)],
@@ -121,6 +121,7 @@ async fn a_passkey_is_added_and_then_signs_in_without_a_password(
         .await;
     assert_eq!(error_code(&replay).as_deref(), Some("passkey_failed"));
     assert!(location(&replay).starts_with("/sign-in?"));
+    let again = app.browser();
     let empty = again
         .submit("/api/account/passkey/finish", &[("purpose", "sign-in")])
         .await;
@@ -173,9 +174,35 @@ async fn adding_a_passkey_and_removing_the_last_need_a_recent_proof(
     let other = app.signed_in("carol", FIREFOX).await;
     let mut key = SoftPasskey::new(ORIGIN);
     add_passkey(&browser, &mut key, "Key").await;
+    // The session proved itself with a password only, and the account has a factor now: adding
+    // another passkey (a way in without the password) asks for a factor, however recent the proof.
+    let start = options(&browser, "register").await;
+    assert!(start["options"].is_null());
+    let go = start["go"].as_str().unwrap();
+    assert!(
+        go.starts_with("/confirm-access?next=") && go.ends_with("&factor=1"),
+        "{go}"
+    );
+    let page = browser.get_page(go).await.text().await.unwrap();
+    assert!(page.contains("your password alone is not enough"));
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
 
-    // Adding another now asks to confirm access first.
+    // Once the window has passed, removing asks to confirm access first, as adding does.
+    let list: Value = browser
+        .get_json("/api/account/passkeys")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["passkeys"][0]["id"].as_i64().unwrap().to_string();
+    let stale = browser
+        .submit(
+            "/api/account/passkey/remove",
+            &[("id", &id), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(stale.status(), 302);
+    assert!(location(&stale).starts_with("/confirm-access?next="));
     let start = options(&browser, "register").await;
     assert!(start["options"].is_null());
     assert!(start["go"]
@@ -207,15 +234,13 @@ async fn adding_a_passkey_and_removing_the_last_need_a_recent_proof(
         Aal::Aal2,
         "confirming with a passkey raises the level"
     );
+    let start = options(&browser, "register").await;
+    assert!(
+        start["options"].is_string(),
+        "a factor's recent proof lets another passkey be added"
+    );
 
     // Renaming needs no proof; an unknown id is not found.
-    let list: Value = browser
-        .get_json("/api/account/passkeys")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = list["passkeys"][0]["id"].as_i64().unwrap().to_string();
     let renamed = browser
         .submit(
             "/api/account/passkey/rename",
