@@ -103,11 +103,15 @@ pub enum MessageKind {
     PasswordChanged,
     /// A sign-in from a new device, with "Yes, it was me" and "This wasn't me".
     NewSignIn,
+    /// Two-step sign-in changed (a factor added or removed, recovery codes renewed or used), with
+    /// a link if that is news.
+    TwoStepChanged,
 }
 
 impl MessageKind {
     /// The name stored in the outbox: `email_verification`, `email_change`,
-    /// `email_change_notice`, `password_reset`, `password_changed`, `new_sign_in`.
+    /// `email_change_notice`, `password_reset`, `password_changed`, `new_sign_in`,
+    /// `two_step_changed`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::EmailVerification => "email_verification",
@@ -116,6 +120,7 @@ impl MessageKind {
             Self::PasswordReset => "password_reset",
             Self::PasswordChanged => "password_changed",
             Self::NewSignIn => "new_sign_in",
+            Self::TwoStepChanged => "two_step_changed",
         }
     }
 }
@@ -270,6 +275,28 @@ impl Message {
         Self::render(MessageKind::PasswordChanged, to, subject, &context)
     }
 
+    /// Two-step sign-in changed at `at`: `change` says how, in a sentence ("A passkey named
+    /// “Laptop” was added"); if that is news, `link` (a path on `origin`, such as the password reset
+    /// page) is where to act. A second factor changing is how someone who took an account keeps
+    /// it, so its owner hears of every change.
+    pub fn two_step_changed(
+        origin: &PublicOrigin,
+        to: &str,
+        username: &str,
+        change: &str,
+        at: OffsetDateTime,
+        link: &str,
+    ) -> Result<Self, MailError> {
+        let context = TwoStepChanged {
+            common: Common::new(origin, username),
+            change: change.to_owned(),
+            at: moment_words(at),
+            link: origin.link(link)?,
+        };
+        let subject = format!("Two-step sign-in changed on {}", origin.site());
+        Self::render(MessageKind::TwoStepChanged, to, subject, &context)
+    }
+
     /// A sign-in from a new device: device, place, address and time, and two links (paths on
     /// `origin`): `it_was_me` ("Yes, it was me") and `not_me` ("This wasn't me").
     pub fn new_sign_in(
@@ -367,6 +394,13 @@ struct PasswordChanged {
     link: String,
 }
 
+struct TwoStepChanged {
+    common: Common,
+    change: String,
+    at: String,
+    link: String,
+}
+
 struct NewSignIn {
     common: Common,
     device: String,
@@ -445,6 +479,7 @@ templates! {
     password_reset: PasswordReset = "password_reset.txt", "password_reset.html";
     password_changed: PasswordChanged = "password_changed.txt", "password_changed.html";
     new_sign_in: NewSignIn = "new_sign_in.txt", "new_sign_in.html";
+    two_step_changed: TwoStepChanged = "two_step_changed.txt", "two_step_changed.html";
 }
 
 /// "1 hour", "30 minutes", "2 days": a validity in the largest unit that says it exactly.
@@ -575,6 +610,34 @@ mod tests {
     }
 
     #[test]
+    fn a_two_step_notice_says_what_changed_and_when() {
+        let at = time::macros::datetime!(2025-05-01 14:03:09 UTC);
+        let message = Message::two_step_changed(
+            &origin(),
+            "alice@example.com",
+            "alice",
+            "A passkey was added",
+            at,
+            "/forgot-password",
+        )
+        .unwrap();
+        assert_eq!(message.kind(), MessageKind::TwoStepChanged);
+        assert_eq!(
+            message.subject(),
+            "Two-step sign-in changed on account.example.com"
+        );
+        for part in [message.text(), message.html()] {
+            for expected in [
+                "A passkey was added.",
+                "Thu, 1 May 2025 at 14:03 UTC",
+                "https://account.example.com/sso/forgot-password",
+            ] {
+                assert!(part.contains(expected), "{expected} missing from {part}");
+            }
+        }
+    }
+
+    #[test]
     fn every_message_renders_with_its_link() {
         let origin = origin();
         let day = Duration::from_secs(86_400);
@@ -591,6 +654,14 @@ mod tests {
             ),
             Message::password_reset(&origin, "a@example.com", "alice", "/v?t=1", day),
             Message::password_changed(&origin, "a@example.com", "alice", at, "/v?t=1"),
+            Message::two_step_changed(
+                &origin,
+                "a@example.com",
+                "alice",
+                "A passkey was added",
+                at,
+                "/v?t=1",
+            ),
         ];
         for message in messages {
             let message = message.unwrap();

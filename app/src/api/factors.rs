@@ -132,6 +132,7 @@ pub async fn second_step(
         .await
         .map_err(|e| back(e.into()))?;
     tracing::info!(user_id = step.user_id, method = %method, "second step passed");
+    tell_if_recovery_code(&state, step.user_id, method).await;
     request::redirect_to(&request::safe_next(
         next.as_deref(),
         &state.site.redirect_origins,
@@ -213,6 +214,7 @@ pub async fn confirm_access(
         .await
         .map_err(|e| back(e.into()))?;
     tracing::info!(user_id, method = %method, "access confirmed");
+    tell_if_recovery_code(&state, user_id, method).await;
     request::redirect_to(&request::safe_next(
         next.as_deref(),
         &state.site.redirect_origins,
@@ -304,6 +306,7 @@ pub async fn confirm_totp(
         .confirm_totp(user_id, &code, session.client().ip)
         .await
         .map_err(|e| back(e.into()))?;
+    tell_owner(&state, user_id, "An authenticator app was set up").await;
     match codes {
         Some(codes) => {
             show_codes_once(&session, codes).await.map_err(back)?;
@@ -312,6 +315,52 @@ pub async fn confirm_totp(
         None => request::redirect("/account/security?totp=on"),
     }
     Ok(())
+}
+
+/// Tells the user by mail that their two-step sign-in changed (`change`, a sentence without its
+/// full stop), with where to go if it was not them: taking over an account starts with adding a
+/// factor of one's own. The change stands whether or not the notice could be queued (a failure is
+/// logged).
+#[cfg(feature = "ssr")]
+pub(crate) async fn tell_owner(state: &crate::server::state::AppState, user_id: i64, change: &str) {
+    let user = match state.accounts.user(user_id).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return,
+        Err(error) => {
+            tracing::warn!(user_id, "two-step notice not queued: {error}");
+            return;
+        }
+    };
+    if let Err(error) = state.mail.two_step_changed(&user, change).await {
+        tracing::warn!(user_id, "two-step notice not queued: {error}");
+    }
+}
+
+/// The notice's words when a factor went, by whether it was the last.
+#[cfg(feature = "ssr")]
+pub(crate) fn removed_words(what: &str, last: bool) -> String {
+    if last {
+        format!("{what} was removed, and with it your last second factor: two-step sign-in is off")
+    } else {
+        format!("{what} was removed")
+    }
+}
+
+/// Tells the owner when a recovery code stood in for their second factor.
+#[cfg(feature = "ssr")]
+pub(crate) async fn tell_if_recovery_code(
+    state: &crate::server::state::AppState,
+    user_id: i64,
+    method: console_sessions::sessions::AuthMethod,
+) {
+    if method == console_sessions::sessions::AuthMethod::PasswordRecoveryCode {
+        tell_owner(
+            state,
+            user_id,
+            "A recovery code was used in place of your second factor",
+        )
+        .await;
+    }
 }
 
 /// Keeps fresh recovery codes in the session for the page that shows them (and forgets them).
@@ -355,6 +404,12 @@ pub async fn renew_recovery_codes(
         .regenerate_recovery_codes(user_id, session.client().ip)
         .await
         .map_err(|e| back(e.into()))?;
+    tell_owner(
+        &state,
+        user_id,
+        "New recovery codes were made; the old ones no longer work",
+    )
+    .await;
     show_codes_once(&session, codes).await.map_err(back)?;
     request::redirect("/account/two-factor/recovery-codes");
     Ok(())
@@ -400,6 +455,12 @@ pub async fn remove_totp(
     else {
         return Err(back(AppError::NotFound));
     };
+    tell_owner(
+        &state,
+        user_id,
+        &removed_words("The authenticator app", removed.last),
+    )
+    .await;
     // The removal itself says whether it was the last (a passkey may have gone meanwhile).
     let signed_out = if removed.last {
         crate::api::sessions::sign_out_others_of(&state, &session, user_id)

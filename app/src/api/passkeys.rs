@@ -235,6 +235,7 @@ pub async fn passkey_finish(
                 )
                 .await
                 .map_err(|e| back(e.into()))?;
+            crate::api::factors::tell_owner(&state, user_id, "A passkey was added").await;
             match codes {
                 Some(codes) => {
                     crate::api::factors::show_codes_once(&session, codes)
@@ -377,6 +378,12 @@ pub async fn remove_passkey(
     else {
         return Err(back(AppError::NotFound));
     };
+    crate::api::factors::tell_owner(
+        &state,
+        user_id,
+        &crate::api::factors::removed_words("A passkey", removed.last),
+    )
+    .await;
     // The removal itself says whether it was the last (another may have gone meanwhile).
     let signed_out = if removed.last {
         crate::api::sessions::sign_out_others_of(&state, &session, user_id)

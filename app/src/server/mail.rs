@@ -74,6 +74,22 @@ impl Mailer {
         self.queue(&message).await
     }
 
+    /// "Two-step sign-in changed": `change` says how, with where to go if that is news.
+    pub async fn two_step_changed(&self, user: &User, change: &str) -> Result<(), MailError> {
+        let Some(to) = user.email.as_deref() else {
+            return Ok(());
+        };
+        let message = Message::two_step_changed(
+            &self.origin,
+            to,
+            &user.username,
+            change,
+            OffsetDateTime::now_utc(),
+            IF_NOT_YOU,
+        )?;
+        self.queue(&message).await
+    }
+
     /// "Confirm your email address".
     pub async fn email_verification(
         &self,

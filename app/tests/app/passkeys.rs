@@ -283,6 +283,78 @@ async fn adding_a_passkey_and_removing_the_last_need_a_recent_proof(
     assert_eq!(factors["recovery_codes_total"], 0);
 }
 
+async fn every_change_of_two_step_sign_in_is_mailed_to_the_owner(
+    backend: console_sessions::Backend,
+) {
+    let app = app_with_passkeys(backend).await;
+    app.state
+        .accounts
+        .create_user(console_sessions::accounts::NewUser {
+            username: "erin".to_owned(),
+            email: Some("erin@example.test".to_owned()),
+            password: PASSWORD.to_owned(),
+            is_staff: false,
+        })
+        .await
+        .unwrap();
+    let browser = app.signed_in("erin", FIREFOX).await;
+    let mut key = SoftPasskey::new(ORIGIN);
+    add_passkey(&browser, &mut key, "Laptop").await;
+    let codes: Vec<String> = browser
+        .get_json("/api/account/recovery-codes/fresh")
+        .await
+        .json()
+        .await
+        .unwrap();
+    // A recovery code confirming access, new codes, and removing the last factor.
+    let confirmed = browser
+        .submit(
+            "/api/account/confirm-access",
+            &[("code", &codes[0]), ("next", "/account/security")],
+        )
+        .await;
+    assert_eq!(location(&confirmed), "/account/security");
+    let renewed = browser
+        .submit("/api/account/recovery-codes/renew", &[])
+        .await;
+    assert_eq!(location(&renewed), "/account/two-factor/recovery-codes");
+    let list: Value = browser
+        .get_json("/api/account/passkeys")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = list["passkeys"][0]["id"].as_i64().unwrap().to_string();
+    browser
+        .submit(
+            "/api/account/passkey/remove",
+            &[("id", &id), ("confirm", "yes")],
+        )
+        .await;
+
+    let outbox = console_sessions::mail::Outbox::new(
+        app.state.db.clone(),
+        console_sessions::mail::MailConfig::new("file://unused", "a@example.test").unwrap(),
+    )
+    .unwrap();
+    let notices: Vec<String> = outbox
+        .list(&[], 50, 0)
+        .await
+        .unwrap()
+        .entries
+        .into_iter()
+        .filter(|entry| entry.kind == "two_step_changed")
+        .map(|entry| {
+            assert_eq!(entry.recipient, "erin@example.test");
+            entry.subject
+        })
+        .collect();
+    assert_eq!(notices.len(), 4, "added, a code used, renewed, removed");
+    assert!(notices
+        .iter()
+        .all(|subject| subject.starts_with("Two-step sign-in changed on")));
+}
+
 async fn passkeys_are_off_on_an_ip_address(backend: console_sessions::Backend) {
     let app = spawn_app_with(backend, |_| {}).await;
     app.create_user("dave").await;
@@ -304,4 +376,5 @@ on_every_database!(
     a_passkey_is_the_second_step_after_a_password,
     adding_a_passkey_and_removing_the_last_need_a_recent_proof,
     passkeys_are_off_on_an_ip_address,
+    every_change_of_two_step_sign_in_is_mailed_to_the_owner,
 );
