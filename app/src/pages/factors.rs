@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use super::passkeys::{purpose, PasskeyForm};
+use super::passkeys::{purpose, LastFactorBox, PasskeyForm};
 use super::sign_in::ErrorCard;
 use crate::api::factors::{
     confirm_options, fresh_recovery_codes, second_step_waiting, totp_setup, ConfirmAccess,
@@ -468,19 +468,7 @@ pub fn TwoFactorCard(
                     <div class="form">
                         <CsrfField token/>
                         {last.then(|| view! {
-                            <label class="check">
-                                <input
-                                    type="checkbox"
-                                    name="confirm"
-                                    value="yes"
-                                    aria-invalid=invalid(remove_error, "confirm")
-                                    data-testid="confirm-remove"
-                                />
-                                <span>
-                                    "I understand: this turns two-step sign-in off, voids my recovery "
-                                    "codes and signs out my other devices."
-                                </span>
-                            </label>
+                            <LastFactorBox error=remove_error testid="confirm-remove"/>
                         })}
                         <div>
                             <button type="submit" class="button danger small" data-testid="remove-totp">

@@ -68,6 +68,31 @@ pub fn PasskeyForm(
     }
 }
 
+/// The box to tick before removing the last second factor (the app, or the last passkey).
+#[component]
+pub fn LastFactorBox(
+    /// The removal's error, to mark the box with.
+    error: Signal<Option<crate::error::AppError>>,
+    /// The checkbox's test id.
+    testid: &'static str,
+) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input
+                type="checkbox"
+                name="confirm"
+                value="yes"
+                aria-invalid=invalid(error, "confirm")
+                data-testid=testid
+            />
+            <span>
+                "I understand: this is my last second factor. Removing it turns two-step sign-in "
+                "off, voids my recovery codes and signs out my other devices."
+            </span>
+        </label>
+    }
+}
+
 fn signed_out_text(signed_out: u64) -> String {
     match signed_out {
         0 => "Passkey removed.".to_owned(),
@@ -163,19 +188,7 @@ pub fn PasskeysCard(
                                     <CsrfField token=remove_token/>
                                     <input type="hidden" name="id" value=remove_id/>
                                     {last.then(|| view! {
-                                        <label class="check">
-                                            <input
-                                                type="checkbox"
-                                                name="confirm"
-                                                value="yes"
-                                                aria-invalid=invalid(remove_error, "confirm")
-                                                data-testid="confirm-remove-passkey"
-                                            />
-                                            <span>
-                                                "I understand: this is my last second factor. It turns two-step "
-                                                "sign-in off, voids my recovery codes and signs out my other devices."
-                                            </span>
-                                        </label>
+                                        <LastFactorBox error=remove_error testid="confirm-remove-passkey"/>
                                     })}
                                     <div>
                                         <button type="submit" class="button danger small" data-testid="remove-passkey">

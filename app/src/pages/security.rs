@@ -165,22 +165,11 @@ pub fn SecurityPage() -> impl IntoView {
                         .map(|viewer| viewer.csrf_token)
                         .unwrap_or_default();
                     let now = overview.get().and_then(Result::ok).map_or(0, |data| data.now);
-                    factors
-                        .get()
-                        .and_then(Result::ok)
-                        .map(|factors| view! { <TwoFactorCard factors token start renew remove now/> })
-                }}
-            </Transition>
-            <Transition fallback=|| ()>
-                {move || {
-                    let token = auth
-                        .viewer
-                        .get()
-                        .and_then(Result::ok)
-                        .map(|viewer| viewer.csrf_token)
-                        .unwrap_or_default();
-                    let now = overview.get().and_then(Result::ok).map_or(0, |data| data.now);
-                    passkeys.get().and_then(Result::ok).map(|passkeys| {
+                    let two_step = factors.get().and_then(Result::ok).map(|factors| {
+                        let token = token.clone();
+                        view! { <TwoFactorCard factors token start renew remove now/> }
+                    });
+                    let passkeys = passkeys.get().and_then(Result::ok).map(|passkeys| {
                         view! {
                             <PasskeysCard
                                 passkeys
@@ -190,7 +179,8 @@ pub fn SecurityPage() -> impl IntoView {
                                 now
                             />
                         }
-                    })
+                    });
+                    view! { {two_step} {passkeys} }
                 }}
             </Transition>
             <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
