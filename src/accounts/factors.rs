@@ -104,6 +104,14 @@ pub struct SecondStep {
     pub user_id: i64,
     /// When the password was checked (Unix ms).
     pub started_at: i64,
+    /// Whether "keep me signed in" was ticked: unticked, the session [`finish`](Self::finish)
+    /// signs in ends with the browser ([`Expiry::BrowserClose`](crate::sessions::Expiry)).
+    #[serde(default = "keep_signed_in")]
+    pub remember: bool,
+}
+
+fn keep_signed_in() -> bool {
+    true
 }
 
 impl SecondStep {
@@ -111,8 +119,13 @@ impl SecondStep {
     pub const KEY: &'static str = "_second_step";
 
     /// Puts the session in the middle of a sign-in of `user_id`, under a new token: a session
-    /// planted in the browser before the password was typed is worthless.
-    pub async fn begin(session: &Session, user_id: i64) -> Result<(), SessionError> {
+    /// planted in the browser before the password was typed is worthless. `remember`: whether
+    /// the session is to outlive the browser.
+    pub async fn begin(
+        session: &Session,
+        user_id: i64,
+        remember: bool,
+    ) -> Result<(), SessionError> {
         session.cycle_key().await?;
         session
             .insert(
@@ -120,6 +133,7 @@ impl SecondStep {
                 SecondStep {
                     user_id,
                     started_at: to_millis(now()),
+                    remember,
                 },
             )
             .await
@@ -149,7 +163,13 @@ impl SecondStep {
     /// Ends the wait and signs the session in as its user, by `method`.
     pub async fn finish(self, session: &Session, method: AuthMethod) -> Result<(), SessionError> {
         session.remove::<serde_json::Value>(Self::KEY).await?;
-        session.sign_in(self.user_id, method).await
+        session.sign_in(self.user_id, method).await?;
+        if !self.remember {
+            session
+                .set_expiry(crate::sessions::Expiry::BrowserClose)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Ends the wait without signing in.

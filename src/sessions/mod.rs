@@ -106,6 +106,10 @@ pub struct SessionConfig {
     pub idle_timeout: Duration,
     /// No session lives longer than this from its creation, whatever its activity (default 30 days).
     pub absolute_lifetime: Duration,
+    /// A browser session ([`Expiry::BrowserClose`]: "keep me signed in" left unticked) unused this
+    /// long expires (default 12 hours, and never longer than `idle_timeout`): its cookie ends with
+    /// the browser, but a shared computer's browser may never be closed.
+    pub browser_idle_timeout: Duration,
     /// Last activity is written at most this often (default 60 s).
     pub activity_interval: Duration,
     /// The `cached_db` cache.
@@ -128,6 +132,7 @@ impl Default for SessionConfig {
             secure: false,
             idle_timeout: Duration::from_secs(14 * 24 * 3600),
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
+            browser_idle_timeout: Duration::from_secs(12 * 3600),
             activity_interval: Duration::from_secs(60),
             cache: CacheSettings::default(),
             trusted_proxies: Vec::new(),
@@ -479,7 +484,8 @@ impl SessionEngine {
         let config = &self.inner.config;
         let absolute = created_at + config.absolute_lifetime;
         let chosen = match expiry {
-            Expiry::Default | Expiry::BrowserClose => now + config.idle_timeout,
+            Expiry::Default => now + config.idle_timeout,
+            Expiry::BrowserClose => now + config.browser_idle_timeout.min(config.idle_timeout),
             Expiry::IdleSeconds(seconds) => now + time::Duration::seconds(seconds),
             Expiry::AtMillis(millis) => from_millis(millis),
         };

@@ -187,7 +187,8 @@ pub enum Expiry {
     IdleSeconds(i64),
     /// A fixed moment, in Unix milliseconds.
     AtMillis(i64),
-    /// The cookie lasts until the browser closes; the server still applies the idle timeout.
+    /// The cookie lasts until the browser closes; the server ends the session after
+    /// [`SessionConfig::browser_idle_timeout`](super::SessionConfig::browser_idle_timeout) unused.
     BrowserClose,
 }
 

@@ -429,7 +429,7 @@ async fn the_second_step_waits_in_the_session_and_signs_in_only_when_done(ctx: C
         ..ClientInfo::default()
     };
     let session = ctx.engine.session(None, client.clone());
-    SecondStep::begin(&session, user).await.unwrap();
+    SecondStep::begin(&session, user, true).await.unwrap();
     let CookieAction::Set { token, .. } = ctx.engine.commit(&session).await.unwrap().cookie else {
         panic!("the waiting sign-in is kept in a session")
     };
@@ -474,6 +474,7 @@ async fn the_second_step_waits_in_the_session_and_signs_in_only_when_done(ctx: C
         SecondStep {
             user_id: user,
             started_at: console_sessions::sessions::to_millis(now()) - 5 * 60 * 1000 - 1,
+            remember: true,
         },
     )
     .await

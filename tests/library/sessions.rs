@@ -666,10 +666,23 @@ async fn expiry_policies_set_the_expiry_and_the_cookie(ctx: Ctx) {
     session.insert("x", 1).await.unwrap();
     session.set_expiry(Expiry::BrowserClose).await.unwrap();
     assert!(session.expires_at_browser_close().await.unwrap());
-    let CookieAction::Set { max_age, .. } = ctx.finish(&session).await else {
+    // The cookie ends with the browser; the server, after the shorter browser idle timeout.
+    let browser_idle = ctx.engine.config().browser_idle_timeout.as_secs();
+    assert!(browser_idle < ctx.engine.config().idle_timeout.as_secs());
+    let age = u64::try_from(session.expiry_age().await.unwrap()).unwrap();
+    assert!((browser_idle - 2..=browser_idle).contains(&age), "{age}");
+    let CookieAction::Set { max_age, token } = ctx.finish(&session).await else {
         panic!()
     };
     assert_eq!(max_age, None);
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!(stored.expiry, Expiry::BrowserClose);
+    let left = (stored.expires_at - now()).whole_seconds();
+    assert!(
+        (i64::try_from(browser_idle).unwrap() - 2..=i64::try_from(browser_idle).unwrap())
+            .contains(&left),
+        "{left}"
+    );
 
     let at = now() + Duration::from_secs(120);
     let session = ctx.request(None);

@@ -144,8 +144,14 @@ pub async fn sign_in(
     password: String,
     /// Where to go once signed in: followed only to a path on this site or an allowed origin.
     next: Option<String>,
+    /// "Keep me signed in": present when ticked.
+    remember: Option<String>,
+    /// Present when the form offered "keep me signed in" at all: only then does an unticked box
+    /// mean a browser session (a client that never offered it keeps the persistent lifetime).
+    remember_asked: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::request;
+    let remember = remember.is_some() || remember_asked.is_none();
     let next_value = next.clone().unwrap_or_default();
     let back = |error| {
         request::back_with_error_keeping(
@@ -178,7 +184,7 @@ pub async fn sign_in(
         .any()
     {
         // Not signed in yet: the session only remembers whose second step it waits for.
-        console_sessions::accounts::SecondStep::begin(&session, signed_in.user.id)
+        console_sessions::accounts::SecondStep::begin(&session, signed_in.user.id, remember)
             .await
             .map_err(|e| back(e.into()))?;
         let mut page = "/sign-in/two-factor".to_owned();
@@ -189,7 +195,7 @@ pub async fn sign_in(
         request::redirect(&page);
         return Ok(());
     }
-    start_session(&session, signed_in.user.id)
+    start_session(&session, signed_in.user.id, remember)
         .await
         .map_err(back)?;
     request::redirect_to(&request::safe_next(
@@ -252,12 +258,18 @@ pub async fn send_verification_mail(
 pub async fn start_session(
     session: &console_sessions::Session,
     user_id: i64,
+    remember: bool,
 ) -> Result<(), AppError> {
     // A second step another account left waiting in this browser is over.
     console_sessions::accounts::SecondStep::cancel(session).await?;
     session
         .sign_in(user_id, console_sessions::sessions::AuthMethod::Password)
         .await?;
+    if !remember {
+        session
+            .set_expiry(console_sessions::sessions::Expiry::BrowserClose)
+            .await?;
+    }
     Ok(())
 }
 
@@ -314,7 +326,7 @@ pub async fn sign_up(
         request::redirect("/sign-in?verify=1");
         return Ok(());
     }
-    start_session(&session, user.id).await.map_err(back)?;
+    start_session(&session, user.id, true).await.map_err(back)?;
     request::redirect("/account/sessions");
     Ok(())
 }

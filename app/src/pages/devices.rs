@@ -274,7 +274,7 @@ fn SessionCard(
                     </div>
                     <div>
                         <dt>"Expires"</dt>
-                        <dd>
+                        <dd data-testid="session-expires">
                             <time datetime=format::machine(session.expires_at) title=format::absolute(session.expires_at)>
                                 {expires}
                             </time>

@@ -94,6 +94,19 @@ pub fn SignInPage() -> impl IntoView {
                                                 autocomplete="current-password"
                                                 required
                                             />
+                                            // Unticked: the session ends with the browser (and
+                                            // after BROWSER_SESSION_IDLE_TIMEOUT unused).
+                                            <input type="hidden" name="remember_asked" value="1"/>
+                                            <label class="check">
+                                                <input
+                                                    type="checkbox"
+                                                    name="remember"
+                                                    value="on"
+                                                    checked
+                                                    data-testid="remember-me"
+                                                />
+                                                <span>"Keep me signed in on this device"</span>
+                                            </label>
                                             <button type="submit" class="button wide" data-testid="sign-in">
                                                 "Sign in"
                                             </button>

@@ -139,6 +139,11 @@ pub struct Settings {
     #[arg(long, env = "SESSION_IDLE_TIMEOUT", default_value_t = 14 * 24 * 3600, global = true)]
     pub session_idle_timeout: u64,
 
+    /// Seconds without activity after which a browser session ("keep me signed in" unticked: the
+    /// cookie ends with the browser) expires (default: 12 hours; never more than the idle timeout).
+    #[arg(long, env = "BROWSER_SESSION_IDLE_TIMEOUT", default_value_t = 12 * 3600, global = true)]
+    pub browser_session_idle_timeout: u64,
+
     /// Seconds after creation after which a session expires, whatever its activity (default: 30 days).
     #[arg(long, env = "SESSION_ABSOLUTE_LIFETIME", default_value_t = 30 * 24 * 3600, global = true)]
     pub session_absolute_lifetime: u64,
@@ -348,6 +353,7 @@ impl Settings {
             session_cookie_domain: None,
             secure_cookies: false,
             session_idle_timeout: 14 * 24 * 3600,
+            browser_session_idle_timeout: 12 * 3600,
             session_absolute_lifetime: 30 * 24 * 3600,
             session_activity_interval: 60,
             session_cache_capacity: 100_000,
@@ -502,6 +508,7 @@ impl Settings {
             secure,
             idle_timeout: Duration::from_secs(self.session_idle_timeout),
             absolute_lifetime: Duration::from_secs(self.session_absolute_lifetime),
+            browser_idle_timeout: Duration::from_secs(self.browser_session_idle_timeout),
             activity_interval: Duration::from_secs(self.session_activity_interval),
             cache: CacheSettings {
                 max_capacity: self.session_cache_capacity,

@@ -15,6 +15,7 @@ use console_sessions::sessions::{ClientInfo, CookieAction};
 use console_sessions::{Backend, Database, SessionBackend, SessionConfig, SessionEngine};
 
 on_every_database!(
+    keep_me_signed_in_unticked_gives_a_session_that_ends_with_the_browser,
     sign_in_and_sign_out_renew_the_anti_forgery_token,
     a_user_deactivated_while_signing_in_is_left_with_no_session,
     sign_in_cycles_the_session_token,
@@ -61,6 +62,63 @@ fn host_cookie(cookies: &[String], name: &str) -> String {
 /// Whether the cache (if this app has one) holds the session.
 fn cached(app: &TestApp, token: &str) -> bool {
     app.state.sessions.cache().is_some() && app.is_cached(token)
+}
+
+/// The session cookie a response sets (`Set-Cookie: session=…`).
+fn session_set_cookie(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("session="))
+        .expect("a session cookie is set")
+        .to_owned()
+}
+
+async fn keep_me_signed_in_unticked_gives_a_session_that_ends_with_the_browser(backend: Backend) {
+    use console_sessions::sessions::{now, Expiry};
+    let app = spawn_app_on(backend).await;
+    app.create_user("alice").await;
+    async fn remembered(browser: &Browser, fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut all = vec![("username", "alice"), ("password", PASSWORD)];
+        all.extend_from_slice(fields);
+        browser.submit("/api/account/sign-in", &all).await
+    }
+
+    // Unticked on the form: no Max-Age, and the server ends it after 12 hours unused.
+    let unticked = app.browser();
+    let response = remembered(&unticked, &[("remember_asked", "1")]).await;
+    assert_eq!(location(&response), "/account/sessions");
+    let cookie = session_set_cookie(&response);
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
+    let row = app
+        .session_row(&unticked.session_token().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(row.expiry, Expiry::BrowserClose);
+    let left = (row.expires_at - now()).whole_seconds();
+    assert!((12 * 3600 - 5..=12 * 3600).contains(&left), "{left}");
+    let page = unticked
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("When the browser closes"));
+
+    // Ticked, and a client that never offered the box: the persistent lifetime.
+    for fields in [&[("remember_asked", "1"), ("remember", "on")][..], &[][..]] {
+        let browser = app.browser();
+        let response = remembered(&browser, fields).await;
+        let cookie = session_set_cookie(&response);
+        assert!(cookie.contains("Max-Age=1209"), "{cookie}");
+        let row = app
+            .session_row(&browser.session_token().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(row.expiry, Expiry::Default);
+    }
 }
 
 async fn sign_in_cycles_the_session_token(backend: Backend) {

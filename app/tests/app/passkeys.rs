@@ -158,6 +158,28 @@ async fn a_passkey_is_the_second_step_after_a_password(backend: console_sessions
         (AuthMethod::PasswordPasskey, Aal::Aal2)
     );
 
+    // "Keep me signed in" unticked at the password carries through the second step.
+    let shared = app.browser();
+    let response = shared
+        .submit(
+            "/api/account/sign-in",
+            &[
+                ("username", "bob"),
+                ("password", PASSWORD),
+                ("remember_asked", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/sign-in/two-factor");
+    let start = options(&shared, "second-step").await;
+    let answer = key.sign(start["options"].as_str().unwrap()).unwrap();
+    finish(&shared, "second-step", &answer, &[]).await;
+    let row = app
+        .session_row(&shared.session_token().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(row.expiry, console_sessions::sessions::Expiry::BrowserClose);
+
     // With no sign-in waiting, the options send the browser to sign in again.
     let stranger = app.browser();
     let start = options(&stranger, "second-step").await;

@@ -116,10 +116,12 @@ pub async fn sign_in(
             Err(error) => (headers, ApiError::from(error)).into_response(),
         });
     }
-    Ok(match start_session(&session, signed_in.user.id).await {
-        Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
-        Err(error) => (headers, ApiError::from(error)).into_response(),
-    })
+    Ok(
+        match start_session(&session, signed_in.user.id, true).await {
+            Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
+            Err(error) => (headers, ApiError::from(error)).into_response(),
+        },
+    )
 }
 
 /// Confirms access (step-up) before a sensitive call — signing out the other sessions, every staff
