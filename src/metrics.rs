@@ -45,6 +45,8 @@ pub enum EndReason {
     UserDeleted,
     /// Its user's password was reset or set by staff.
     PasswordChanged,
+    /// Its user went over their limit of sessions.
+    SessionLimit,
 }
 
 impl EndReason {
@@ -54,6 +56,7 @@ impl EndReason {
             Self::Revoked => "revoked",
             Self::UserDeleted => "user_deleted",
             Self::PasswordChanged => "password_changed",
+            Self::SessionLimit => "session_limit",
         }
     }
 }
@@ -69,7 +72,7 @@ pub fn describe() {
     describe_counter!(
         SESSIONS_REVOKED,
         Unit::Count,
-        "Sessions ended before their expiry, by reason (signed_out, revoked, user_deleted, password_changed)."
+        "Sessions ended before their expiry, by reason (signed_out, revoked, user_deleted, password_changed, session_limit)."
     );
     describe_counter!(
         SESSIONS_EXPIRED,

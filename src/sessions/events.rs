@@ -63,4 +63,8 @@ pub enum EndCause {
     PasswordChanged,
     /// It expired and was swept.
     Expired,
+    /// Its user signed in once more than the sessions allowed them
+    /// ([`SessionEngine::enforce_session_limit`](super::SessionEngine::enforce_session_limit)),
+    /// and it was the least recently active.
+    SessionLimit,
 }

@@ -685,6 +685,9 @@ impl SessionEngine {
                 counters::sessions_ended(EndReason::PasswordChanged, deleted.len());
             }
             EndCause::Expired => counters::sessions_expired(deleted.len()),
+            EndCause::SessionLimit => {
+                counters::sessions_ended(EndReason::SessionLimit, deleted.len());
+            }
         }
         if self.inner.events.receiver_count() == 0 {
             return;
@@ -814,6 +817,39 @@ impl SessionEngine {
             .delete_for_user(user_id, None)
             .await?;
         self.ended(cause, &deleted);
+        Ok(deleted)
+    }
+
+    /// Keeps a user to `max` sessions (0: no limit) as they sign in once more: ends the least
+    /// recently active of their other sessions so that, with the one signing in (`keep`, when it
+    /// is stored already; a new one is not), at most `max` are left, with
+    /// [`EndCause::SessionLimit`]; answers which ended.
+    pub async fn enforce_session_limit(
+        &self,
+        user_id: i64,
+        keep: Option<&PublicId>,
+        max: usize,
+    ) -> Result<Vec<Deleted>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        // Most recent activity first: what is past the first `max - 1` others goes.
+        let excess: Vec<PublicId> = self
+            .list_for_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|session| Some(&session.public_id) != keep)
+            .skip(max - 1)
+            .map(|session| session.public_id)
+            .collect();
+        if excess.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deleted = self
+            .by_user("end a user's sessions beyond their limit")?
+            .delete_by_public_ids(&excess, Some(user_id))
+            .await?;
+        self.ended(EndCause::SessionLimit, &deleted);
         Ok(deleted)
     }
 

@@ -787,6 +787,60 @@ async fn revoking_the_others_keeps_the_current_session(ctx: Ctx) {
     }
 }
 
+async fn a_session_limit_ends_the_least_recently_active_others(ctx: Ctx) {
+    use console_sessions::sessions::{EndCause, SessionEvent};
+    let user = ctx.user("hana").await;
+    let other_user = ctx.user("ivo").await;
+    let mut tokens = Vec::new();
+    for _ in 0..4 {
+        tokens.push(ctx.new_session(Some(user)).await);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let foreign = ctx.new_session(Some(other_user)).await;
+    let newest = ctx.stored(&tokens[3]).await.unwrap().public_id;
+    let mut events = ctx.engine.subscribe();
+    // No limit: nothing ends.
+    assert!(ctx
+        .engine
+        .enforce_session_limit(user, Some(&newest), 0)
+        .await
+        .unwrap()
+        .is_empty());
+    // Two at most: the newest is kept with the next most recent; the two oldest end.
+    let ended = ctx
+        .engine
+        .enforce_session_limit(user, Some(&newest), 2)
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 2);
+    for (token, alive) in [
+        (&tokens[0], false),
+        (&tokens[1], false),
+        (&tokens[2], true),
+        (&tokens[3], true),
+        (&foreign, true),
+    ] {
+        let loaded = ctx.engine.store().load(&token.hash(), now()).await.unwrap();
+        assert_eq!(loaded.is_some(), alive);
+    }
+    for _ in 0..2 {
+        match events.recv().await.unwrap() {
+            SessionEvent::Ended(ended) => {
+                assert_eq!(ended.reason, EndCause::SessionLimit);
+                assert_eq!(ended.user_id, Some(user));
+            }
+            other => panic!("expected an end, got {other:?}"),
+        }
+    }
+    // Within the limit: nothing more ends.
+    assert!(ctx
+        .engine
+        .enforce_session_limit(user, Some(&newest), 2)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn a_users_sessions_are_listed_newest_activity_first(ctx: Ctx) {
     let user = ctx.user("grace").await;
     let mut tokens = Vec::new();
@@ -1084,6 +1138,7 @@ suite!(on_every_store:
     revoking_is_scoped_to_the_owner,
     revoking_the_others_keeps_the_current_session,
     a_users_sessions_are_listed_newest_activity_first,
+    a_session_limit_ends_the_least_recently_active_others,
     ending_all_of_a_users_sessions_ends_them_in_store_and_cache,
     the_same_session_data_is_seen_through_every_type,
     location_is_recorded_at_sign_in_and_follows_the_address,

@@ -198,11 +198,56 @@ pub async fn sign_in(
     start_session(&session, signed_in.user.id, remember)
         .await
         .map_err(back)?;
-    request::redirect_to(&request::safe_next(
-        next.as_deref(),
-        &state.site.redirect_origins,
-    ));
+    let ended = enforce_session_limit(&state, &session, signed_in.user.id)
+        .await
+        .map_err(back)?;
+    request::redirect_to(&after_sign_in(&state, next.as_deref(), ended));
     Ok(())
+}
+
+/// Keeps the user who just signed in to `MAX_SESSIONS_PER_USER`: their least recently active
+/// other sessions end (`SessionEngine::enforce_session_limit`). How many ended.
+#[cfg(feature = "ssr")]
+pub async fn enforce_session_limit(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+    user_id: i64,
+) -> Result<usize, AppError> {
+    let max = state.site.max_sessions_per_user;
+    if max == 0 {
+        return Ok(0);
+    }
+    let keep = session.public_id().await?;
+    let ended = state
+        .sessions
+        .enforce_session_limit(user_id, keep.as_ref(), max)
+        .await?
+        .len();
+    if ended > 0 {
+        tracing::info!(
+            user_id,
+            ended,
+            max,
+            "session limit: the least recently active signed out"
+        );
+    }
+    Ok(ended)
+}
+
+/// Where to go once signed in: `next` (as [`crate::paths::safe_next`] allows it), or the devices
+/// page, which then says how many sessions the limit signed out (`?limited=N`).
+#[cfg(feature = "ssr")]
+pub fn after_sign_in(
+    state: &crate::server::state::AppState,
+    next: Option<&str>,
+    ended: usize,
+) -> String {
+    let url = crate::server::request::safe_next(next, &state.site.redirect_origins);
+    if ended > 0 && url == crate::paths::url("/account/sessions") {
+        format!("{url}?limited={ended}")
+    } else {
+        url
+    }
 }
 
 /// The library's sign-in check (password, throttling, device cookie) for the forms and the JSON

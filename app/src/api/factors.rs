@@ -133,9 +133,13 @@ pub async fn second_step(
         .map_err(|e| back(e.into()))?;
     tracing::info!(user_id = step.user_id, method = %method, "second step passed");
     tell_if_recovery_code(&state, step.user_id, method).await;
-    request::redirect_to(&request::safe_next(
+    let ended = crate::api::account::enforce_session_limit(&state, &session, step.user_id)
+        .await
+        .map_err(back)?;
+    request::redirect_to(&crate::api::account::after_sign_in(
+        &state,
         next.as_deref(),
-        &state.site.redirect_origins,
+        ended,
     ));
     Ok(())
 }

@@ -220,6 +220,14 @@ pub async fn passkey_finish(
             &state.site.redirect_origins,
         ));
     };
+    // After a sign-in: the session limit, and the devices page saying what it did.
+    let signed_in = |state: &crate::server::state::AppState, ended: usize| {
+        request::redirect_to(&crate::api::account::after_sign_in(
+            state,
+            next.as_deref(),
+            ended,
+        ));
+    };
     match purpose.as_str() {
         purpose::REGISTER => {
             let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
@@ -262,7 +270,10 @@ pub async fn passkey_finish(
                 .sign_in(user.id, AuthMethod::Passkey)
                 .await
                 .map_err(|e| back(e.into()))?;
-            go_next(&state);
+            let ended = crate::api::account::enforce_session_limit(&state, &session, user.id)
+                .await
+                .map_err(back)?;
+            signed_in(&state, ended);
         }
         purpose::SECOND_STEP => {
             request::check_csrf(&csrf_token).map_err(back)?;
@@ -287,7 +298,10 @@ pub async fn passkey_finish(
                 .await
                 .map_err(|e| back(e.into()))?;
             tracing::info!(user_id = step.user_id, "second step passed with a passkey");
-            go_next(&state);
+            let ended = crate::api::account::enforce_session_limit(&state, &session, step.user_id)
+                .await
+                .map_err(back)?;
+            signed_in(&state, ended);
         }
         purpose::CONFIRM => {
             let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;

@@ -50,6 +50,9 @@ pub fn DevicesPage() -> impl IntoView {
             return None;
         }
         query.with(|q| {
+            if let Some(n) = q.get("limited").and_then(|n| n.parse::<u64>().ok()) {
+                return Some(limited_text(n));
+            }
             q.get("signed_out").and_then(|n| match n.as_str() {
                 "session" => Some(ONE_ENDED.to_owned()),
                 n => n.parse::<u64>().ok().map(ended_text),
@@ -95,6 +98,16 @@ pub fn DevicesPage() -> impl IntoView {
 }
 
 const ONE_ENDED: &str = "The session was signed out.";
+
+/// What signing in did when it went over the most sessions a user may have.
+fn limited_text(n: u64) -> String {
+    let sessions = if n == 1 {
+        "your least recently used session was".to_owned()
+    } else {
+        format!("your {n} least recently used sessions were")
+    };
+    format!("You are signed in on as many devices as an account may be: {sessions} signed out.")
+}
 
 fn ended_text(n: u64) -> String {
     match n {

@@ -338,6 +338,16 @@ pub struct Settings {
     /// any admin page.
     #[arg(long, env = "REQUIRE_SECOND_FACTOR_FOR_STAFF", default_value_t = false, action = ArgAction::Set, global = true)]
     pub require_second_factor_for_staff: bool,
+
+    /// The most sessions one user may have at once (0: no limit). A sign-in beyond it signs out
+    /// the user's least recently active session, and the page says so.
+    #[arg(
+        long,
+        env = "MAX_SESSIONS_PER_USER",
+        default_value_t = 0,
+        global = true
+    )]
+    pub max_sessions_per_user: usize,
 }
 
 impl Settings {
@@ -388,6 +398,7 @@ impl Settings {
             sign_in_alerts: true,
             step_up_window: 600,
             require_second_factor_for_staff: false,
+            max_sessions_per_user: 0,
         }
     }
 
@@ -401,6 +412,7 @@ impl Settings {
             bench_routes: self.bench_baseline_route,
             step_up_window: Duration::from_secs(self.step_up_window),
             require_second_factor_for_staff: self.require_second_factor_for_staff,
+            max_sessions_per_user: self.max_sessions_per_user,
         }
     }
 

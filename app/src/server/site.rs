@@ -19,6 +19,8 @@ pub struct SiteSettings {
     pub step_up_window: std::time::Duration,
     /// Staff need a second factor before admin pages (`REQUIRE_SECOND_FACTOR_FOR_STAFF`).
     pub require_second_factor_for_staff: bool,
+    /// The most sessions a user may have at once; 0: no limit (`MAX_SESSIONS_PER_USER`).
+    pub max_sessions_per_user: usize,
 }
 
 /// Whether an origin is `https://…` (scheme compared ignoring case): people then reach the site

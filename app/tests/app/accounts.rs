@@ -15,6 +15,7 @@ use console_sessions::sessions::{ClientInfo, CookieAction};
 use console_sessions::{Backend, Database, SessionBackend, SessionConfig, SessionEngine};
 
 on_every_database!(
+    a_sign_in_beyond_the_session_limit_signs_out_the_least_recently_active,
     keep_me_signed_in_unticked_gives_a_session_that_ends_with_the_browser,
     sign_in_and_sign_out_renew_the_anti_forgery_token,
     a_user_deactivated_while_signing_in_is_left_with_no_session,
@@ -62,6 +63,50 @@ fn host_cookie(cookies: &[String], name: &str) -> String {
 /// Whether the cache (if this app has one) holds the session.
 fn cached(app: &TestApp, token: &str) -> bool {
     app.state.sessions.cache().is_some() && app.is_cached(token)
+}
+
+async fn a_sign_in_beyond_the_session_limit_signs_out_the_least_recently_active(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| settings.max_sessions_per_user = 2).await;
+    let alice = app.create_user("alice").await;
+    let first = app.signed_in("alice", FIREFOX).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = app.signed_in("alice", IPHONE_SAFARI).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+
+    let third = app.browser_with_agent(DESKTOP_CHROME);
+    let response = third.try_sign_in("alice", PASSWORD).await;
+    assert_eq!(location(&response), "/account/sessions?limited=1");
+    assert_eq!(
+        first.signed_in_as().await,
+        None,
+        "the least recently active"
+    );
+    assert_eq!(second.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(third.signed_in_as().await.as_deref(), Some("alice"));
+    assert_eq!(app.sessions_of(alice).await.len(), 2);
+    let page = third
+        .get_page("/account/sessions?limited=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("your least recently used session was signed out"));
+
+    // Going on elsewhere, the limit still holds (the page just does not say so).
+    let fourth = app.browser();
+    let response = fourth
+        .submit(
+            "/api/account/sign-in",
+            &[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("next", "/account/security"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&response), "/account/security");
+    assert_eq!(second.signed_in_as().await, None);
+    assert_eq!(app.sessions_of(alice).await.len(), 2);
 }
 
 /// The session cookie a response sets (`Set-Cookie: session=…`).

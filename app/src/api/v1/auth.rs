@@ -108,20 +108,37 @@ pub async fn sign_in(
                 .await
                 .map_err(AppError::from),
         };
-        return Ok(match method {
-            Ok(method) => match session.sign_in(signed_in.user.id, method).await {
-                Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
-                Err(error) => (headers, ApiError::from(AppError::from(error))).into_response(),
-            },
-            Err(error) => (headers, ApiError::from(error)).into_response(),
-        });
+        let signed = match method {
+            Ok(method) => session
+                .sign_in(signed_in.user.id, method)
+                .await
+                .map_err(AppError::from),
+            Err(error) => Err(error),
+        };
+        return Ok(answer_sign_in(&state, &session, headers, signed_in.user, signed).await);
     }
-    Ok(
-        match start_session(&session, signed_in.user.id, true).await {
-            Ok(()) => (headers, Json(ViewerUser::from(signed_in.user))).into_response(),
-            Err(error) => (headers, ApiError::from(error)).into_response(),
-        },
-    )
+    let signed = start_session(&session, signed_in.user.id, true).await;
+    Ok(answer_sign_in(&state, &session, headers, signed_in.user, signed).await)
+}
+
+/// The answer to a sign-in: the user, once `MAX_SESSIONS_PER_USER` is enforced, or the error.
+async fn answer_sign_in(
+    state: &AppState,
+    session: &console_sessions::Session,
+    headers: HeaderMap,
+    user: console_sessions::accounts::User,
+    signed: Result<(), AppError>,
+) -> axum::response::Response {
+    let limited = match signed {
+        Ok(()) => crate::api::account::enforce_session_limit(state, session, user.id)
+            .await
+            .map(drop),
+        Err(error) => Err(error),
+    };
+    match limited {
+        Ok(()) => (headers, Json(ViewerUser::from(user))).into_response(),
+        Err(error) => (headers, ApiError::from(error)).into_response(),
+    }
 }
 
 /// Confirms access (step-up) before a sensitive call — signing out the other sessions, every staff
