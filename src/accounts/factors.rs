@@ -327,29 +327,39 @@ macro_rules! lock_factors_of {
 }
 pub(super) use lock_factors_of;
 
-/// In a transaction of either backend, after a factor was removed (under [`lock_factors_of`]):
-/// whether it was the last one; the user's recovery codes then go too (they stand in for a second
-/// factor; with none they mean nothing).
-macro_rules! no_factor_left {
-    ($tx:expr, $user_id:expr) => {{
-        let (left,): (i64,) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM totp_credentials \
-                     WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
-                  + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
-        )
-        .bind($user_id)
-        .fetch_one(&mut *$tx)
-        .await?;
-        if left == 0 {
-            sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
-                .bind($user_id)
-                .execute(&mut *$tx)
-                .await?;
+/// In a transaction of either backend, after `$rows` rows of a factor were deleted (under
+/// [`lock_factors_of`]): `None` when none were; else the security event `$kind` is recorded, and
+/// whether it was the last factor is answered ([`FactorRemoved`]); the user's recovery codes then
+/// go too (they stand in for a second factor; with none they mean nothing).
+macro_rules! factor_removed {
+    ($tx:expr, $user_id:expr, $rows:expr, $kind:expr, $client_ip:expr, $at:expr) => {{
+        if $rows == 0 {
+            None
+        } else {
+            let (left,): (i64,) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM totp_credentials \
+                         WHERE user_id = $1 AND confirmed_at IS NOT NULL) \
+                      + (SELECT COUNT(*) FROM passkeys WHERE user_id = $1)",
+            )
+            .bind($user_id)
+            .fetch_one(&mut *$tx)
+            .await?;
+            if left == 0 {
+                sqlx::query("DELETE FROM recovery_codes WHERE user_id = $1")
+                    .bind($user_id)
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            record_event!(
+                &mut *$tx,
+                &NewEvent::of($user_id, $kind).with_ip($client_ip),
+                $at
+            )?;
+            Some($crate::accounts::FactorRemoved { last: left == 0 })
         }
-        left == 0
     }};
 }
-pub(super) use no_factor_left;
+pub(super) use factor_removed;
 
 /// A second factor removed ([`Accounts::remove_totp`], [`Accounts::remove_passkey`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -565,17 +575,14 @@ impl Accounts {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
-            let removed = if removed > 0 {
-                let last = no_factor_left!(tx, user_id);
-                record_event!(
-                    &mut *tx,
-                    &NewEvent::of(user_id, SecurityEventKind::TotpRemoved).with_ip(client_ip),
-                    at
-                )?;
-                Some(FactorRemoved { last })
-            } else {
-                None
-            };
+            let removed = factor_removed!(
+                tx,
+                user_id,
+                removed,
+                SecurityEventKind::TotpRemoved,
+                client_ip,
+                at
+            );
             tx.commit().await?;
             Ok::<_, sqlx::Error>(removed)
         })?;

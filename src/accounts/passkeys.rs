@@ -393,17 +393,14 @@ impl Accounts {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            let removed = if removed > 0 {
-                let last = super::factors::no_factor_left!(tx, user_id);
-                record_event!(
-                    &mut *tx,
-                    &NewEvent::of(user_id, SecurityEventKind::PasskeyRemoved).with_ip(client_ip),
-                    at
-                )?;
-                Some(FactorRemoved { last })
-            } else {
-                None
-            };
+            let removed = super::factors::factor_removed!(
+                tx,
+                user_id,
+                removed,
+                SecurityEventKind::PasskeyRemoved,
+                client_ip,
+                at
+            );
             tx.commit().await?;
             Ok::<_, sqlx::Error>(removed)
         })?;
@@ -542,17 +539,17 @@ impl Accounts {
                 }
             }
         }
-        let Ok((row, result)) = checked else {
+        // A deactivated (or deleted) account's passkey fails as an unknown one does.
+        let mut signed = None;
+        if let Ok((row, result)) = checked {
+            if let Some(user) = self.user(row.user_id).await?.filter(|user| user.is_active) {
+                signed = Some((row, result, user));
+            }
+        }
+        let Some((row, result, user)) = signed else {
             self.record_failure(&subjects).await?;
             crate::metrics::sign_in(SignInOutcome::Failure);
             return Err(AccountRefusal::PasskeyFailed.into());
-        };
-        let user = match self.user(row.user_id).await? {
-            Some(user) if user.is_active => user,
-            _ => {
-                self.record_failure(&subjects).await?;
-                return Err(AccountRefusal::PasskeyFailed.into());
-            }
         };
         if self.inner.config.require_verified_email && user.email_verified_at.is_none() {
             return Err(if user.email.is_none() {

@@ -275,9 +275,9 @@ impl Message {
         Self::render(MessageKind::PasswordChanged, to, subject, &context)
     }
 
-    /// Two-step sign-in changed at `at`: `change` says how, in a sentence ("A passkey named
-    /// “Laptop” was added"); if that is news, `link` (a path on `origin`, such as the password reset
-    /// page) is where to act. A second factor changing is how someone who took an account keeps
+    /// Two-step sign-in changed at `at`: `change` says how, in a sentence without its full stop
+    /// ("A passkey was added"); if that is news, `link` (a path on `origin`, such as the password
+    /// reset page) is where to act. A second factor changing is how someone who took an account keeps
     /// it, so its owner hears of every change.
     pub fn two_step_changed(
         origin: &PublicOrigin,

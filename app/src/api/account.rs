@@ -198,10 +198,10 @@ pub async fn sign_in(
     start_session(&session, signed_in.user.id, remember)
         .await
         .map_err(back)?;
-    let ended = enforce_session_limit(&state, &session, signed_in.user.id)
+    let url = after_sign_in(&state, &session, signed_in.user.id, next.as_deref())
         .await
         .map_err(back)?;
-    request::redirect_to(&after_sign_in(&state, next.as_deref(), ended));
+    request::redirect_to(&url);
     Ok(())
 }
 
@@ -234,20 +234,26 @@ pub async fn enforce_session_limit(
     Ok(ended)
 }
 
-/// Where to go once signed in: `next` (as [`crate::paths::safe_next`] allows it), or the devices
-/// page, which then says how many sessions the limit signed out (`?limited=N`).
+/// What every form does once a session is signed in (the password, the second step, a
+/// passkey): keeps the user to `MAX_SESSIONS_PER_USER` ([`enforce_session_limit`]), then answers
+/// where to go: `next` (as [`crate::paths::safe_next`] allows it), or the devices page, which then
+/// says how many sessions the limit signed out (`?limited=N`).
 #[cfg(feature = "ssr")]
-pub fn after_sign_in(
+pub async fn after_sign_in(
     state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+    user_id: i64,
     next: Option<&str>,
-    ended: usize,
-) -> String {
+) -> Result<String, AppError> {
+    let ended = enforce_session_limit(state, session, user_id).await?;
     let url = crate::server::request::safe_next(next, &state.site.redirect_origins);
-    if ended > 0 && url == crate::paths::url("/account/sessions") {
-        format!("{url}?limited={ended}")
-    } else {
-        url
-    }
+    Ok(
+        if ended > 0 && url == crate::paths::url("/account/sessions") {
+            format!("{url}?limited={ended}")
+        } else {
+            url
+        },
+    )
 }
 
 /// The library's sign-in check (password, throttling, device cookie) for the forms and the JSON

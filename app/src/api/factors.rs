@@ -133,14 +133,10 @@ pub async fn second_step(
         .map_err(|e| back(e.into()))?;
     tracing::info!(user_id = step.user_id, method = %method, "second step passed");
     tell_if_recovery_code(&state, step.user_id, method).await;
-    let ended = crate::api::account::enforce_session_limit(&state, &session, step.user_id)
+    let url = crate::api::account::after_sign_in(&state, &session, step.user_id, next.as_deref())
         .await
         .map_err(back)?;
-    request::redirect_to(&crate::api::account::after_sign_in(
-        &state,
-        next.as_deref(),
-        ended,
-    ));
+    request::redirect_to(&url);
     Ok(())
 }
 

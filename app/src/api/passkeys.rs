@@ -120,12 +120,6 @@ pub async fn passkey_options(
     request::no_store();
     match start(&csrf_token, &purpose).await {
         Ok(start) => Ok(start),
-        Err(AppError::ConfirmAccessRequired) => Ok(PasskeyStart {
-            options: None,
-            go: Some(crate::paths::url(&request::confirm_access_path(
-                "/account/security",
-            ))),
-        }),
         Err(error) => {
             let page = match error {
                 AppError::Account(crate::error::AccountRefusal::SignInExpired) => {
@@ -220,14 +214,6 @@ pub async fn passkey_finish(
             &state.site.redirect_origins,
         ));
     };
-    // After a sign-in: the session limit, and the devices page saying what it did.
-    let signed_in = |state: &crate::server::state::AppState, ended: usize| {
-        request::redirect_to(&crate::api::account::after_sign_in(
-            state,
-            next.as_deref(),
-            ended,
-        ));
-    };
     match purpose.as_str() {
         purpose::REGISTER => {
             let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;
@@ -270,10 +256,11 @@ pub async fn passkey_finish(
                 .sign_in(user.id, AuthMethod::Passkey)
                 .await
                 .map_err(|e| back(e.into()))?;
-            let ended = crate::api::account::enforce_session_limit(&state, &session, user.id)
-                .await
-                .map_err(back)?;
-            signed_in(&state, ended);
+            let url =
+                crate::api::account::after_sign_in(&state, &session, user.id, next.as_deref())
+                    .await
+                    .map_err(back)?;
+            request::redirect_to(&url);
         }
         purpose::SECOND_STEP => {
             request::check_csrf(&csrf_token).map_err(back)?;
@@ -298,10 +285,11 @@ pub async fn passkey_finish(
                 .await
                 .map_err(|e| back(e.into()))?;
             tracing::info!(user_id = step.user_id, "second step passed with a passkey");
-            let ended = crate::api::account::enforce_session_limit(&state, &session, step.user_id)
-                .await
-                .map_err(back)?;
-            signed_in(&state, ended);
+            let url =
+                crate::api::account::after_sign_in(&state, &session, step.user_id, next.as_deref())
+                    .await
+                    .map_err(back)?;
+            request::redirect_to(&url);
         }
         purpose::CONFIRM => {
             let (state, session, user_id) = request::own_account_form(&csrf_token, &back).await?;

@@ -125,11 +125,17 @@ pub async fn require_recent_proof(
     if session.confirmed_within(state.site.step_up_window).await? {
         return Ok(());
     }
+    Err(send_to_confirm(&confirm_access_path(return_to)))
+}
+
+/// Sends the browser to `page`, the confirm-access page, and answers
+/// [`AppError::ConfirmAccessRequired`].
+fn send_to_confirm(page: &str) -> AppError {
     // The status first: a redirect set after it wins for a plain form post.
     let error = AppError::ConfirmAccessRequired;
     mark_status(&error);
-    redirect(&confirm_access_path(return_to));
-    Err(error)
+    redirect(page);
+    error
 }
 
 /// Where to confirm access before adding a factor that signs in by itself (a passkey), if the
@@ -163,13 +169,10 @@ pub async fn require_factor_proof(
     user_id: i64,
     return_to: &str,
 ) -> Result<(), AppError> {
-    let Some(page) = factor_proof_needed(state, session, user_id, return_to).await? else {
-        return Ok(());
-    };
-    let error = AppError::ConfirmAccessRequired;
-    mark_status(&error);
-    redirect(&page);
-    Err(error)
+    match factor_proof_needed(state, session, user_id, return_to).await? {
+        Some(page) => Err(send_to_confirm(&page)),
+        None => Ok(()),
+    }
 }
 
 /// The confirm-access page, coming back to `return_to` (a path of this site) once done.
