@@ -34,33 +34,6 @@ pub const MAIL_RETRIED: &str = "console_sessions_mail_retried_total";
 /// Counter: messages the mail outbox gave up on (out of attempts, or too old), now `failed`.
 pub const MAIL_FAILED: &str = "console_sessions_mail_failed_total";
 
-/// Why sessions were ended early, the `reason` label of [`SESSIONS_REVOKED`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndReason {
-    /// The session ended itself: sign-out, or emptied.
-    SignedOut,
-    /// Ended from elsewhere: another session of its user, or staff.
-    Revoked,
-    /// Its user was deleted.
-    UserDeleted,
-    /// Its user's password was reset or set by staff.
-    PasswordChanged,
-    /// Its user went over their limit of sessions.
-    SessionLimit,
-}
-
-impl EndReason {
-    fn label(self) -> &'static str {
-        match self {
-            Self::SignedOut => "signed_out",
-            Self::Revoked => "revoked",
-            Self::UserDeleted => "user_deleted",
-            Self::PasswordChanged => "password_changed",
-            Self::SessionLimit => "session_limit",
-        }
-    }
-}
-
 /// Registers the help text of every metric above with the installed recorder.
 pub fn describe() {
     use ::metrics::{describe_counter, Unit};
@@ -72,7 +45,7 @@ pub fn describe() {
     describe_counter!(
         SESSIONS_REVOKED,
         Unit::Count,
-        "Sessions ended before their expiry, by reason (signed_out, revoked, user_deleted, password_changed, session_limit)."
+        "Sessions ended before their expiry, by reason (signed_out, revoked, not_me, staff, user_deleted, password_changed, deactivated, session_limit)."
     );
     describe_counter!(
         SESSIONS_EXPIRED,
@@ -115,9 +88,10 @@ pub(crate) fn session_created() {
     ::metrics::counter!(SESSIONS_CREATED).increment(1);
 }
 
-pub(crate) fn sessions_ended(reason: EndReason, count: usize) {
+/// `reason` is the name of an `EndCause` (`sessions::EndCause::as_str`).
+pub(crate) fn sessions_ended(reason: &'static str, count: usize) {
     if count > 0 {
-        ::metrics::counter!(SESSIONS_REVOKED, "reason" => reason.label()).increment(count as u64);
+        ::metrics::counter!(SESSIONS_REVOKED, "reason" => reason).increment(count as u64);
     }
 }
 

@@ -27,6 +27,7 @@ pub fn sample_record(user_id: Option<i64>) -> (SessionRecord, SessionToken) {
         public_id: PublicId::generate(),
         token_hash: token.hash(),
         user_id,
+        label: None,
         assurance: user_id.map(|_| Assurance::signed_in(AuthMethod::Password, now)),
         data: serde_json::Map::new(),
         ip: Some(std::net::IpAddr::from([192, 0, 2, 1])),

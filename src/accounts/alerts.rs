@@ -530,7 +530,12 @@ impl Accounts {
             });
         }
         let session_ended = match &session {
-            Some(public_id) => self.inner.engine.revoke(user.id, public_id).await?,
+            Some(public_id) => {
+                self.inner
+                    .engine
+                    .end_session(user.id, public_id, EndCause::NotMe)
+                    .await?
+            }
             None => false,
         };
         let reset = self.issue_password_reset(&user, None, false).await?;

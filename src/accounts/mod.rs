@@ -672,7 +672,12 @@ impl Accounts {
             tracing::info!(user_id, "user activated");
             return Ok(0);
         }
-        let ended = self.inner.engine.revoke_all(user_id).await?;
+        let ended = self
+            .inner
+            .engine
+            .end_all_of(user_id, EndCause::Deactivated)
+            .await?
+            .len();
         tracing::info!(user_id, sessions_ended = ended, "user deactivated");
         Ok(ended)
     }
@@ -721,6 +726,15 @@ impl Accounts {
             .end_all_of(user_id, EndCause::UserDeleted)
             .await?
             .len();
+        // The history's user_id is a plain column (the engine's own table knows no users): the
+        // person's ended sessions go with them here.
+        with_pool!(self.db(), |pool| sqlx::query(
+            "DELETE FROM session_history WHERE user_id = $1"
+        )
+        .bind(user_id)
+        .execute(pool)
+        .await
+        .map(drop))?;
         with_pool!(self.db(), |pool| sqlx::query(
             "DELETE FROM users WHERE id = $1"
         )

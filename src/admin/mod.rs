@@ -14,7 +14,7 @@ use crate::db::with_pool;
 use crate::db::{escape_like, Database};
 use crate::device::DeviceCategory;
 use crate::sessions::db_store::{SessionRow, COLUMNS};
-use crate::sessions::{ip_key, PublicId, SessionEngine, StoreError};
+use crate::sessions::{ip_key, Ending, PublicId, SessionEngine, StoreError};
 
 mod audit;
 mod ip_prefix;
@@ -253,10 +253,10 @@ impl SessionAdmin {
     ) -> Result<Vec<PublicId>, StoreError> {
         let ended: Vec<PublicId> = self
             .engine
-            .delete_many(public_ids)
+            .delete_many(public_ids, Ending::by_staff(actor.user_id))
             .await?
             .into_iter()
-            .map(|d| d.public_id)
+            .map(|d| d.record.public_id)
             .collect();
         self.record(
             actor,
@@ -286,8 +286,11 @@ impl SessionAdmin {
         user_id: i64,
         username: &str,
     ) -> Result<Vec<PublicId>, StoreError> {
-        let deleted = self.engine.revoke_all_listed(user_id).await?;
-        let ended: Vec<PublicId> = deleted.into_iter().map(|d| d.public_id).collect();
+        let deleted = self
+            .engine
+            .end_all_of(user_id, Ending::by_staff(actor.user_id))
+            .await?;
+        let ended: Vec<PublicId> = deleted.into_iter().map(|d| d.record.public_id).collect();
         self.record(
             actor,
             "user.sign_out_all",

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use moka::sync::Cache;
 use time::OffsetDateTime;
 
+use super::history::SessionHistory;
 use super::record::{PublicId, SessionRecord, TokenHash};
 use super::store::{by_user, Deleted, SessionStore, StoreError, UserSessionStore};
 
@@ -190,7 +191,7 @@ impl<S: SessionStore> CachedDbStore<S> {
     /// read those rows before the delete committed from keeping them. Also called when the
     /// delete failed (it may still have committed): the generation moves either way.
     fn evict_deleted(&self, deleted: &[Deleted]) {
-        self.evict_ended(deleted.iter().map(|session| &session.token_hash));
+        self.evict_ended(deleted.iter().map(Deleted::token_hash));
     }
 
     /// [`CachedDbStore::evict_deleted`] for the outcome of a bulk delete.
@@ -285,6 +286,11 @@ impl<S: SessionStore> SessionStore for CachedDbStore<S> {
         // Per user only when the store underneath is: the cache adds eviction, not an index.
         self.inner.by_user().map(|_| self as &dyn UserSessionStore)
     }
+
+    fn history(&self) -> Option<&dyn SessionHistory> {
+        // Ended sessions are never cached: the history is the store's underneath.
+        self.inner.history()
+    }
 }
 
 /// The per-user operations of the store underneath, each delete evicting what it deleted.
@@ -316,5 +322,18 @@ impl<S: SessionStore> UserSessionStore for CachedDbStore<S> {
     ) -> Result<Vec<Deleted>, StoreError> {
         let inner = by_user(&self.inner, "end sessions by public id")?;
         self.after_delete(inner.delete_by_public_ids(public_ids, user_id).await)
+    }
+
+    async fn rename(
+        &self,
+        user_id: i64,
+        public_id: &PublicId,
+        label: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        // A cached copy may keep the old name: harmless, since lists are read from the store
+        // underneath and a save never writes the name.
+        by_user(&self.inner, "rename a session")?
+            .rename(user_id, public_id, label)
+            .await
     }
 }

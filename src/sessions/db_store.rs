@@ -13,6 +13,7 @@ use sqlx::QueryBuilder;
 use time::OffsetDateTime;
 
 use super::assurance::{Aal, Assurance, AuthMethod};
+use super::history::SessionHistory;
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
@@ -26,7 +27,7 @@ pub(crate) const COLUMNS: &str =
     "public_id, token_hash, user_id, data, ip, user_agent, expiry_policy, \
                        created_at, updated_at, last_activity_at, expires_at, client_hints, \
                        country_code, city, first_ip, first_country_code, first_city, \
-                       auth_method, aal, authenticated_at";
+                       auth_method, aal, authenticated_at, label";
 
 /// Sessions stored in the database, with no cache.
 ///
@@ -65,13 +66,7 @@ pub(crate) struct SessionRow {
     auth_method: Option<String>,
     aal: Option<i16>,
     authenticated_at: Option<i64>,
-}
-
-#[derive(sqlx::FromRow)]
-struct DeletedRow {
-    public_id: String,
-    token_hash: Vec<u8>,
-    user_id: Option<i64>,
+    label: Option<String>,
 }
 
 impl SessionRow {
@@ -94,6 +89,7 @@ impl SessionRow {
             public_id,
             token_hash,
             user_id: self.user_id,
+            label: self.label,
             // Sessions signed in before the columns existed have none: unknown, not corrupt.
             assurance: match (
                 self.user_id,
@@ -137,19 +133,17 @@ impl SessionRow {
     }
 }
 
-impl DeletedRow {
-    fn into_deleted(self) -> Option<Deleted> {
-        Some(Deleted {
-            public_id: PublicId::parse(&self.public_id)?,
-            token_hash: TokenHash::from_slice(&self.token_hash)?,
-            user_id: self.user_id,
-        })
-    }
-}
-
-fn into_deleted(rows: Vec<DeletedRow>) -> Vec<Deleted> {
+/// The sessions these deleted rows were. A row that does not read as a session (corrupt) is gone
+/// all the same: it is logged and left out, which costs the cache nothing (it never loaded one).
+fn into_deleted(rows: Vec<SessionRow>) -> Vec<Deleted> {
     rows.into_iter()
-        .filter_map(DeletedRow::into_deleted)
+        .filter_map(|row| match row.into_record() {
+            Ok(record) => Some(Deleted { record }),
+            Err(error) => {
+                tracing::warn!(%error, "a deleted session row did not read back");
+                None
+            }
+        })
         .collect()
 }
 
@@ -191,18 +185,25 @@ impl RowValues {
     }
 }
 
+fn device_category(record: &SessionRecord) -> crate::device::DeviceCategory {
+    device_category_of(record.user_agent.as_deref(), record.client_hints.as_ref())
+}
+
 /// The kind of device, kept beside the user agent for the admin's filter. Without the `device`
 /// feature nothing parses user agents, and rows say `unknown`.
-fn device_category(record: &SessionRecord) -> crate::device::DeviceCategory {
+pub(crate) fn device_category_of(
+    user_agent: Option<&str>,
+    hints: Option<&crate::device::ClientHints>,
+) -> crate::device::DeviceCategory {
     #[cfg(feature = "device")]
     return crate::device::DeviceSummary::from_request(
-        record.user_agent.as_deref(),
-        &record.client_hints.clone().unwrap_or_default(),
+        user_agent,
+        &hints.cloned().unwrap_or_default(),
     )
     .category;
     #[cfg(not(feature = "device"))]
     {
-        let _ = record;
+        let _ = (user_agent, hints);
         crate::device::DeviceCategory::Unknown
     }
 }
@@ -245,7 +246,7 @@ impl DbStore {
         second: &str,
     ) -> Result<Vec<Deleted>, StoreError> {
         self.count();
-        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(sql)
+        let rows: Vec<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(sql)
             .bind(first)
             .bind(second)
             .fetch_all(pool)
@@ -260,7 +261,7 @@ impl SessionStore for DbStore {
         let values = RowValues::of(record);
         let sql = format!(
             "INSERT INTO sessions ({COLUMNS}, ip_key, device_category) VALUES ($1, $2, $3, $4, $5, \
-             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+             $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
         );
         self.count();
         let result = with_pool!(&self.db, |pool| sqlx::query(&sql)
@@ -284,6 +285,7 @@ impl SessionStore for DbStore {
             .bind(values.auth_method)
             .bind(values.aal)
             .bind(values.authenticated_at)
+            .bind(&record.label)
             .bind(&values.ip_key)
             .bind(values.device_category)
             .execute(pool)
@@ -385,19 +387,24 @@ impl SessionStore for DbStore {
         batch: u32,
     ) -> Result<Vec<Deleted>, StoreError> {
         self.count();
-        let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| sqlx::query_as(
+        let sql = format!(
             "DELETE FROM sessions WHERE id IN \
              (SELECT id FROM sessions WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2) \
-             RETURNING public_id, token_hash, user_id"
-        )
-        .bind(to_millis(now))
-        .bind(i64::from(batch))
-        .fetch_all(pool)
-        .await)?;
+             RETURNING {COLUMNS}"
+        );
+        let rows: Vec<SessionRow> = with_pool!(&self.db, |pool| sqlx::query_as(&sql)
+            .bind(to_millis(now))
+            .bind(i64::from(batch))
+            .fetch_all(pool)
+            .await)?;
         Ok(into_deleted(rows))
     }
 
     fn by_user(&self) -> Option<&dyn UserSessionStore> {
+        Some(self)
+    }
+
+    fn history(&self) -> Option<&dyn SessionHistory> {
         Some(self)
     }
 }
@@ -431,7 +438,7 @@ impl UserSessionStore for DbStore {
         // Bounded statements: SQLite allows only so many bound values in one.
         for chunk in public_ids.chunks(500) {
             self.count();
-            let rows: Vec<DeletedRow> = with_pool!(&self.db, |pool| {
+            let rows: Vec<SessionRow> = with_pool!(&self.db, |pool| {
                 let mut builder = QueryBuilder::new("DELETE FROM sessions WHERE public_id IN (");
                 let mut list = builder.separated(", ");
                 for id in chunk {
@@ -441,7 +448,7 @@ impl UserSessionStore for DbStore {
                 if let Some(user_id) = user_id {
                     builder.push(" AND user_id = ").push_bind(user_id);
                 }
-                builder.push(" RETURNING public_id, token_hash, user_id");
+                builder.push(" RETURNING ").push(COLUMNS);
                 builder.build_query_as().fetch_all(pool).await
             })?;
             deleted.extend(into_deleted(rows));
@@ -456,12 +463,28 @@ impl UserSessionStore for DbStore {
     ) -> Result<Vec<Deleted>, StoreError> {
         // Public ids are never empty, so "" keeps nothing.
         let keep = keep.map(PublicId::as_str).unwrap_or("");
-        self.delete_returning(
-            "DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2 \
-             RETURNING public_id, token_hash, user_id",
-            user_id,
-            keep,
+        let sql = format!(
+            "DELETE FROM sessions WHERE user_id = $1 AND public_id <> $2 RETURNING {COLUMNS}"
+        );
+        self.delete_returning(&sql, user_id, keep).await
+    }
+
+    async fn rename(
+        &self,
+        user_id: i64,
+        public_id: &PublicId,
+        label: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        self.count();
+        let renamed = with_pool!(&self.db, |pool| sqlx::query(
+            "UPDATE sessions SET label = $1 WHERE public_id = $2 AND user_id = $3"
         )
+        .bind(label)
+        .bind(public_id.as_str())
+        .bind(user_id)
+        .execute(pool)
         .await
+        .map(|done| done.rows_affected()))?;
+        Ok(renamed > 0)
     }
 }

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::history::{EndedSession, SessionHistory};
 use super::record::{PublicId, SessionRecord, TokenHash};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 
@@ -35,6 +36,8 @@ struct Sessions {
     by_public_id: HashMap<PublicId, TokenHash>,
     /// Creation order, the tie-break a database's row id gives.
     next: u64,
+    /// Ended sessions, oldest first.
+    history: Vec<EndedSession>,
 }
 
 #[derive(Debug)]
@@ -71,7 +74,9 @@ impl Sessions {
     fn remove(&mut self, token_hash: &TokenHash) -> Option<Deleted> {
         let stored = self.by_hash.remove(token_hash)?;
         self.by_public_id.remove(&stored.record.public_id);
-        Some(Deleted::of(&stored.record))
+        Some(Deleted {
+            record: stored.record,
+        })
     }
 
     /// Removes every session `matches` picks, in creation order.
@@ -150,6 +155,7 @@ impl SessionStore for MemoryStore {
             created_at: current.record.created_at,
             first_ip: current.record.first_ip,
             first_place: current.record.first_place,
+            label: current.record.label,
             ..record.clone()
         };
         sessions
@@ -191,6 +197,44 @@ impl SessionStore for MemoryStore {
 
     fn by_user(&self) -> Option<&dyn UserSessionStore> {
         Some(self)
+    }
+
+    fn history(&self) -> Option<&dyn SessionHistory> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl SessionHistory for MemoryStore {
+    async fn record(&self, ended: &[EndedSession]) -> Result<(), StoreError> {
+        self.sessions().history.extend_from_slice(ended);
+        Ok(())
+    }
+
+    async fn ended_for_user(
+        &self,
+        user_id: i64,
+        limit: u32,
+    ) -> Result<Vec<EndedSession>, StoreError> {
+        let sessions = self.sessions();
+        let mut ended: Vec<&EndedSession> = sessions
+            .history
+            .iter()
+            .filter(|session| session.user_id == user_id)
+            .collect();
+        // Most recently ended first; among equals, the later recorded first, as a row id orders.
+        ended.reverse();
+        ended.sort_by_key(|session| std::cmp::Reverse(session.ended_at));
+        Ok(ended.into_iter().take(limit as usize).cloned().collect())
+    }
+
+    async fn purge(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        let mut sessions = self.sessions();
+        let kept = sessions.history.len();
+        sessions
+            .history
+            .retain(|session| session.ended_at >= before);
+        Ok((kept - sessions.history.len()) as u64)
     }
 }
 
@@ -248,5 +292,24 @@ impl UserSessionStore for MemoryStore {
             }
         }
         Ok(deleted)
+    }
+
+    async fn rename(
+        &self,
+        user_id: i64,
+        public_id: &PublicId,
+        label: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let mut sessions = self.sessions();
+        let Some(hash) = sessions.by_public_id.get(public_id).copied() else {
+            return Ok(false);
+        };
+        match sessions.by_hash.get_mut(&hash) {
+            Some(stored) if stored.record.user_id == Some(user_id) => {
+                stored.record.label = label.map(str::to_owned);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

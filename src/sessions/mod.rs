@@ -18,6 +18,7 @@ mod cluster;
 #[cfg(sql)]
 pub(crate) mod db_store;
 mod events;
+mod history;
 mod layer;
 mod memory;
 mod record;
@@ -40,7 +41,8 @@ pub use client::{user_agent, ClientInfo, ProxyHeader};
 pub use cluster::{Eviction, EvictionListener, EVICTION_CHANNEL};
 #[cfg(sql)]
 pub use db_store::DbStore;
-pub use events::{EndCause, Ended, SessionEvent, SignedIn, EVENT_BUFFER};
+pub use events::{EndCause, Ended, EndedBy, Ending, SessionEvent, SignedIn, EVENT_BUFFER};
+pub use history::{EndedSession, SessionHistory};
 pub use layer::{cookie_value, SessionLayer, SessionService};
 pub use memory::MemoryStore;
 // The time helpers live in `crate::clock` (below accounts and admin too); kept here for callers
@@ -48,7 +50,7 @@ pub use memory::MemoryStore;
 pub use crate::clock::{from_millis, now, to_millis};
 pub use record::{
     ip_key, is_base64url, truncate_user_agent, Expiry, PublicId, SessionRecord, SessionToken,
-    TokenHash, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
+    TokenHash, MAX_LABEL_CHARS, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
 };
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionStore, StoreError, UserSessionStore};
@@ -58,7 +60,7 @@ use crate::db::Database;
 #[cfg(feature = "geo")]
 use crate::geo::GeoIp;
 use crate::geo::Place;
-use crate::metrics::{self as counters, EndReason};
+use crate::metrics as counters;
 
 /// Which backend keeps sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -112,6 +114,9 @@ pub struct SessionConfig {
     pub browser_idle_timeout: Duration,
     /// Last activity is written at most this often (default 60 s).
     pub activity_interval: Duration,
+    /// How long ended sessions are kept in their history ([`EndedSession`]; default 90 days,
+    /// `SESSION_HISTORY_DAYS`). Zero keeps none: sessions then end without a trace.
+    pub history_retention: Duration,
     /// The `cached_db` cache.
     pub cache: CacheSettings,
     /// Peers whose proxy header (`trusted_proxy_header`) and `X-Forwarded-Proto` are believed.
@@ -134,6 +139,7 @@ impl Default for SessionConfig {
             absolute_lifetime: Duration::from_secs(30 * 24 * 3600),
             browser_idle_timeout: Duration::from_secs(12 * 3600),
             activity_interval: Duration::from_secs(60),
+            history_retention: Duration::from_secs(90 * 24 * 3600),
             cache: CacheSettings::default(),
             trusted_proxies: Vec::new(),
             trusted_proxy_header: ProxyHeader::default(),
@@ -508,7 +514,8 @@ impl SessionEngine {
         let now = now();
         if let Some(flushed) = state.flushed.take() {
             if store.delete(&flushed.token_hash).await? {
-                self.ended(EndCause::SignedOut, &[Deleted::of(&flushed)]);
+                self.ended(&EndCause::SignedOut.into(), &[Deleted::of(&flushed)])
+                    .await;
             }
         }
         let dirty = state.modified || state.activity_due || state.client_changed || state.cycle;
@@ -541,7 +548,8 @@ impl SessionEngine {
             }
             Some(current) if empty && state.modified => {
                 if store.delete(&current.token_hash).await? {
-                    self.ended(EndCause::SignedOut, &[Deleted::of(&current)]);
+                    self.ended(&EndCause::SignedOut.into(), &[Deleted::of(&current)])
+                        .await;
                 }
                 state.record = None;
                 CookieAction::Remove
@@ -621,7 +629,7 @@ impl SessionEngine {
             {
                 // Deactivated (or deleted) while signing in: undo the session just written.
                 if store.delete(&token_hash).await? {
-                    counters::sessions_ended(EndReason::Revoked, 1);
+                    counters::sessions_ended(EndCause::Deactivated.as_str(), 1);
                 }
                 tracing::warn!(
                     user_id,
@@ -673,31 +681,68 @@ impl SessionEngine {
         let _ = self.inner.events.send(event);
     }
 
-    /// Counts sessions that ended and tells the subscribers, one event each.
-    fn ended(&self, cause: EndCause, deleted: &[Deleted]) {
-        match cause {
-            EndCause::SignedOut => counters::sessions_ended(EndReason::SignedOut, deleted.len()),
-            EndCause::Revoked => counters::sessions_ended(EndReason::Revoked, deleted.len()),
-            EndCause::UserDeleted => {
-                counters::sessions_ended(EndReason::UserDeleted, deleted.len());
-            }
-            EndCause::PasswordChanged => {
-                counters::sessions_ended(EndReason::PasswordChanged, deleted.len());
-            }
-            EndCause::Expired => counters::sessions_expired(deleted.len()),
-            EndCause::SessionLimit => {
-                counters::sessions_ended(EndReason::SessionLimit, deleted.len());
-            }
+    /// Counts sessions that ended, keeps their history, and tells the subscribers, one event
+    /// each. Never fails: the sessions are gone whatever happens here, so a history that cannot
+    /// be written is logged rather than turned into a failed sign-out.
+    async fn ended(&self, ending: &Ending, deleted: &[Deleted]) {
+        if deleted.is_empty() {
+            return;
         }
+        if ending.cause.is_expiry() {
+            counters::sessions_expired(deleted.len());
+        } else {
+            counters::sessions_ended(ending.cause.as_str(), deleted.len());
+        }
+        self.keep_history(ending, deleted).await;
         if self.inner.events.receiver_count() == 0 {
             return;
         }
         for session in deleted {
             self.emit(SessionEvent::Ended(Ended {
-                public_id: session.public_id.clone(),
-                user_id: session.user_id,
-                reason: cause,
+                public_id: session.record.public_id.clone(),
+                user_id: session.record.user_id,
+                reason: ending.cause,
+                by: ending.by.clone(),
             }));
+        }
+    }
+
+    async fn keep_history(&self, ending: &Ending, deleted: &[Deleted]) {
+        let Some(history) = self.store().history() else {
+            return;
+        };
+        if self.inner.config.history_retention.is_zero() {
+            return;
+        }
+        let now = now();
+        let ended: Vec<EndedSession> = deleted
+            .iter()
+            .filter_map(|session| {
+                // An expired session ended when it expired, not when the sweep found it.
+                let at = if ending.cause.is_expiry() {
+                    session.record.expires_at.min(now)
+                } else {
+                    now
+                };
+                EndedSession::of(&session.record, ending, at)
+            })
+            .collect();
+        if ended.is_empty() {
+            return;
+        }
+        if let Err(error) = history.record(&ended).await {
+            tracing::error!(%error, count = ended.len(), "the history of ended sessions was not written");
+        }
+    }
+
+    /// Why an expired session expired: its absolute lifetime when that is what its expiry was
+    /// held to, else its idle timeout.
+    fn expiry_cause(&self, record: &SessionRecord) -> EndCause {
+        let absolute = record.created_at + self.inner.config.absolute_lifetime;
+        if record.expires_at >= absolute {
+            EndCause::AbsoluteLifetime
+        } else {
+            EndCause::IdleTimeout
         }
     }
 
@@ -713,6 +758,7 @@ impl SessionEngine {
             public_id: PublicId::generate(),
             token_hash: token.hash(),
             user_id: state.user_id,
+            label: None,
             assurance: state.assurance,
             data: state.data.clone(),
             ip: client.ip,
@@ -774,50 +820,110 @@ impl SessionEngine {
             .await
     }
 
-    /// Signs out one session of a user. A public id of another user's session is "not found"
-    /// (`false`), never a revoke.
-    pub async fn revoke(&self, user_id: i64, public_id: &PublicId) -> Result<bool, StoreError> {
+    /// Ends one session of a user, for this reason (signed out from another of their sessions:
+    /// [`Ending::from_session`]). A public id of another user's session is "not found"
+    /// (`false`), never an end.
+    pub async fn end_session(
+        &self,
+        user_id: i64,
+        public_id: &PublicId,
+        ending: impl Into<Ending>,
+    ) -> Result<bool, StoreError> {
         let deleted = self
             .by_user("sign out a session by its public id")?
             .delete_by_public_ids(std::slice::from_ref(public_id), Some(user_id))
             .await?;
-        self.ended(EndCause::Revoked, &deleted);
+        self.ended(&ending.into(), &deleted).await;
         Ok(!deleted.is_empty())
     }
 
-    /// Signs out every session of a user except `keep`; returns how many ended.
+    /// Signs out one session of a user from elsewhere, not saying where ([`EndCause::Revoked`];
+    /// [`SessionEngine::end_session`] says more). A public id of another user's session is "not
+    /// found" (`false`), never a revoke.
+    pub async fn revoke(&self, user_id: i64, public_id: &PublicId) -> Result<bool, StoreError> {
+        self.end_session(user_id, public_id, EndCause::Revoked)
+            .await
+    }
+
+    /// Signs out every session of a user except `keep`, the one doing it; returns how many ended.
     pub async fn revoke_others(&self, user_id: i64, keep: &PublicId) -> Result<usize, StoreError> {
+        self.end_others(user_id, keep, EndCause::Revoked).await
+    }
+
+    /// Ends every session of a user except `keep`, the one doing it, for this reason (a password
+    /// change says [`EndCause::PasswordChanged`]); returns how many ended.
+    pub async fn end_others(
+        &self,
+        user_id: i64,
+        keep: &PublicId,
+        cause: EndCause,
+    ) -> Result<usize, StoreError> {
         let deleted = self
             .by_user("sign out a user's other sessions")?
             .delete_for_user(user_id, Some(keep))
             .await?;
-        self.ended(EndCause::Revoked, &deleted);
+        let ending = Ending {
+            cause,
+            by: Some(EndedBy::Session(keep.clone())),
+        };
+        self.ended(&ending, &deleted).await;
         Ok(deleted.len())
     }
 
     /// Signs out every session of a user; returns how many ended.
     pub async fn revoke_all(&self, user_id: i64) -> Result<usize, StoreError> {
-        Ok(self.revoke_all_listed(user_id).await?.len())
-    }
-
-    /// [`SessionEngine::revoke_all`], answering which sessions ended.
-    pub async fn revoke_all_listed(&self, user_id: i64) -> Result<Vec<Deleted>, StoreError> {
-        self.end_all_of(user_id, EndCause::Revoked).await
+        Ok(self.end_all_of(user_id, EndCause::Revoked).await?.len())
     }
 
     /// Ends every session of a user for this reason (an account system deleting the user says
-    /// [`EndCause::UserDeleted`]), answering which sessions ended.
+    /// [`EndCause::UserDeleted`], staff [`Ending::by_staff`]), answering which sessions ended.
     pub async fn end_all_of(
         &self,
         user_id: i64,
-        cause: EndCause,
+        ending: impl Into<Ending>,
     ) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self
             .by_user("sign out all of a user's sessions")?
             .delete_for_user(user_id, None)
             .await?;
-        self.ended(cause, &deleted);
+        self.ended(&ending.into(), &deleted).await;
         Ok(deleted)
+    }
+
+    /// Names one of a user's sessions ("Work laptop"): the name is trimmed, stripped of control
+    /// characters and cut to [`MAX_LABEL_CHARS`]; an empty one forgets the name. `false` when
+    /// the user has no such session.
+    pub async fn rename(
+        &self,
+        user_id: i64,
+        public_id: &PublicId,
+        label: &str,
+    ) -> Result<bool, StoreError> {
+        let cleaned: String = label
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect::<String>()
+            .trim()
+            .chars()
+            .take(MAX_LABEL_CHARS)
+            .collect();
+        let label = (!cleaned.is_empty()).then_some(cleaned.trim_end());
+        self.by_user("rename a session")?
+            .rename(user_id, public_id, label)
+            .await
+    }
+
+    /// A user's ended sessions, most recently ended first, at most `limit` (none from a store
+    /// that keeps no history).
+    pub async fn ended_sessions(
+        &self,
+        user_id: i64,
+        limit: u32,
+    ) -> Result<Vec<EndedSession>, StoreError> {
+        match self.store().history() {
+            Some(history) => history.ended_for_user(user_id, limit).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Keeps a user to `max` sessions (0: no limit) as they sign in once more: ends the least
@@ -849,17 +955,22 @@ impl SessionEngine {
             .by_user("end a user's sessions beyond their limit")?
             .delete_by_public_ids(&excess, Some(user_id))
             .await?;
-        self.ended(EndCause::SessionLimit, &deleted);
+        self.ended(&EndCause::SessionLimit.into(), &deleted).await;
         Ok(deleted)
     }
 
-    /// Staff: deletes these sessions, whoever owns them.
-    pub async fn delete_many(&self, public_ids: &[PublicId]) -> Result<Vec<Deleted>, StoreError> {
+    /// Deletes these sessions, whoever owns them, for this reason (staff:
+    /// [`Ending::by_staff`]).
+    pub async fn delete_many(
+        &self,
+        public_ids: &[PublicId],
+        ending: impl Into<Ending>,
+    ) -> Result<Vec<Deleted>, StoreError> {
         let deleted = self
             .by_user("sign out sessions by public id")?
             .delete_by_public_ids(public_ids, None)
             .await?;
-        self.ended(EndCause::Revoked, &deleted);
+        self.ended(&ending.into(), &deleted).await;
         Ok(deleted)
     }
 
@@ -870,13 +981,30 @@ impl SessionEngine {
         let mut total = 0u64;
         loop {
             let deleted = self.store().delete_expired(now(), batch).await?;
-            self.ended(EndCause::Expired, &deleted);
+            let (absolute, idle): (Vec<Deleted>, Vec<Deleted>) =
+                deleted.iter().cloned().partition(|session| {
+                    self.expiry_cause(&session.record) == EndCause::AbsoluteLifetime
+                });
+            self.ended(&EndCause::AbsoluteLifetime.into(), &absolute)
+                .await;
+            self.ended(&EndCause::IdleTimeout.into(), &idle).await;
             total += deleted.len() as u64;
             if deleted.len() < batch as usize {
                 return Ok(total);
             }
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Forgets the ended sessions older than
+    /// [`SessionConfig::history_retention`]; answers how many.
+    pub async fn purge_history(&self) -> Result<u64, StoreError> {
+        let Some(history) = self.store().history() else {
+            return Ok(0);
+        };
+        let keep = time::Duration::try_from(self.inner.config.history_retention)
+            .unwrap_or(time::Duration::MAX);
+        history.purge(now().saturating_sub(keep)).await
     }
 
     /// Under `cached_db` on PostgreSQL, starts the task that drops from this node's cache the
@@ -896,8 +1024,8 @@ impl SessionEngine {
         }
     }
 
-    /// Runs [`SessionEngine::clear_expired`] every `every`, logging failures, until the task is
-    /// aborted.
+    /// Runs [`SessionEngine::clear_expired`] and [`SessionEngine::purge_history`] every `every`,
+    /// logging failures, until the task is aborted.
     pub fn spawn_expiry_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
         tokio::spawn(async move {
@@ -909,6 +1037,11 @@ impl SessionEngine {
                     Ok(0) => {}
                     Ok(count) => tracing::info!(count, "expired sessions cleared"),
                     Err(error) => tracing::warn!(%error, "clearing expired sessions failed"),
+                }
+                match engine.purge_history().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "old session history forgotten"),
+                    Err(error) => tracing::warn!(%error, "forgetting old session history failed"),
                 }
             }
         })

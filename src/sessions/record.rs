@@ -201,6 +201,9 @@ pub struct SessionRecord {
     pub token_hash: TokenHash,
     /// The signed-in user, if any.
     pub user_id: Option<i64>,
+    /// The name its owner gave it ("Work laptop"), if any: written only by
+    /// [`UserSessionStore::rename`](super::UserSessionStore::rename), never by a save.
+    pub label: Option<String>,
     /// How the signed-in user proved themselves, and when last; `None` for a session with no
     /// user (or signed in before sessions recorded it).
     pub assurance: Option<Assurance>,
@@ -229,6 +232,9 @@ pub struct SessionRecord {
     /// When the session stops being valid.
     pub expires_at: OffsetDateTime,
 }
+
+/// Longest name of a session, in characters.
+pub const MAX_LABEL_CHARS: usize = 60;
 
 /// Longest user agent kept, in characters.
 pub const MAX_USER_AGENT_CHARS: usize = 512;

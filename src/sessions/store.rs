@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::history::SessionHistory;
 use super::record::{PublicId, SessionRecord, TokenHash};
 
 /// Why a store operation failed.
@@ -32,26 +33,35 @@ pub enum StoreError {
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// A session that was deleted: its token hash for the cache to evict, and whose it was for those
-/// who hear it ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A session that was deleted, as it was: its token hash for the cache to evict, whose it was
+/// for those who hear it ended, and the rest for its history.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Deleted {
-    /// The deleted session's public id.
-    pub public_id: PublicId,
-    /// The deleted session's token hash.
-    pub token_hash: TokenHash,
-    /// The user it was signed in as, if any.
-    pub user_id: Option<i64>,
+    /// The deleted session's last stored state.
+    pub record: SessionRecord,
 }
 
 impl Deleted {
     /// What deleting this stored session deletes.
     pub fn of(record: &SessionRecord) -> Self {
         Self {
-            public_id: record.public_id.clone(),
-            token_hash: record.token_hash,
-            user_id: record.user_id,
+            record: record.clone(),
         }
+    }
+
+    /// The deleted session's public id.
+    pub fn public_id(&self) -> &PublicId {
+        &self.record.public_id
+    }
+
+    /// The deleted session's token hash.
+    pub fn token_hash(&self) -> &TokenHash {
+        &self.record.token_hash
+    }
+
+    /// The user it was signed in as, if any.
+    pub fn user_id(&self) -> Option<i64> {
+        self.record.user_id
     }
 }
 
@@ -99,6 +109,12 @@ pub trait SessionStore: Send + Sync + 'static {
     fn by_user(&self) -> Option<&dyn UserSessionStore> {
         None
     }
+
+    /// Where this store keeps the history of ended sessions, if it keeps one. The default,
+    /// `None`, leaves ended sessions without a trace and the engine's history empty.
+    fn history(&self) -> Option<&dyn SessionHistory> {
+        None
+    }
 }
 
 /// `store`'s per-user operations, or [`StoreError::Unsupported`] saying `what` needed them.
@@ -133,4 +149,14 @@ pub trait UserSessionStore: Send + Sync {
         public_ids: &[PublicId],
         user_id: Option<i64>,
     ) -> Result<Vec<Deleted>, StoreError>;
+
+    /// Names one of a user's sessions (`None` forgets the name); `false` when the user has no
+    /// such session. A save never writes the name, so a request holding an older copy of the
+    /// session cannot undo it.
+    async fn rename(
+        &self,
+        user_id: i64,
+        public_id: &PublicId,
+        label: Option<&str>,
+    ) -> Result<bool, StoreError>;
 }

@@ -8,7 +8,7 @@ use console_sessions::accounts::{
     AccountError, AccountRefusal, Accounts, AccountsConfig, DeviceToken, NewUser, SignUpLimits,
     ThrottleLimits, User, MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS,
 };
-use console_sessions::sessions::{now, ClientInfo, CookieAction, SessionToken};
+use console_sessions::sessions::{now, ClientInfo, CookieAction, EndCause, SessionToken};
 use console_sessions::testing::TestDatabase;
 use console_sessions::{Backend, SessionBackend, SessionConfig, SessionEngine};
 
@@ -509,10 +509,17 @@ async fn wrong_current_passwords_are_throttled_like_sign_ins(ctx: Ctx) {
 
 async fn staff_can_set_a_password_without_the_current_one(ctx: Ctx) {
     let user = ctx.create("alice").await;
-    ctx.accounts
-        .set_password(user.id, "reset by staff")
-        .await
-        .unwrap();
+    ctx.new_session(user.id).await;
+    assert_eq!(
+        ctx.accounts
+            .set_password(user.id, "reset by staff")
+            .await
+            .unwrap(),
+        1
+    );
+    let ended = ctx.engine.ended_sessions(user.id, 10).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0].reason, EndCause::PasswordChanged);
     ctx.sign_in("alice", "reset by staff", "203.0.113.5")
         .await
         .unwrap();
@@ -546,6 +553,9 @@ async fn deactivating_a_user_ends_all_their_sessions_in_database_and_cache(ctx: 
     }
     assert!(ctx.loads(&bobs).await);
     assert_eq!(ctx.test_db.session_rows().await.unwrap(), 1);
+    let history = ctx.engine.ended_sessions(alice, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|e| e.reason == EndCause::Deactivated));
     // Deactivating again is harmless.
     assert_eq!(ctx.accounts.set_active(alice, false).await.unwrap(), 0);
 }
@@ -559,6 +569,14 @@ async fn deleting_a_user_removes_the_user_and_their_sessions(ctx: Ctx) {
 
     assert_eq!(ctx.accounts.delete_user(alice).await.unwrap(), 1);
     assert_eq!(ctx.accounts.user(alice).await.unwrap(), None);
+    assert!(
+        ctx.engine
+            .ended_sessions(alice, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "their history goes with them"
+    );
     assert!(!ctx.is_cached(&token));
     assert!(!ctx.loads(&token).await);
     assert!(ctx.loads(&bobs).await);

@@ -419,6 +419,17 @@ async fn signing_out_a_user_ends_all_their_sessions_and_the_log_outlives_them(ct
         .await
         .unwrap();
     assert_eq!(ended.len(), 2);
+    let history = ctx.engine.ended_sessions(ctx.bob, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    for ended in history {
+        assert_eq!(ended.reason, console_sessions::sessions::EndCause::Staff);
+        assert_eq!(
+            ended.by,
+            Some(console_sessions::sessions::EndedBy::Staff(
+                ctx.actor().user_id
+            ))
+        );
+    }
     assert!(ctx
         .engine
         .store()

@@ -172,7 +172,12 @@ async fn sessions_deleted_in_bulk_on_one_node_are_refused_by_the_other() {
         records.push(record);
     }
     let ids: Vec<_> = records.iter().map(|r| r.public_id.clone()).collect();
-    let deleted = cluster.a.engine.delete_many(&ids).await.unwrap();
+    let deleted = cluster
+        .a
+        .engine
+        .delete_many(&ids, console_sessions::sessions::EndCause::Revoked)
+        .await
+        .unwrap();
     assert_eq!(deleted.len(), records.len());
     for record in &records {
         cluster

@@ -160,6 +160,7 @@ async fn signing_in_as_someone_else_ends_their_session_and_inherits_nothing(ctx:
             public_id: alices_id,
             user_id: Some(alice),
             reason: EndCause::SignedOut,
+            by: None,
         }),
         "{name}"
     );
@@ -250,5 +251,9 @@ async fn every_way_a_session_ends_is_heard_with_its_reason(ctx: Ctx) {
     assert!(visitor.is_some());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(engine.clear_expired(100).await.unwrap(), 1, "{name}");
-    assert_eq!(heard(&mut events), [(None, EndCause::Expired)], "{name}");
+    assert_eq!(
+        heard(&mut events),
+        [(None, EndCause::IdleTimeout)],
+        "{name}"
+    );
 }

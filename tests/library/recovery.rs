@@ -1108,6 +1108,13 @@ async fn this_wasnt_me_ends_exactly_that_session_and_leads_to_a_new_password(ctx
         .unwrap();
     assert!(answered.session_ended);
     assert_eq!(answered.session.as_ref(), Some(&signed_in.public_id));
+    let history = ctx.engine.ended_sessions(alice.id, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].public_id, signed_in.public_id);
+    assert_eq!(
+        history[0].reason,
+        console_sessions::sessions::EndCause::NotMe
+    );
     assert!(!ctx.loads(&stranger).await && !ctx.is_cached(&stranger));
     assert!(ctx.loads(&own).await, "the user's other session stays");
     assert!(ctx.loads(&bobs).await);
@@ -1131,6 +1138,21 @@ async fn this_wasnt_me_ends_exactly_that_session_and_leads_to_a_new_password(ctx
         .unwrap();
     assert_eq!(done.sessions_ended, 1);
     assert!(!ctx.loads(&own).await);
+    let reasons: Vec<_> = ctx
+        .engine
+        .ended_sessions(alice.id, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|ended| ended.reason)
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            console_sessions::sessions::EndCause::PasswordChanged,
+            console_sessions::sessions::EndCause::NotMe
+        ]
+    );
     ctx.accounts
         .authenticate("alice", NEW_PASSWORD, ip("203.0.113.5"))
         .await

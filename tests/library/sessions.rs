@@ -8,8 +8,8 @@ use console_sessions::device::{ClientHints, DeviceSummary};
 use console_sessions::geo::GeoIp;
 use console_sessions::sessions::{
     now, to_millis, Aal, AuthMethod, CacheSettings, CachedDbStore, ClientInfo, CookieAction,
-    DbStore, EndCause, Expiry, MemoryStore, PublicId, SessionRecord, SessionToken, StoreError,
-    TokenHash, UserSessionStore,
+    DbStore, EndCause, EndedBy, Ending, Expiry, MemoryStore, PublicId, SessionRecord, SessionToken,
+    StoreError, TokenHash, UserSessionStore, MAX_LABEL_CHARS,
 };
 use console_sessions::testing::TestDatabase;
 use console_sessions::{
@@ -131,7 +131,11 @@ impl Ctx {
     /// A fresh engine of the same configuration over the same sessions (another request's view,
     /// with a cold cache).
     fn cold_engine(&self) -> SessionEngine {
-        let config = self.engine.config().clone();
+        self.engine_with(self.engine.config().clone())
+    }
+
+    /// A fresh engine of this configuration over the same sessions.
+    fn engine_with(&self, config: SessionConfig) -> SessionEngine {
         let geoip = self.engine.geoip().clone();
         match &self.kept {
             Kept::Database { test_db, .. } => {
@@ -425,7 +429,11 @@ async fn bulk_delete_removes_from_database_and_cache(ctx: Ctx) {
             .unwrap();
         ids.push(rec.public_id);
     }
-    let deleted = ctx.engine.delete_many(&ids[..2]).await.unwrap();
+    let deleted = ctx
+        .engine
+        .delete_many(&ids[..2], EndCause::Revoked)
+        .await
+        .unwrap();
     assert_eq!(deleted.len(), 2);
     for token in &tokens[..2] {
         assert!(!ctx.is_cached(&token.hash()).unwrap_or(false));
@@ -880,7 +888,7 @@ async fn ending_all_of_a_users_sessions_ends_them_in_store_and_cache(ctx: Ctx) {
         .await
         .unwrap();
     assert_eq!(ended.len(), 1);
-    assert_eq!(ended[0].user_id, Some(user));
+    assert_eq!(ended[0].user_id(), Some(user));
     assert!(!ctx.is_cached(&token.hash()).unwrap_or(false));
     assert!(ctx
         .engine
@@ -1140,10 +1148,227 @@ suite!(on_every_store:
     a_users_sessions_are_listed_newest_activity_first,
     a_session_limit_ends_the_least_recently_active_others,
     ending_all_of_a_users_sessions_ends_them_in_store_and_cache,
+    every_way_the_engine_ends_a_session_is_kept_in_its_history,
+    sessions_nobody_signed_in_to_leave_no_history,
+    history_is_forgotten_after_its_retention_and_not_kept_with_none,
+    a_session_keeps_its_name_through_saves_and_into_its_history,
     the_same_session_data_is_seen_through_every_type,
     location_is_recorded_at_sign_in_and_follows_the_address,
     client_hints_are_stored_and_make_reduced_user_agents_readable,
 );
+
+// ---- History and names ----
+
+/// A user's history as (reason, who) pairs, most recently ended first.
+async fn history_of(engine: &SessionEngine, user: i64) -> Vec<(EndCause, Option<EndedBy>)> {
+    engine
+        .ended_sessions(user, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|ended| (ended.reason, ended.by))
+        .collect()
+}
+
+async fn every_way_the_engine_ends_a_session_is_kept_in_its_history(ctx: Ctx) {
+    let user = ctx.user("hana").await;
+    let staff = ctx.user("staff").await;
+    let ctx = &ctx;
+    let public_id =
+        |token: SessionToken| async move { ctx.stored(&token).await.unwrap().public_id };
+
+    // Signed out from itself; what it was is kept, its token is not.
+    let token = ctx.new_session(Some(user)).await;
+    let before = ctx.stored(&token).await.unwrap();
+    let session = ctx.request(Some(token.expose()));
+    session.sign_out().await.unwrap();
+    ctx.finish(&session).await;
+    let ended = ctx.engine.ended_sessions(user, 10).await.unwrap();
+    assert_eq!(ended.len(), 1);
+    let signed_out = &ended[0];
+    assert_eq!(signed_out.reason, EndCause::SignedOut);
+    assert_eq!(signed_out.by, None);
+    assert_eq!(signed_out.public_id, before.public_id);
+    assert_eq!(signed_out.ip, Some("203.0.113.5".parse().unwrap()));
+    assert_eq!(signed_out.user_agent.as_deref(), Some(FIREFOX));
+    assert_eq!(signed_out.created_at, before.created_at);
+    assert_eq!(signed_out.auth_method, before.assurance.map(|a| a.method));
+    assert!(signed_out.ended_at >= before.last_activity_at);
+
+    // Signed out from another of the user's sessions, one and then the others: each says which.
+    let current = public_id(ctx.new_session(Some(user)).await).await;
+    let one = public_id(ctx.new_session(Some(user)).await).await;
+    assert!(ctx
+        .engine
+        .end_session(user, &one, Ending::from_session(&current))
+        .await
+        .unwrap());
+    ctx.new_session(Some(user)).await;
+    assert_eq!(ctx.engine.revoke_others(user, &current).await.unwrap(), 1);
+    let by_current = Some(EndedBy::Session(current.clone()));
+    assert_eq!(
+        history_of(&ctx.engine, user).await[..2],
+        [
+            (EndCause::Revoked, by_current.clone()),
+            (EndCause::Revoked, by_current.clone()),
+        ]
+    );
+
+    // A sign-in beyond the limit ends the least recently active.
+    ctx.new_session(Some(user)).await;
+    assert_eq!(
+        ctx.engine
+            .enforce_session_limit(user, Some(&current), 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        history_of(&ctx.engine, user).await[0],
+        (EndCause::SessionLimit, None)
+    );
+
+    // Staff, by id, and all of a user's at once for a reason.
+    let one = public_id(ctx.new_session(Some(user)).await).await;
+    ctx.engine
+        .delete_many(std::slice::from_ref(&one), Ending::by_staff(staff))
+        .await
+        .unwrap();
+    assert_eq!(
+        history_of(&ctx.engine, user).await[0],
+        (EndCause::Staff, Some(EndedBy::Staff(staff)))
+    );
+    assert_eq!(
+        ctx.engine
+            .end_all_of(user, EndCause::Deactivated)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        history_of(&ctx.engine, user).await[0],
+        (EndCause::Deactivated, None)
+    );
+
+    // Expired: unused past its idle timeout, or at the end of its absolute lifetime, each told
+    // apart when swept, and dated when it expired rather than when it was found.
+    let short = ctx.engine_with(SessionConfig {
+        absolute_lifetime: Duration::from_secs(1),
+        ..ctx.engine.config().clone()
+    });
+    let idle = short.session(None, client("203.0.113.5", FIREFOX));
+    idle.set_user_id(Some(user)).await.unwrap();
+    idle.set_expiry(Expiry::IdleSeconds(0)).await.unwrap();
+    short.commit(&idle).await.unwrap();
+    let lifetime = short.session(None, client("203.0.113.5", FIREFOX));
+    lifetime.set_user_id(Some(user)).await.unwrap();
+    short.commit(&lifetime).await.unwrap();
+    let expires_at = short
+        .list_for_user(user)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.expires_at)
+        .max()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(short.clear_expired(100).await.unwrap(), 2);
+    let ended = short.ended_sessions(user, 2).await.unwrap();
+    let mut reasons: Vec<EndCause> = ended.iter().map(|e| e.reason).collect();
+    reasons.sort_by_key(|r| r.as_str());
+    assert_eq!(reasons, [EndCause::AbsoluteLifetime, EndCause::IdleTimeout]);
+    let absolute = ended
+        .iter()
+        .find(|e| e.reason == EndCause::AbsoluteLifetime)
+        .unwrap();
+    assert_eq!(absolute.ended_at, expires_at);
+
+    // All of it, read back through a fresh engine (another node's view).
+    assert_eq!(history_of(&ctx.cold_engine(), user).await.len(), 8);
+    assert!(history_of(&ctx.engine, staff).await.is_empty());
+}
+
+async fn sessions_nobody_signed_in_to_leave_no_history(ctx: Ctx) {
+    let token = ctx.new_session(None).await;
+    let session = ctx.request(Some(token.expose()));
+    session.flush().await.unwrap();
+    ctx.finish(&session).await;
+    assert_eq!(ctx.session_rows().await, 0);
+    let user = ctx.user("ivy").await;
+    assert!(ctx
+        .engine
+        .ended_sessions(user, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn history_is_forgotten_after_its_retention_and_not_kept_with_none(ctx: Ctx) {
+    let user = ctx.user("jon").await;
+    let brief = ctx.engine_with(SessionConfig {
+        history_retention: Duration::from_millis(500),
+        ..ctx.engine.config().clone()
+    });
+    ctx.new_session(Some(user)).await;
+    brief.revoke_all(user).await.unwrap();
+    assert_eq!(brief.ended_sessions(user, 10).await.unwrap().len(), 1);
+    assert_eq!(brief.purge_history().await.unwrap(), 0, "not old yet");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    ctx.new_session(Some(user)).await;
+    brief.revoke_all(user).await.unwrap();
+    assert_eq!(brief.purge_history().await.unwrap(), 1, "only the old one");
+    assert_eq!(brief.ended_sessions(user, 10).await.unwrap().len(), 1);
+
+    let none = ctx.engine_with(SessionConfig {
+        history_retention: Duration::ZERO,
+        ..ctx.engine.config().clone()
+    });
+    ctx.new_session(Some(user)).await;
+    assert_eq!(none.revoke_all(user).await.unwrap(), 1);
+    assert_eq!(
+        none.ended_sessions(user, 10).await.unwrap().len(),
+        1,
+        "nothing added"
+    );
+}
+
+async fn a_session_keeps_its_name_through_saves_and_into_its_history(ctx: Ctx) {
+    let user = ctx.user("kim").await;
+    let other = ctx.user("lou").await;
+    let token = ctx.new_session(Some(user)).await;
+    let id = ctx.stored(&token).await.unwrap().public_id;
+    // Somebody else's session is not found; a name is tidied and cut.
+    assert!(!ctx.engine.rename(other, &id, "Mine now").await.unwrap());
+    let long = format!("  Work\u{7}laptop {}  ", "x".repeat(100));
+    assert!(ctx.engine.rename(user, &id, &long).await.unwrap());
+    let named = ctx.engine.list_for_user(user).await.unwrap()[0]
+        .label
+        .clone()
+        .unwrap();
+    assert!(named.starts_with("Worklaptop xx"));
+    assert_eq!(named.chars().count(), MAX_LABEL_CHARS);
+    assert!(ctx.engine.rename(user, &id, "Work laptop").await.unwrap());
+
+    // A request that loaded the session before the rename writes it back without undoing it.
+    let session = ctx.request(Some(token.expose()));
+    session.load().await.unwrap();
+    session.insert("seen", true).await.unwrap();
+    ctx.finish(&session).await;
+    let listed = ctx.engine.list_for_user(user).await.unwrap();
+    assert_eq!(listed[0].label.as_deref(), Some("Work laptop"));
+
+    ctx.engine.revoke_all(user).await.unwrap();
+    let ended = ctx.engine.ended_sessions(user, 1).await.unwrap();
+    assert_eq!(ended[0].label.as_deref(), Some("Work laptop"));
+    // An empty name forgets it.
+    let token = ctx.new_session(Some(user)).await;
+    let id = ctx.stored(&token).await.unwrap().public_id;
+    assert!(ctx.engine.rename(user, &id, "Phone").await.unwrap());
+    assert!(ctx.engine.rename(user, &id, "   ").await.unwrap());
+    assert_eq!(ctx.engine.list_for_user(user).await.unwrap()[0].label, None);
+}
 
 // What only a database store has: rows another connection sees, a query counter, the engine's own
 // cache that forward authentication reads without waiting.
@@ -1458,16 +1683,16 @@ mod schema {
         }
     }
 
-    /// The engine alone gets one table, with every column the whole schema's sessions table
-    /// has (so the two cannot drift apart); applying it again, or over the whole schema, changes
-    /// nothing and fails nothing.
-    async fn the_engine_alone_gets_the_sessions_table_and_nothing_else(backend: Backend) {
+    /// The engine alone gets its two tables (sessions and their history), the sessions table
+    /// with every column the whole schema's has (so the two cannot drift apart); applying it
+    /// again, or over the whole schema, changes nothing and fails nothing.
+    async fn the_engine_alone_gets_its_own_tables_and_nothing_else(backend: Backend) {
         let alone = console_sessions::testing::TestDatabase::sessions_only(backend)
             .await
             .unwrap();
-        assert_eq!(tables(&alone.db).await, ["sessions"]);
+        assert_eq!(tables(&alone.db).await, ["session_history", "sessions"]);
         alone.db.migrate_sessions().await.unwrap();
-        assert_eq!(tables(&alone.db).await, ["sessions"]);
+        assert_eq!(tables(&alone.db).await, ["session_history", "sessions"]);
 
         let whole = console_sessions::testing::TestDatabase::new(backend)
             .await
@@ -1485,12 +1710,12 @@ mod schema {
     }
 
     #[tokio::test]
-    async fn on_sqlite_the_engine_alone_gets_the_sessions_table_and_nothing_else() {
-        the_engine_alone_gets_the_sessions_table_and_nothing_else(Backend::Sqlite).await;
+    async fn on_sqlite_the_engine_alone_gets_its_own_tables_and_nothing_else() {
+        the_engine_alone_gets_its_own_tables_and_nothing_else(Backend::Sqlite).await;
     }
 
     #[tokio::test]
-    async fn on_postgres_the_engine_alone_gets_the_sessions_table_and_nothing_else() {
-        the_engine_alone_gets_the_sessions_table_and_nothing_else(Backend::Postgres).await;
+    async fn on_postgres_the_engine_alone_gets_its_own_tables_and_nothing_else() {
+        the_engine_alone_gets_its_own_tables_and_nothing_else(Backend::Postgres).await;
     }
 }

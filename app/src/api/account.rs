@@ -444,9 +444,14 @@ pub async fn change_password(
         .map_err(|e| back(e.into()))?;
     let mut signed_out = 0;
     if sign_out_others.is_some() {
-        signed_out = crate::api::sessions::sign_out_others_of(&state, &session, user_id)
-            .await
-            .map_err(back)?;
+        signed_out = crate::api::sessions::sign_out_others_of(
+            &state,
+            &session,
+            user_id,
+            console_sessions::sessions::EndCause::PasswordChanged,
+        )
+        .await
+        .map_err(back)?;
     }
     tracing::info!(user_id, signed_out, "password changed");
     if request::is_plain_form_post() {

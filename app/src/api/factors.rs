@@ -463,9 +463,14 @@ pub async fn remove_totp(
     .await;
     // The removal itself says whether it was the last (a passkey may have gone meanwhile).
     let signed_out = if removed.last {
-        crate::api::sessions::sign_out_others_of(&state, &session, user_id)
-            .await
-            .map_err(back)?
+        crate::api::sessions::sign_out_others_of(
+            &state,
+            &session,
+            user_id,
+            console_sessions::sessions::EndCause::Revoked,
+        )
+        .await
+        .map_err(back)?
     } else {
         0
     };

@@ -50,6 +50,45 @@ pub struct DeviceSession {
     /// When its user last proved themselves in it (sign-in or confirmed access), Unix milliseconds.
     #[serde(default)]
     pub authenticated_at: Option<i64>,
+    /// The name its owner gave it ("Work laptop"), if any.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// One ended session as "Recently ended" (and `GET /api/v1/sessions/ended`) shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct EndedDevice {
+    /// The public id it had (it names nothing live any more).
+    pub public_id: String,
+    /// "Chrome 131 on macOS".
+    pub summary: String,
+    /// The name its owner gave it, if any.
+    pub label: Option<String>,
+    /// Stable category key, as for live sessions.
+    pub category: String,
+    /// Where its last address was.
+    pub location: String,
+    /// ISO country code of the last address.
+    pub country_code: Option<String>,
+    /// The last address seen.
+    pub ip: Option<String>,
+    /// How it signed in, in words, when recorded.
+    pub auth_label: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub last_activity_at: i64,
+    /// When it ended (for an expired session, when it expired), Unix milliseconds.
+    pub ended_at: i64,
+    /// Why: `signed_out`, `revoked`, `not_me`, `staff`, `password_changed`, `deactivated`,
+    /// `idle_timeout`, `absolute_lifetime`, `session_limit`.
+    pub reason: String,
+    /// The same in words, naming the device it was signed out from when known ("Signed out from
+    /// Firefox 128 on Linux").
+    pub reason_text: String,
+    /// The public id of the session it was signed out from, when it was one of the user's.
+    pub ended_by_session: Option<String>,
 }
 
 /// The devices page's data (and `GET /api/v1/sessions`'s answer).
@@ -58,6 +97,9 @@ pub struct DeviceSession {
 pub struct MySessions {
     /// The current session first, then newest activity first.
     pub sessions: Vec<DeviceSession>,
+    /// The most recently ended sessions (at most [`RECENTLY_ENDED`]), most recent first.
+    #[serde(default)]
+    pub ended: Vec<EndedDevice>,
     /// The server's clock, Unix milliseconds, for "3 days ago".
     pub now: i64,
 }
@@ -93,10 +135,94 @@ pub async fn my_sessions(
         .collect();
     // Newest activity first (the store's order), with this browser pinned on top.
     sessions.sort_by_key(|s| !s.current);
+    let ended = ended_devices(state, user_id, &sessions, RECENTLY_ENDED).await?;
     Ok(MySessions {
         sessions,
+        ended,
         now: to_millis(now()),
     })
+}
+
+/// How many ended sessions the devices page shows.
+pub const RECENTLY_ENDED: u32 = 10;
+
+/// The user's `limit` most recently ended sessions, each saying which of `live` (or of
+/// themselves) it was signed out from.
+#[cfg(feature = "ssr")]
+pub async fn ended_devices(
+    state: &crate::server::state::AppState,
+    user_id: i64,
+    live: &[DeviceSession],
+    limit: u32,
+) -> Result<Vec<EndedDevice>, AppError> {
+    use console_sessions::device::DeviceSummary;
+    use console_sessions::sessions::{to_millis, EndedBy};
+    let geoip = state.sessions.geoip();
+    let history = state.sessions.ended_sessions(user_id, limit).await?;
+    // What each session is called, to say where a session was signed out from.
+    let mut names: std::collections::HashMap<String, String> = live
+        .iter()
+        .map(|s| {
+            let name = if s.current {
+                "this device".to_owned()
+            } else {
+                s.label.clone().unwrap_or_else(|| s.summary.clone())
+            };
+            (s.public_id.clone(), name)
+        })
+        .collect();
+    let devices: Vec<(EndedDevice, Option<String>)> = history
+        .iter()
+        .map(|ended| {
+            let device = DeviceSummary::from_request(
+                ended.user_agent.as_deref(),
+                &ended.client_hints.clone().unwrap_or_default(),
+            );
+            let by = match &ended.by {
+                Some(EndedBy::Session(id)) => Some(id.to_string()),
+                _ => None,
+            };
+            let entry = EndedDevice {
+                public_id: ended.public_id.to_string(),
+                summary: device.summary,
+                label: ended.label.clone(),
+                category: device.category.as_str().to_owned(),
+                location: ended
+                    .ip
+                    .map(|ip| geoip.location(ip))
+                    .unwrap_or_else(|| "Unknown location".to_owned()),
+                country_code: ended.place.country_code.clone(),
+                ip: ended.ip.map(|ip| ip.to_string()),
+                auth_label: ended.auth_method.map(|m| m.label().to_owned()),
+                created_at: to_millis(ended.created_at),
+                last_activity_at: to_millis(ended.last_activity_at),
+                ended_at: to_millis(ended.ended_at),
+                reason: ended.reason.as_str().to_owned(),
+                reason_text: ended.reason.label().to_owned(),
+                ended_by_session: by.clone(),
+            };
+            (entry, by)
+        })
+        .collect();
+    for (entry, _) in &devices {
+        names
+            .entry(entry.public_id.clone())
+            .or_insert_with(|| entry.label.clone().unwrap_or_else(|| entry.summary.clone()));
+    }
+    Ok(devices
+        .into_iter()
+        .map(|(mut entry, by)| {
+            if let Some(name) = by.and_then(|id| names.get(&id)) {
+                entry.reason_text = match entry.reason.as_str() {
+                    "password_changed" => {
+                        format!("Signed out when the password was changed on {name}")
+                    }
+                    _ => format!("Signed out from {name}"),
+                };
+            }
+            entry
+        })
+        .collect())
 }
 
 /// One stored session as the devices page shows it; `current` is the public id of the session
@@ -143,6 +269,7 @@ pub fn device_session(
         auth_label: record.assurance.map(|a| a.method.label().to_owned()),
         aal: record.assurance.map(|a| a.level.as_str().to_owned()),
         authenticated_at: record.assurance.map(|a| to_millis(a.authenticated_at)),
+        label: record.label.clone(),
     }
 }
 
@@ -169,11 +296,16 @@ pub async fn end_own_session(
     use console_sessions::sessions::PublicId;
     let user_id = request::require_active_user_id(state, session).await?;
     let id = PublicId::parse(public_id).ok_or(AppError::NotFound)?;
-    if session.public_id().await? == Some(id.clone()) {
+    // A signed-in user's session is stored, so it has a public id.
+    let Some(current) = session.public_id().await? else {
+        return Err(AppError::NotFound);
+    };
+    if current == id {
         session.sign_out().await?;
         return Ok(Ended::Current);
     }
-    if !state.sessions.revoke(user_id, &id).await? {
+    let ending = console_sessions::sessions::Ending::from_session(&current);
+    if !state.sessions.end_session(user_id, &id, ending).await? {
         return Err(AppError::NotFound);
     }
     tracing::info!(user_id, public_id = %id, "session signed out by its owner");
@@ -191,21 +323,29 @@ pub async fn end_other_sessions(
     use crate::server::request;
     let user_id = request::require_active_user_id(state, session).await?;
     request::require_recent_proof(state, session, "/account/sessions").await?;
-    let ended = sign_out_others_of(state, session, user_id).await?;
+    let ended = sign_out_others_of(
+        state,
+        session,
+        user_id,
+        console_sessions::sessions::EndCause::Revoked,
+    )
+    .await?;
     tracing::info!(user_id, ended, "other sessions signed out by their owner");
     Ok(ended)
 }
 
-/// Ends every session of `user_id` but `session` (when it is stored); answers how many ended. For
-/// callers that checked what they need first (a recent proof, the current password).
+/// Ends every session of `user_id` but `session` (when it is stored), for this reason (their
+/// history says it, and that `session` did it); answers how many ended. For callers that checked
+/// what they need first (a recent proof, the current password).
 #[cfg(feature = "ssr")]
 pub async fn sign_out_others_of(
     state: &crate::server::state::AppState,
     session: &console_sessions::Session,
     user_id: i64,
+    cause: console_sessions::sessions::EndCause,
 ) -> Result<u64, AppError> {
     Ok(match session.public_id().await? {
-        Some(keep) => state.sessions.revoke_others(user_id, &keep).await? as u64,
+        Some(keep) => state.sessions.end_others(user_id, &keep, cause).await? as u64,
         None => 0,
     })
 }
@@ -256,4 +396,55 @@ pub async fn sign_out_other_sessions(
         request::redirect(&format!("/account/sessions?signed_out={ended}"));
     }
     Ok(ended)
+}
+
+/// Names one of the signed-in user's sessions ("Work laptop"; empty forgets the name). An id that
+/// is malformed, unknown or someone else's is [`AppError::NotFound`]; a name over
+/// [`MAX_LABEL_CHARS`](console_sessions::sessions::MAX_LABEL_CHARS) characters is refused.
+#[cfg(feature = "ssr")]
+pub async fn rename_own_session(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+    public_id: &str,
+    label: &str,
+) -> Result<(), AppError> {
+    use crate::server::request;
+    use console_sessions::sessions::{PublicId, MAX_LABEL_CHARS};
+    let user_id = request::require_active_user_id(state, session).await?;
+    let id = PublicId::parse(public_id).ok_or(AppError::NotFound)?;
+    if label.trim().chars().count() > MAX_LABEL_CHARS {
+        return Err(AppError::DeviceNameTooLong);
+    }
+    if !state.sessions.rename(user_id, &id, label).await? {
+        return Err(AppError::NotFound);
+    }
+    tracing::info!(user_id, public_id = %id, "session renamed by its owner");
+    Ok(())
+}
+
+/// Names one of the user's sessions (an empty name forgets it).
+#[server(prefix = "/api", endpoint = "sessions/rename")]
+pub async fn rename_session(
+    /// The form's anti-forgery token; a missing one reads as empty, which the check refuses like a
+    /// wrong one.
+    #[server(default)]
+    csrf_token: String,
+    /// The session to name, by public id: one of the caller's own.
+    public_id: String,
+    /// The name; empty forgets it.
+    #[server(default)]
+    label: String,
+) -> Result<(), AppError> {
+    use crate::server::request;
+    let back = |error| request::back_with_error("/account/sessions", error, &[]);
+    request::check_csrf(&csrf_token).map_err(back)?;
+    let state = request::state().map_err(back)?;
+    let session = request::session().map_err(back)?;
+    rename_own_session(&state, &session, &public_id, &label)
+        .await
+        .map_err(back)?;
+    if request::is_plain_form_post() {
+        request::redirect("/account/sessions?renamed=1");
+    }
+    Ok(())
 }

@@ -56,6 +56,9 @@ pub enum AppError {
     /// Removing the last second factor needs the box ticked that says so.
     #[error("Tick the box to confirm: this removes your last second factor.")]
     ConfirmRemoval,
+    /// A device's name is longer than a session's name may be.
+    #[error("A device name can be at most 60 characters.")]
+    DeviceNameTooLong,
     /// The account service refused: input to fix, wrong credentials, too many attempts.
     /// Untagged, so that on the wire it is the refusal itself (`"InvalidCredentials"`,
     /// `{"Throttled":{"retry_after_secs":30}}`): the hydrated page and API clients read these names.
@@ -79,6 +82,7 @@ impl AppError {
             Self::ConfirmAccessRequired => "confirm_access".into(),
             Self::SecondFactorRequired => "second_factor_required".into(),
             Self::ConfirmRemoval => "confirm_removal".into(),
+            Self::DeviceNameTooLong => "device_name_too_long".into(),
         }
     }
 
@@ -95,6 +99,7 @@ impl AppError {
             "confirm_access" => Self::ConfirmAccessRequired,
             "second_factor_required" => Self::SecondFactorRequired,
             "confirm_removal" => Self::ConfirmRemoval,
+            "device_name_too_long" => Self::DeviceNameTooLong,
             _ => return AccountRefusal::from_code(code).map(Self::Account),
         })
     }
@@ -113,7 +118,7 @@ impl AppError {
             | Self::ConfirmAccessRequired
             | Self::SecondFactorRequired => 403,
             Self::NotFound => 404,
-            Self::PasswordsDoNotMatch | Self::ConfirmRemoval => 400,
+            Self::PasswordsDoNotMatch | Self::ConfirmRemoval | Self::DeviceNameTooLong => 400,
         }
     }
 
@@ -123,6 +128,7 @@ impl AppError {
             Self::Account(refusal) => refusal.field(),
             Self::PasswordsDoNotMatch => Some("password_confirm"),
             Self::ConfirmRemoval => Some("confirm"),
+            Self::DeviceNameTooLong => Some("label"),
             _ => None,
         }
     }

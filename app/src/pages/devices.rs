@@ -6,7 +6,8 @@ use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
 use crate::api::sessions::{
-    list_my_sessions, DeviceSession, MySessions, SignOutOtherSessions, SignOutSession,
+    list_my_sessions, DeviceSession, EndedDevice, MySessions, RenameSession, SignOutOtherSessions,
+    SignOutSession,
 };
 use crate::components::auth::{Auth, RequireSignIn};
 use crate::components::form::{form_error, ActionForm, CsrfField, FormError, Notice};
@@ -19,11 +20,13 @@ pub fn DevicesPage() -> impl IntoView {
     let auth = Auth::get();
     let sign_out_one = ServerAction::<SignOutSession>::new();
     let sign_out_others = ServerAction::<SignOutOtherSessions>::new();
+    let rename = ServerAction::<RenameSession>::new();
     let sessions = Resource::new(
         move || {
             (
                 sign_out_one.version().get(),
                 sign_out_others.version().get(),
+                rename.version().get(),
             )
         },
         |_| list_my_sessions(),
@@ -37,7 +40,16 @@ pub fn DevicesPage() -> impl IntoView {
         move || sign_out_others.value().get().and_then(Result::err),
         sign_out_others.version(),
     );
-    let error = Signal::derive(move || others_error.get().or_else(|| one_error.get()));
+    let rename_error = form_error(
+        move || rename.value().get().and_then(Result::err),
+        rename.version(),
+    );
+    let error = Signal::derive(move || {
+        others_error
+            .get()
+            .or_else(|| one_error.get())
+            .or_else(|| rename_error.get())
+    });
     // What the last sign-out did: from the action with JavaScript, from `?signed_out=N` without.
     let notice = Signal::derive(move || {
         if let Some(Ok(n)) = sign_out_others.value().get() {
@@ -46,10 +58,18 @@ pub fn DevicesPage() -> impl IntoView {
         if let Some(Ok(())) = sign_out_one.value().get() {
             return Some(ONE_ENDED.to_owned());
         }
-        if sign_out_one.version().get() + sign_out_others.version().get() > 0 {
+        if let Some(Ok(())) = rename.value().get() {
+            return Some(RENAMED.to_owned());
+        }
+        if sign_out_one.version().get() + sign_out_others.version().get() + rename.version().get()
+            > 0
+        {
             return None;
         }
         query.with(|q| {
+            if q.get("renamed").is_some() {
+                return Some(RENAMED.to_owned());
+            }
             if let Some(n) = q.get("limited").and_then(|n| n.parse::<u64>().ok()) {
                 return Some(limited_text(n));
             }
@@ -85,7 +105,7 @@ pub fn DevicesPage() -> impl IntoView {
                         .map(|result| match result {
                             Ok(data) => {
                                 view! {
-                                    <SessionList data token sign_out_one sign_out_others/>
+                                    <SessionList data token sign_out_one sign_out_others rename/>
                                 }
                                     .into_any()
                             }
@@ -98,6 +118,7 @@ pub fn DevicesPage() -> impl IntoView {
 }
 
 const ONE_ENDED: &str = "The session was signed out.";
+const RENAMED: &str = "The device's name was saved.";
 
 /// What signing in did when it went over the most sessions a user may have.
 fn limited_text(n: u64) -> String {
@@ -123,6 +144,7 @@ fn SessionList(
     token: String,
     sign_out_one: ServerAction<SignOutSession>,
     sign_out_others: ServerAction<SignOutOtherSessions>,
+    rename: ServerAction<RenameSession>,
 ) -> impl IntoView {
     let total = data.sessions.len();
     let others = data.sessions.iter().filter(|s| !s.current).count();
@@ -163,7 +185,7 @@ fn SessionList(
                 .sessions
                 .into_iter()
                 .map(|session| {
-                    view! { <SessionCard session now token=token.clone() sign_out_one/> }
+                    view! { <SessionCard session now token=token.clone() sign_out_one rename/> }
                 })
                 .collect_view()}
         </ul>
@@ -175,6 +197,72 @@ fn SessionList(
                     </p>
                 }
             })}
+        <RecentlyEnded ended=data.ended now/>
+    }
+}
+
+/// "Recently ended": the sessions that ended lately, and why.
+#[component]
+fn RecentlyEnded(ended: Vec<EndedDevice>, now: i64) -> impl IntoView {
+    let empty = ended.is_empty();
+    view! {
+        <section class="recently-ended" aria-labelledby="recently-ended" data-testid="recently-ended">
+            <h2 id="recently-ended">"Recently ended"</h2>
+            {if empty {
+                view! { <p class="muted">"No session of yours has ended lately."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="ended-list">
+                        {ended
+                            .into_iter()
+                            .map(|ended| {
+                                let flag = ended
+                                    .country_code
+                                    .as_deref()
+                                    .map(format::flag)
+                                    .unwrap_or_default();
+                                let title = ended.label.clone().unwrap_or_else(|| ended.summary.clone());
+                                let summary = ended.label.is_some().then(|| ended.summary.clone());
+                                view! {
+                                    <li class="ended-item" data-testid="ended-session" data-reason=ended.reason.clone()>
+                                        <div class=format!("device-icon small cat-{}", ended.category) aria-hidden="true">
+                                            <DeviceIcon category=ended.category.clone()/>
+                                        </div>
+                                        <div class="ended-main">
+                                            <p class="ended-title">
+                                                <strong data-testid="ended-summary">{title}</strong>
+                                                {summary.map(|s| view! { <span class="muted">" · " {s}</span> })}
+                                            </p>
+                                            <p class="ended-reason" data-testid="ended-reason">{ended.reason_text.clone()}</p>
+                                            <p class="session-meta">
+                                                <span>
+                                                    {(!flag.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{flag.clone()} " "</span> })}
+                                                    {ended.location.clone()}
+                                                </span>
+                                                {ended.ip.clone().map(|ip| view! {
+                                                    <span class="dot" aria-hidden="true">"·"</span>
+                                                    <span class="mono">{ip}</span>
+                                                })}
+                                                <span class="dot" aria-hidden="true">"·"</span>
+                                                <span>"Signed in " {format::relative(now, ended.created_at)}</span>
+                                            </p>
+                                        </div>
+                                        <time
+                                            class="ended-when"
+                                            datetime=format::machine(ended.ended_at)
+                                            title=format::absolute(ended.ended_at)
+                                        >
+                                            {format::relative(now, ended.ended_at)}
+                                        </time>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </section>
     }
 }
 
@@ -184,6 +272,7 @@ fn SessionCard(
     now: i64,
     token: String,
     sign_out_one: ServerAction<SignOutSession>,
+    rename: ServerAction<RenameSession>,
 ) -> impl IntoView {
     let flag = session
         .country_code
@@ -196,8 +285,48 @@ fn SessionCard(
     } else {
         format::relative(now, session.expires_at)
     };
+    let name = session
+        .label
+        .clone()
+        .unwrap_or_else(|| session.summary.clone());
+    let rename_form = {
+        let token = token.clone();
+        let public_id = session.public_id.clone();
+        let value = session.label.clone().unwrap_or_default();
+        let name = name.clone();
+        view! {
+            <details class="confirm rename">
+                <summary class="button secondary small" data-testid="rename-session">
+                    "Rename"
+                    <span class="visually-hidden">{format!(" {name}")}</span>
+                </summary>
+                <div class="confirm-body">
+                    <ActionForm action=rename>
+                        <CsrfField token/>
+                        <input type="hidden" name="public_id" value=public_id/>
+                        <label class="field">
+                            <span>"Name"</span>
+                            <input
+                                type="text"
+                                name="label"
+                                value=value
+                                maxlength="60"
+                                placeholder="Work laptop"
+                                autocomplete="off"
+                                data-testid="rename-input"
+                            />
+                        </label>
+                        <p class="hint">"Only you and administrators see it. Leave it empty to remove the name."</p>
+                        <button type="submit" class="button small" data-testid="rename-save">
+                            "Save name"
+                        </button>
+                    </ActionForm>
+                </div>
+            </details>
+        }
+    };
     let action = (!session.current).then(|| {
-        let summary = session.summary.clone();
+        let summary = name.clone();
         view! {
             <details class="confirm">
                 <summary class="button secondary small" data-testid="sign-out-session">
@@ -229,12 +358,16 @@ fn SessionCard(
             </div>
             <div class="session-main">
                 <h2 class="session-title">
-                    <span data-testid="session-summary">{session.summary.clone()}</span>
+                    <span data-testid="session-summary">{name.clone()}</span>
                     {session
                         .current
                         .then(|| view! { <span class="badge" data-testid="this-device">"This device"</span> })}
                 </h2>
                 <p class="session-meta">
+                    {session.label.is_some().then(|| view! {
+                        <span data-testid="session-device">{session.summary.clone()}</span>
+                        <span class="dot" aria-hidden="true">"·"</span>
+                    })}
                     <span>{category}</span>
                     <span class="dot" aria-hidden="true">"·"</span>
                     <span data-testid="session-location">
@@ -299,7 +432,7 @@ fn SessionCard(
                     .clone()
                     .map(|from| view! { <p class="muted small-print">"Signed in from " {from}</p> })}
             </div>
-            <div class="session-actions">{action}</div>
+            <div class="session-actions">{rename_form} {action}</div>
         </li>
     }
 }

@@ -144,6 +144,16 @@ pub struct Settings {
     #[arg(long, env = "BROWSER_SESSION_IDLE_TIMEOUT", default_value_t = 12 * 3600, global = true)]
     pub browser_session_idle_timeout: u64,
 
+    /// Days an ended session stays in its history ("Recently ended", the admin's history; default:
+    /// 90). 0 keeps no history.
+    #[arg(
+        long,
+        env = "SESSION_HISTORY_DAYS",
+        default_value_t = 90,
+        global = true
+    )]
+    pub session_history_days: u64,
+
     /// Seconds after creation after which a session expires, whatever its activity (default: 30 days).
     #[arg(long, env = "SESSION_ABSOLUTE_LIFETIME", default_value_t = 30 * 24 * 3600, global = true)]
     pub session_absolute_lifetime: u64,
@@ -364,6 +374,7 @@ impl Settings {
             secure_cookies: false,
             session_idle_timeout: 14 * 24 * 3600,
             browser_session_idle_timeout: 12 * 3600,
+            session_history_days: 90,
             session_absolute_lifetime: 30 * 24 * 3600,
             session_activity_interval: 60,
             session_cache_capacity: 100_000,
@@ -521,6 +532,9 @@ impl Settings {
             idle_timeout: Duration::from_secs(self.session_idle_timeout),
             absolute_lifetime: Duration::from_secs(self.session_absolute_lifetime),
             browser_idle_timeout: Duration::from_secs(self.browser_session_idle_timeout),
+            history_retention: Duration::from_secs(
+                self.session_history_days.saturating_mul(24 * 3600),
+            ),
             activity_interval: Duration::from_secs(self.session_activity_interval),
             cache: CacheSettings {
                 max_capacity: self.session_cache_capacity,

@@ -33,10 +33,11 @@ on_every_database!(
     malformed_requests_get_the_json_error_shape,
     the_openapi_document_lists_every_path_and_each_one_is_routed,
     an_inactive_users_session_is_refused_by_every_own_session_endpoint,
+    a_session_can_be_named_and_its_end_is_read_back_with_its_reason,
 );
 
 /// The operations the API has, as the OpenAPI document must list them.
-const OPERATIONS: [(&str, &str); 11] = [
+const OPERATIONS: [(&str, &str); 13] = [
     ("post", "/api/v1/auth/sign-in"),
     ("post", "/api/v1/auth/sign-out"),
     ("post", "/api/v1/auth/confirm"),
@@ -44,6 +45,8 @@ const OPERATIONS: [(&str, &str); 11] = [
     ("get", "/api/v1/me"),
     ("get", "/api/v1/sessions"),
     ("delete", "/api/v1/sessions/{public_id}"),
+    ("patch", "/api/v1/sessions/{public_id}"),
+    ("get", "/api/v1/sessions/ended"),
     ("post", "/api/v1/sessions/revoke-others"),
     ("get", "/api/v1/admin/sessions"),
     ("post", "/api/v1/admin/sessions/revoke"),
@@ -127,6 +130,19 @@ impl Api {
 
     async fn delete(&self, path: &str) -> Response {
         self.send(Method::DELETE, path, None).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> Response {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    /// `GET /api/v1/sessions/ended`'s ended sessions.
+    async fn ended(&self, query: &str) -> Vec<Value> {
+        let response = self.get(&format!("/api/v1/sessions/ended{query}")).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["now"].as_i64().unwrap() > 0);
+        body["ended"].as_array().unwrap().clone()
     }
 
     async fn sign_in(&self, username: &str, password: &str) -> Response {
@@ -598,6 +614,64 @@ async fn deleting_an_own_other_session_ends_it_and_its_cookie_is_refused(backend
     assert_eq!(laptop.session_token(), None, "the cookie is removed");
     assert_eq!(laptop.me().await, None);
     assert!(app.sessions_of(alice).await.is_empty());
+}
+
+async fn a_session_can_be_named_and_its_end_is_read_back_with_its_reason(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("alice").await;
+    app.create_user("bob").await;
+    let laptop = Api::signed_in(&app, "alice", DESKTOP_CHROME).await;
+    let phone = Api::signed_in(&app, "alice", IPHONE_SAFARI).await;
+    let bob = Api::signed_in(&app, "bob", FIREFOX).await;
+    let phone_id = phone.own_public_id().await;
+    let phone_token = phone.session_token().unwrap();
+    let laptop_id = laptop.own_public_id().await;
+
+    // Named from another of the user's devices; never by somebody else, never too long.
+    let path = format!("/api/v1/sessions/{phone_id}");
+    let response = laptop.patch(&path, json!({"label": "Alice's phone"})).await;
+    assert_eq!(response.status(), 204);
+    let listed = laptop.sessions().await;
+    let named = listed
+        .iter()
+        .find(|s| s["public_id"] == phone_id.as_str())
+        .unwrap();
+    assert_eq!(named["label"], "Alice's phone");
+    let response = bob.patch(&path, json!({"label": "Mine"})).await;
+    expect_error(response, 404, "not_found").await;
+    let response = laptop.patch(&path, json!({"label": "x".repeat(61)})).await;
+    expect_error(response, 400, "device_name_too_long").await;
+    let response = laptop.patch(&path, json!({"name": "wrong field"})).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(phone.sessions().await[0]["label"], "Alice's phone");
+
+    // Signed out from the laptop: the history says so, and which device it was.
+    assert!(laptop.ended("").await.is_empty());
+    let response = laptop.delete(&path).await;
+    assert_eq!(response.status(), 204);
+    let ended = laptop.ended("").await;
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    let entry = &ended[0];
+    assert_eq!(entry["public_id"], phone_id.as_str());
+    assert_eq!(entry["reason"], "revoked");
+    assert_eq!(entry["reason_text"], "Signed out from this device");
+    assert_eq!(entry["ended_by_session"], laptop_id.as_str());
+    assert_eq!(entry["label"], "Alice's phone");
+    assert_eq!(entry["summary"], "Safari 18 on iPhone");
+    assert_eq!(entry["ip"], "127.0.0.1");
+    assert!(entry["ended_at"].as_i64() >= entry["created_at"].as_i64());
+    let text = serde_json::to_string(&ended).unwrap();
+    assert!(!text.contains(&phone_token), "no token in the history");
+    // Only the user's own history, and as many as asked.
+    assert!(bob.ended("").await.is_empty());
+    let again = Api::signed_in(&app, "alice", IPHONE_SAFARI).await;
+    let response = again.post_empty("/api/v1/auth/sign-out").await;
+    assert_eq!(response.status(), 204);
+    let ended = laptop.ended("?limit=1").await;
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["reason"], "signed_out");
+    assert_eq!(ended[0]["reason_text"], "Signed out");
+    assert_eq!(laptop.ended("?limit=100").await.len(), 2);
 }
 
 async fn revoke_others_answers_how_many_sessions_ended(backend: Backend) {

@@ -12,6 +12,8 @@ on_every_database!(
     signing_out_another_session_ends_it,
     another_users_session_id_is_not_found,
     an_anonymous_visitor_is_sent_to_sign_in_whatever_it_accepts,
+    recently_ended_says_which_device_signed_a_session_out,
+    a_device_is_renamed_by_a_plain_form_and_only_by_its_owner,
 );
 
 /// The sessions `/api/sessions/mine` lists for this browser.
@@ -357,4 +359,137 @@ mod the_devices_page_survives_an_unavailable_database {
     async fn with_cached_db_sessions() {
         super::the_devices_page_survives_an_unavailable_database(SessionBackend::CachedDb).await;
     }
+}
+
+async fn recently_ended_says_which_device_signed_a_session_out(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("alice").await;
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+    let phone = app.signed_in("alice", IPHONE_SAFARI).await;
+    let tablet = app.signed_in("alice", FIREFOX).await;
+    let laptop_id = own_public_id(&laptop).await;
+    let phone_id = own_public_id(&phone).await;
+
+    // Nothing has ended yet.
+    let html = laptop
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Recently ended"), "{html}");
+    assert!(html.contains("No session of yours has ended lately."));
+
+    // The laptop signs the phone out; the tablet signs itself out.
+    let response = laptop
+        .submit("/api/sessions/sign-out", &[("public_id", &phone_id)])
+        .await;
+    assert_eq!(response.status(), 302);
+    let response = tablet.submit("/api/account/sign-out", &[]).await;
+    assert_eq!(response.status(), 302, "the tablet signs out");
+
+    // Seen from the laptop, and from a device that signs in afterwards.
+    let body: Value = laptop
+        .get_json("/api/sessions/mine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ended = body["ended"].as_array().unwrap();
+    assert_eq!(ended.len(), 2, "{body}");
+    assert_eq!(ended[0]["reason"], "signed_out");
+    assert_eq!(ended[0]["summary"], "Firefox 128 on Linux");
+    assert_eq!(ended[1]["reason"], "revoked");
+    assert_eq!(ended[1]["reason_text"], "Signed out from this device");
+    assert_eq!(ended[1]["ended_by_session"], laptop_id.as_str());
+    let later = app.signed_in("alice", FIREFOX).await;
+    let body: Value = later
+        .get_json("/api/sessions/mine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["ended"][1]["reason_text"], "Signed out from Chrome 131 on macOS",
+        "{body}"
+    );
+    let html = later
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(html.matches("data-testid=\"ended-session\"").count(), 2);
+    assert!(
+        html.contains("Signed out from Chrome 131 on macOS"),
+        "{html}"
+    );
+    assert!(!html.contains(&phone.session_token().unwrap()));
+}
+
+async fn a_device_is_renamed_by_a_plain_form_and_only_by_its_owner(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("alice").await;
+    app.create_user("bob").await;
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+    let bob = app.signed_in("bob", FIREFOX).await;
+    let laptop_id = own_public_id(&laptop).await;
+
+    let response = laptop
+        .submit(
+            "/api/sessions/rename",
+            &[("public_id", &laptop_id), ("label", "  Work laptop ")],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(location(&response), "/account/sessions?renamed=1");
+    let sessions = my_sessions(&laptop).await;
+    assert_eq!(sessions[0]["label"], "Work laptop");
+    let html = laptop
+        .get_page("/account/sessions?renamed=1")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("The device&#x27;s name was saved.")
+            || html.contains("The device's name was saved."),
+        "{html}"
+    );
+    assert!(html.contains("Work laptop"));
+    assert!(
+        html.contains("data-testid=\"session-device\""),
+        "the device is still said"
+    );
+
+    // Too long: back with the error, nothing changed. Somebody else's: not found.
+    let response = laptop
+        .submit(
+            "/api/sessions/rename",
+            &[("public_id", &laptop_id), ("label", &"x".repeat(61))],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("device_name_too_long")
+    );
+    let response = bob
+        .submit(
+            "/api/sessions/rename",
+            &[("public_id", &laptop_id), ("label", "Mine")],
+        )
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("not_found"));
+    assert_eq!(my_sessions(&laptop).await[0]["label"], "Work laptop");
+    // Without the form's token, refused.
+    let response = laptop
+        .post_raw(
+            "/api/sessions/rename",
+            &[("public_id", &laptop_id), ("label", "Forged")],
+            &[],
+        )
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("csrf"));
+    assert_eq!(my_sessions(&laptop).await[0]["label"], "Work laptop");
 }

@@ -4,10 +4,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{ApiError, ApiPath, ApiSession, ErrorBody};
-use crate::api::sessions::{end_other_sessions, end_own_session, my_sessions, MySessions};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiSession, ErrorBody};
+use crate::api::sessions::{
+    end_other_sessions, end_own_session, ended_devices, my_sessions, rename_own_session,
+    EndedDevice, MySessions,
+};
 use crate::server::state::AppState;
 
 /// How many sessions were signed out.
@@ -84,4 +87,85 @@ pub async fn revoke_others(
 ) -> Result<Json<Revoked>, ApiError> {
     let revoked = end_other_sessions(&state, &session).await?;
     Ok(Json(Revoked { revoked }))
+}
+
+/// The user's ended sessions, most recently ended first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EndedSessions {
+    /// At most `limit` of them, kept `SESSION_HISTORY_DAYS`.
+    pub ended: Vec<EndedDevice>,
+    /// The server's clock, Unix milliseconds.
+    pub now: i64,
+}
+
+/// How many ended sessions to answer.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct EndedQuery {
+    /// 1 to 100 (default 50).
+    pub limit: Option<u32>,
+}
+
+/// The user's ended sessions and why each ended (signed out, from which device, by an
+/// administrator, expired, …), most recently ended first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sessions/ended",
+    tag = "sessions",
+    operation_id = "list_ended_sessions",
+    params(EndedQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The user's ended sessions", body = EndedSessions),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn ended(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    ApiQuery(query): ApiQuery<EndedQuery>,
+) -> Result<Json<EndedSessions>, ApiError> {
+    let live = my_sessions(&state, &session).await?;
+    let user_id = crate::server::request::require_active_user_id(&state, &session).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let ended = ended_devices(&state, user_id, &live.sessions, limit).await?;
+    Ok(Json(EndedSessions {
+        ended,
+        now: live.now,
+    }))
+}
+
+/// A session's new name.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct Rename {
+    /// At most 60 characters; empty forgets the name.
+    pub label: String,
+}
+
+/// Names one of the user's sessions ("Work laptop"), shown on its card and to staff.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/sessions/{public_id}",
+    tag = "sessions",
+    operation_id = "rename_session",
+    params(("public_id" = String, Path, description = "The session's public id (22 characters)")),
+    request_body = Rename,
+    security(("session_cookie" = [], "csrf_header" = [])),
+    responses(
+        (status = 204, description = "Renamed"),
+        (status = 400, description = "`device_name_too_long`, or a body that is not `{\"label\": …}`", body = ErrorBody),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such session of this user", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn rename(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    ApiPath(public_id): ApiPath,
+    ApiJson(body): ApiJson<Rename>,
+) -> Result<StatusCode, ApiError> {
+    rename_own_session(&state, &session, &public_id, &body.label).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
