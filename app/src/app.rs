@@ -11,8 +11,8 @@ use crate::components::auth::Auth;
 use crate::components::base;
 use crate::components::form::CsrfField;
 use crate::pages::admin::{
-    AdminAuditPage, AdminConfirmPage, AdminMailPage, AdminSessionPage, AdminSessionsPage,
-    AdminUsersPage,
+    AdminAuditPage, AdminConfirmPage, AdminHistoryPage, AdminMailPage, AdminSessionPage,
+    AdminSessionsPage, AdminUsersPage,
 };
 use crate::pages::{
     change_password::ChangePasswordPage,
@@ -194,6 +194,7 @@ fn Layout() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route path=path!("/admin/users") view=AdminUsersPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin/history") view=AdminHistoryPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/audit") view=AdminAuditPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin/mail") view=AdminMailPage ssr=SsrMode::Async/>
                 </Routes>

@@ -17,10 +17,12 @@ use crate::sessions::db_store::{SessionRow, COLUMNS};
 use crate::sessions::{ip_key, Ending, PublicId, SessionEngine, StoreError};
 
 mod audit;
+mod history;
 mod ip_prefix;
 mod query;
 
 pub use audit::{Actor, AuditEntry};
+pub use history::{HistoryEntry, HistoryPage, HistoryQuery};
 pub use query::{AdminPage, AdminQuery, AdminRow, SearchTerm, SortColumn, StateFilter};
 
 use audit::AuditRow;
@@ -74,6 +76,37 @@ impl AdminSqlRow {
                 .and_then(DeviceCategory::from_key)
                 .unwrap_or_default(),
         })
+    }
+}
+
+/// The search box as SQL conditions, before anyone asked how many sessions it finds: an address,
+/// network or person search is taken to be narrow (its index drives).
+fn resolved(term: &SearchTerm) -> ResolvedSearch {
+    match term {
+        SearchTerm::Network(net) => ResolvedSearch::Ranges {
+            ranges: vec![(
+                ip_key(net.network()).to_vec(),
+                ip_key(net.broadcast()).to_vec(),
+            )],
+            use_index: true,
+        },
+        SearchTerm::IpPrefix(prefix) => match prefix_ranges(prefix) {
+            Some(ranges) => ResolvedSearch::Ranges {
+                ranges: ranges
+                    .into_iter()
+                    .map(|(first, last)| (ip_key(first).to_vec(), ip_key(last).to_vec()))
+                    .collect(),
+                use_index: true,
+            },
+            None => ResolvedSearch::TextPrefix(format!("{}%", escape_like(prefix))),
+        },
+        SearchTerm::UserAgent(text) => {
+            ResolvedSearch::UserAgent(format!("%{}%", escape_like(text)))
+        }
+        SearchTerm::Person(text) => ResolvedSearch::People {
+            pattern: format!("%{}%", escape_like(text)),
+            use_index: true,
+        },
     }
 }
 
@@ -164,35 +197,7 @@ impl SessionAdmin {
     /// Turns the search box into SQL conditions, and asks the search's own index how many sessions
     /// it finds (stopping at [`SEARCH_INDEX_LIMIT`]) to know whether that index should drive.
     async fn resolve(&self, term: &SearchTerm) -> Result<ResolvedSearch, StoreError> {
-        let resolved = match term {
-            SearchTerm::Network(net) => ResolvedSearch::Ranges {
-                ranges: vec![(
-                    ip_key(net.network()).to_vec(),
-                    ip_key(net.broadcast()).to_vec(),
-                )],
-                use_index: true,
-            },
-            SearchTerm::IpPrefix(prefix) => match prefix_ranges(prefix) {
-                Some(ranges) => ResolvedSearch::Ranges {
-                    ranges: ranges
-                        .into_iter()
-                        .map(|(first, last)| (ip_key(first).to_vec(), ip_key(last).to_vec()))
-                        .collect(),
-                    use_index: true,
-                },
-                None => ResolvedSearch::TextPrefix(format!("{}%", escape_like(prefix))),
-            },
-            SearchTerm::UserAgent(text) => {
-                return Ok(ResolvedSearch::UserAgent(format!(
-                    "%{}%",
-                    escape_like(text)
-                )));
-            }
-            SearchTerm::Person(text) => ResolvedSearch::People {
-                pattern: format!("%{}%", escape_like(text)),
-                use_index: true,
-            },
-        };
+        let resolved = resolved(term);
         if !matches!(
             resolved,
             ResolvedSearch::Ranges { .. } | ResolvedSearch::People { .. }

@@ -18,7 +18,7 @@ mod cluster;
 #[cfg(sql)]
 pub(crate) mod db_store;
 mod events;
-mod history;
+pub(crate) mod history;
 mod layer;
 mod memory;
 mod record;

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use console_sessions::admin::StateFilter;
-use console_sessions::admin::{Actor, AdminQuery, SearchTerm, SessionAdmin, SortColumn};
+use console_sessions::admin::{
+    Actor, AdminQuery, HistoryQuery, SearchTerm, SessionAdmin, SortColumn,
+};
 use console_sessions::device::DeviceCategory;
 use console_sessions::geo::Place;
-use console_sessions::sessions::{now, PublicId, TokenHash};
+use console_sessions::sessions::{now, EndCause, EndedBy, PublicId, TokenHash};
 use console_sessions::testing::{sample_record, TestDatabase};
 use console_sessions::{Backend, SessionBackend, SessionConfig, SessionEngine};
 
@@ -507,4 +509,152 @@ suite!(on_every_database_and_store:
     signing_out_selected_sessions_ends_them_everywhere_and_is_audited,
     signing_out_a_user_ends_all_their_sessions_and_the_log_outlives_them,
     details_show_the_owner_and_never_need_the_token,
+    history_is_searched_by_person_address_device_country_reason_and_time,
 );
+
+async fn history_is_searched_by_person_address_device_country_reason_and_time(ctx: Ctx) {
+    let staff = ctx
+        .seed(
+            Some(ctx.bob),
+            "10.1.2.3",
+            FIREFOX,
+            Some("GB"),
+            Duration::ZERO,
+        )
+        .await;
+    let limit = ctx
+        .seed(
+            Some(ctx.bob),
+            "10.9.0.1",
+            IPHONE,
+            Some("SE"),
+            Duration::ZERO,
+        )
+        .await;
+    let adas = ctx
+        .seed(
+            Some(ctx.ada),
+            "2001:db8::5",
+            FIREFOX,
+            Some("GB"),
+            Duration::ZERO,
+        )
+        .await;
+    let _still_signed_in = ctx
+        .seed(
+            Some(ctx.bob),
+            "10.1.9.9",
+            FIREFOX,
+            Some("GB"),
+            Duration::ZERO,
+        )
+        .await;
+    ctx.admin
+        .sign_out(&ctx.actor(), std::slice::from_ref(&staff.public_id))
+        .await
+        .unwrap();
+    ctx.engine
+        .end_session(ctx.bob, &limit.public_id, EndCause::SessionLimit)
+        .await
+        .unwrap();
+    ctx.engine
+        .end_session(ctx.ada, &adas.public_id, EndCause::SignedOut)
+        .await
+        .unwrap();
+    let found = |query: HistoryQuery| {
+        let admin = ctx.admin.clone();
+        async move {
+            let page = admin.history(&query).await.unwrap();
+            assert!(page.total_exact);
+            assert_eq!(page.total as usize, page.rows.len());
+            sorted(page.rows.into_iter().map(|r| r.ended.public_id).collect())
+        }
+    };
+    let all = sorted(vec![
+        staff.public_id.clone(),
+        limit.public_id.clone(),
+        adas.public_id.clone(),
+    ]);
+    assert_eq!(
+        found(HistoryQuery::default()).await,
+        all,
+        "live sessions are not history"
+    );
+    let by = |text: &str| HistoryQuery {
+        search: SearchTerm::parse(text),
+        ..HistoryQuery::default()
+    };
+    assert_eq!(
+        found(by("bob")).await,
+        sorted(vec![staff.public_id.clone(), limit.public_id.clone()])
+    );
+    assert_eq!(
+        found(by("10.1.0.0/16")).await,
+        sorted(vec![staff.public_id.clone()])
+    );
+    assert_eq!(
+        found(by("10.9.")).await,
+        sorted(vec![limit.public_id.clone()])
+    );
+    assert_eq!(
+        found(by("2001:db8::5")).await,
+        sorted(vec![adas.public_id.clone()])
+    );
+    assert_eq!(
+        found(by("ua:iphone")).await,
+        sorted(vec![limit.public_id.clone()])
+    );
+    assert_eq!(
+        found(HistoryQuery {
+            reason: Some(EndCause::Staff),
+            ..HistoryQuery::default()
+        })
+        .await,
+        sorted(vec![staff.public_id.clone()])
+    );
+    assert_eq!(
+        found(HistoryQuery {
+            country: Some("gb".into()),
+            user_id: Some(ctx.bob),
+            ..HistoryQuery::default()
+        })
+        .await,
+        sorted(vec![staff.public_id.clone()])
+    );
+    assert_eq!(
+        found(HistoryQuery {
+            category: Some(DeviceCategory::Smartphone),
+            ..HistoryQuery::default()
+        })
+        .await,
+        sorted(vec![limit.public_id.clone()])
+    );
+    let now = now();
+    assert_eq!(
+        found(HistoryQuery {
+            ended_since: Some(now - Duration::from_secs(60)),
+            ended_before: Some(now + Duration::from_secs(60)),
+            ..HistoryQuery::default()
+        })
+        .await,
+        all
+    );
+    assert!(found(HistoryQuery {
+        ended_before: Some(now - Duration::from_secs(60)),
+        ..HistoryQuery::default()
+    })
+    .await
+    .is_empty());
+    // Owners and who ended it come with each row.
+    let page = ctx
+        .admin
+        .history(&HistoryQuery {
+            reason: Some(EndCause::Staff),
+            ..HistoryQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.rows[0].username.as_deref(), Some("bob"));
+    assert_eq!(page.rows[0].category, DeviceCategory::Desktop);
+    assert_eq!(page.rows[0].ended.by, Some(EndedBy::Staff(ctx.ada)));
+}

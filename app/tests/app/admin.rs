@@ -22,7 +22,76 @@ on_every_database!(
     deactivating_a_user_from_the_admin_ends_their_sessions,
     the_detail_page_shows_fields_and_data_but_never_the_token,
     cross_origin_admin_posts_are_refused,
+    the_history_page_finds_ended_sessions_by_person_address_reason_and_day,
 );
+
+async fn the_history_page_finds_ended_sessions_by_person_address_reason_and_day(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.create_staff("root").await;
+    app.create_user("alice").await;
+    app.create_user("bob").await;
+    let staff = app.signed_in("root", DESKTOP_CHROME).await;
+    let laptop = signed_in_from(&app, "alice", DESKTOP_CHROME, "10.1.2.3").await;
+    let phone = signed_in_from(&app, "alice", IPHONE_SAFARI, "10.9.0.1").await;
+    let bobs = signed_in_from(&app, "bob", FIREFOX, "10.1.7.7").await;
+    let phone_id = public_id(&app, &phone).await;
+    // Alice signs her phone out from her laptop; Bob signs himself out.
+    let response = laptop
+        .submit("/api/sessions/sign-out", &[("public_id", &phone_id)])
+        .await;
+    assert_eq!(response.status(), 302);
+    assert_eq!(
+        bobs.submit("/api/account/sign-out", &[]).await.status(),
+        302
+    );
+
+    let rows = |html: &str| html.matches("data-testid=\"history-row\"").count();
+    let (status, html) = page(&staff, "/admin/history").await;
+    assert_eq!(status, 200, "{html}");
+    assert!(html.contains("<h1>Session history</h1>"), "{html}");
+    assert_eq!(rows(&html), 2, "{html}");
+    assert!(html.contains("2 ended sessions"), "{html}");
+    for (query, expected, what) in [
+        ("q=alice", 1, "by person"),
+        ("q=10.1.0.0%2F16", 1, "by network: Bob's"),
+        ("q=10.9.", 1, "by address prefix"),
+        ("q=ua%3Aiphone", 1, "by user agent"),
+        ("reason=revoked", 1, "by reason"),
+        ("reason=staff", 0, "nobody was ended by staff"),
+        ("device=smartphone", 1, "by device"),
+        ("from=2000-01-01&to=2000-12-31", 0, "by day"),
+        (
+            "reason=not-a-reason&device=toaster",
+            2,
+            "unknown values are ignored",
+        ),
+    ] {
+        let (status, html) = page(&staff, &format!("/admin/history?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(rows(&html), expected, "{what}: {html}");
+    }
+    let (_, html) = page(&staff, "/admin/history?reason=revoked").await;
+    assert!(html.contains("Signed out from another device"), "{html}");
+    assert!(html.contains(&format!("their session {}", public_id(&app, &laptop).await)));
+    assert!(!html.contains(&phone.session_token().unwrap()));
+
+    // The same search in the JSON API.
+    let response = staff
+        .get_json("/api/v1/admin/history?q=alice&reason=revoked")
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["total"], 1, "{body}");
+    assert_eq!(body["ended"][0]["public_id"], phone_id.as_str());
+    assert_eq!(body["ended"][0]["username"], "alice");
+    assert_eq!(body["ended"][0]["ip"], "10.9.0.1");
+    assert_eq!(body["ended"][0]["reason"], "revoked");
+    let response = laptop.get_json("/api/v1/admin/history").await;
+    assert_eq!(response.status(), 403);
+}
 
 /// A browser that reaches the app through the trusted proxy from `ip`, signed in.
 async fn signed_in_from(app: &TestApp, username: &str, user_agent: &str, ip: &str) -> Browser {
@@ -182,6 +251,7 @@ async fn non_staff_users_get_403_on_every_admin_page_and_function(backend: Backe
         format!("/admin/sessions/{staff_id}"),
         "/admin/users".to_owned(),
         "/admin/audit".to_owned(),
+        "/admin/history".to_owned(),
     ];
     let reads = [
         "/api/admin/sessions?params%5Bstate%5D=all".to_owned(),
@@ -189,6 +259,7 @@ async fn non_staff_users_get_403_on_every_admin_page_and_function(backend: Backe
         format!("/api/admin/selected?ids={staff_id},{own_id}"),
         "/api/admin/users".to_owned(),
         "/api/admin/audit".to_owned(),
+        "/api/admin/history".to_owned(),
     ];
     let ids = format!("{staff_id},{own_id}");
     let writes: [(&str, Vec<(&str, &str)>); 3] = [
@@ -778,6 +849,15 @@ async fn signing_out_all_sessions_of_a_user(backend: Backend) {
     assert!(html.contains("Sessions of alice"), "{html}");
     assert!(html.contains("2 sessions were signed out."), "{html}");
     assert_eq!(rendered_rows(&html), (0, "0 sessions".to_owned()), "{html}");
+    // The user's view shows what ended under what is live, and who ended it.
+    assert!(html.contains("Ended sessions of alice"), "{html}");
+    assert_eq!(
+        html.matches("data-testid=\"history-row\" data-reason=\"staff\"")
+            .count(),
+        2,
+        "{html}"
+    );
+    assert!(html.contains("root (staff)"), "{html}");
 
     assert!(app.sessions_of(alice).await.is_empty());
     for (token, browser) in tokens.iter().zip([&laptop, &phone]) {

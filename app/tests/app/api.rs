@@ -37,7 +37,7 @@ on_every_database!(
 );
 
 /// The operations the API has, as the OpenAPI document must list them.
-const OPERATIONS: [(&str, &str); 13] = [
+const OPERATIONS: [(&str, &str); 14] = [
     ("post", "/api/v1/auth/sign-in"),
     ("post", "/api/v1/auth/sign-out"),
     ("post", "/api/v1/auth/confirm"),
@@ -50,6 +50,7 @@ const OPERATIONS: [(&str, &str); 13] = [
     ("post", "/api/v1/sessions/revoke-others"),
     ("get", "/api/v1/admin/sessions"),
     ("post", "/api/v1/admin/sessions/revoke"),
+    ("get", "/api/v1/admin/history"),
     ("get", "/api/v1/openapi.json"),
 ];
 

@@ -4,6 +4,7 @@
 //! changes state checks the form token.
 
 mod audit;
+mod history;
 mod mail;
 mod row;
 mod search;
@@ -13,6 +14,7 @@ mod users;
 // Whole modules, so that every public item keeps the path it had when this was one file: the types,
 // the server functions, and the struct `#[server]` makes for each (`ServerAction::<AdminSetActive>`).
 pub use audit::*;
+pub use history::*;
 pub use mail::*;
 pub use row::*;
 pub use search::*;

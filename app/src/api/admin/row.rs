@@ -43,6 +43,9 @@ pub struct AdminSession {
     /// When its user last proved themselves in it, Unix ms.
     #[serde(default)]
     pub authenticated_at: Option<i64>,
+    /// The name its owner gave it ("Work laptop").
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 #[cfg(feature = "ssr")]
@@ -82,5 +85,6 @@ pub(super) fn admin_session(row: &console_sessions::admin::AdminRow, now: i64) -
         auth_label: record.assurance.map(|a| a.method.label().to_owned()),
         aal: record.assurance.map(|a| a.level.as_str().to_owned()),
         authenticated_at: record.assurance.map(|a| to_millis(a.authenticated_at)),
+        label: record.label.clone(),
     }
 }

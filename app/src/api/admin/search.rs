@@ -95,6 +95,9 @@ pub struct Changelist {
     pub countries: Vec<String>,
     /// The user of a user's view.
     pub user: Option<(i64, String)>,
+    /// A user's view's ended sessions, most recently ended first (empty otherwise).
+    #[serde(default)]
+    pub ended: Vec<super::AdminEnded>,
     /// Server clock, Unix ms.
     pub now: i64,
 }
@@ -113,6 +116,17 @@ pub async fn list_admin_sessions(
     let countries = console_sessions::admin::SessionAdmin::new(state.sessions.clone())
         .countries()
         .await?;
+    // A user's view shows what ended beside what is live.
+    let ended = match &found.user {
+        Some(user) => {
+            let params = super::HistoryParams {
+                user: Some(user.id.to_string()),
+                ..super::HistoryParams::default()
+            };
+            super::search_history(&state, &params).await?.ended
+        }
+        None => Vec::new(),
+    };
     Ok(Changelist {
         sessions: found.sessions,
         total: found.total,
@@ -121,6 +135,7 @@ pub async fn list_admin_sessions(
         page_size: found.page_size,
         countries,
         user: found.user.map(|u| (u.id, u.username)),
+        ended,
         now: found.now,
     })
 }

@@ -7,7 +7,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiQuery, ErrorBody, Staff};
-use crate::api::admin::{search_sessions, ChangelistParams, SessionSearch};
+use crate::api::admin::{
+    search_history, search_sessions, ChangelistParams, HistoryParams, HistorySearch, SessionSearch,
+};
 use crate::error::AppError;
 use crate::server::request::actor_from;
 use crate::server::state::AppState;
@@ -55,6 +57,31 @@ pub async fn search(
     ApiQuery(params): ApiQuery<ChangelistParams>,
 ) -> Result<Json<SessionSearch>, ApiError> {
     Ok(Json(search_sessions(&state, &staff.user, &params).await?))
+}
+
+/// Searches ended sessions, as the staff history page does: who, from where, on what, why and
+/// when; pages of 100, most recently ended first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/history",
+    tag = "admin",
+    operation_id = "admin_search_history",
+    params(HistoryParams),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "One page of matching ended sessions", body = HistorySearch),
+        (status = 400, description = "`invalid_query`: the query string could not be read", body = ErrorBody),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not active staff", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn history(
+    State(state): State<AppState>,
+    _staff: Staff,
+    ApiQuery(params): ApiQuery<HistoryParams>,
+) -> Result<Json<HistorySearch>, ApiError> {
+    Ok(Json(search_history(&state, &params).await?))
 }
 
 /// Signs out the named sessions, whoever they belong to, and records it in the audit log (as the

@@ -116,6 +116,7 @@ fn documented() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(sessions::revoke_others))
         .routes(routes!(admin::search))
         .routes(routes!(admin::revoke))
+        .routes(routes!(admin::history))
         .routes(routes!(openapi_json))
         .split_for_parts()
 }

@@ -49,6 +49,7 @@ pub(super) fn AdminNav(current: &'static str) -> impl IntoView {
     view! {
         <nav class="admin-nav" aria-label="Administration">
             {link("/admin/sessions", "Sessions")}
+            {link("/admin/history", "History")}
             {link("/admin/users", "Users")}
             {link("/admin/mail", "Mail")}
             {link("/admin/audit", "Audit log")}

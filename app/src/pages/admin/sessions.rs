@@ -173,6 +173,20 @@ fn ChangelistView(
         Some((_, name)) => format!("Sessions of {name}"),
         None => "Sessions".to_owned(),
     };
+    // A user's view: what ended, under what is live.
+    let ended = list.user.clone().map(|(id, name)| {
+        let ended = list.ended.clone();
+        view! {
+            <section class="user-history" data-testid="user-history">
+                <h2>{format!("Ended sessions of {name}")}</h2>
+                <super::history::EndedTable ended now/>
+                <p>
+                    <a href=base::url(&format!("/admin/history?user={id}"))>"Search all of their history"</a>
+                </p>
+            </section>
+        }
+        .into_any()
+    });
     let user_banner = list.user.clone().map(|(id, name)| {
         let token = token.clone();
         view! {
@@ -347,6 +361,7 @@ fn ChangelistView(
             </div>
             {aside}
         </div>
+        {ended}
     }
 }
 
@@ -381,7 +396,10 @@ fn ChangelistRow(session: AdminSession, now: i64) -> impl IntoView {
                 </a>
             </td>
             <td>{flag}" "{session.location.clone()}</td>
-            <td>{session.device.clone()}</td>
+            <td>
+                {session.label.clone().map(|label| view! { <strong>{label}</strong>" · " })}
+                {session.device.clone()}
+            </td>
             <td data-testid="admin-auth" data-aal=session.aal.clone()>
                 {session.auth_label.clone().unwrap_or_else(|| "—".into())}
             </td>
