@@ -40,6 +40,9 @@ pub const COUNT_LIMIT: u64 = 10_000;
 /// every counted row costs a scan, and a thousand is what a person reads anyway.
 pub const BROAD_COUNT_LIMIT: u64 = 1_000;
 
+/// Sessions [`SessionAdmin::sign_out_matching`] ends per statement.
+pub const MATCHING_BATCH: u32 = 1000;
+
 /// A search whose own index finds at most this many sessions drives the query through that index;
 /// a broader one is checked row by row while the order's index is walked, so a page still stops
 /// after [`PAGE_SIZE`] matches. (Neither planner knows how wide an address range or a username
@@ -117,6 +120,7 @@ pub struct SessionAdmin {
     db: Option<Database>,
     engine: SessionEngine,
     search_index_limit: i64,
+    matching_batch: u32,
 }
 
 impl SessionAdmin {
@@ -127,6 +131,7 @@ impl SessionAdmin {
             db: engine.db_store().map(|store| store.database().clone()),
             engine,
             search_index_limit: SEARCH_INDEX_LIMIT,
+            matching_batch: MATCHING_BATCH,
         }
     }
 
@@ -134,6 +139,13 @@ impl SessionAdmin {
     /// (default 20,000). Both ways give the same rows; this exists so tests can take the other one.
     pub fn with_search_index_limit(mut self, sessions: u32) -> Self {
         self.search_index_limit = i64::from(sessions);
+        self
+    }
+
+    /// The same admin, signing out `sessions` per batch in [`SessionAdmin::sign_out_matching`]
+    /// (default [`MATCHING_BATCH`], at least 1).
+    pub fn with_matching_batch(mut self, sessions: u32) -> Self {
+        self.matching_batch = sessions.max(1);
         self
     }
 
@@ -312,6 +324,114 @@ impl SessionAdmin {
             "staff signed out a user"
         );
         Ok(ended)
+    }
+
+    /// How many live sessions `query` matches (its state, order and page aside), counted exactly:
+    /// the preview of [`SessionAdmin::sign_out_matching`].
+    pub async fn count_matching(&self, query: &AdminQuery) -> Result<u64, StoreError> {
+        let query = AdminQuery {
+            state: StateFilter::Active,
+            ..query.clone()
+        };
+        let search = match &query.search {
+            Some(term) => Some(self.resolve(term).await?),
+            None => None,
+        };
+        let now = to_millis(now());
+        let counted: i64 = with_pool!(self.db()?, |pool| {
+            let mut count = QueryBuilder::new("SELECT COUNT(*) FROM sessions s WHERE 1 = 1");
+            push_filters(&mut count, &query, search.as_ref(), now);
+            let counted: (i64,) = count.build_query_as().fetch_one(pool).await?;
+            Ok::<_, sqlx::Error>(counted.0)
+        })?;
+        Ok(u64::try_from(counted).unwrap_or(0))
+    }
+
+    /// Signs out every live session `query` matches (its state, order and page aside), except
+    /// `keep` (the staff member's own), and records it as one action in the audit log. Works in
+    /// batches ([`MATCHING_BATCH`] sessions) in row order, each its own short statement through the
+    /// engine (caches evicted, history kept), yielding between them, so the table is never held
+    /// for long and requests go on meanwhile; `progress` hears the running total after each.
+    /// Answers how many ended. A failure midway leaves what ended ended, and is audited so.
+    pub async fn sign_out_matching(
+        &self,
+        actor: &Actor,
+        query: &AdminQuery,
+        keep: Option<&PublicId>,
+        described: &str,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<u64, StoreError> {
+        let query = AdminQuery {
+            state: StateFilter::Active,
+            ..query.clone()
+        };
+        let search = match &query.search {
+            Some(term) => Some(self.resolve(term).await?),
+            None => None,
+        };
+        let mut last_id = 0_i64;
+        let mut ended = 0_u64;
+        let outcome = loop {
+            let now = to_millis(now());
+            let batch: Result<Vec<(i64, String)>, StoreError> = with_pool!(self.db()?, |pool| {
+                let mut select =
+                    QueryBuilder::new("SELECT s.id, s.public_id FROM sessions s WHERE s.id > ");
+                select.push_bind(last_id);
+                push_filters(&mut select, &query, search.as_ref(), now);
+                select
+                    .push(" ORDER BY s.id LIMIT ")
+                    .push_bind(i64::from(self.matching_batch));
+                select.build_query_as().fetch_all(pool).await
+            })
+            .map_err(StoreError::from);
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => break Err(error),
+            };
+            let Some((last, _)) = batch.last() else {
+                break Ok(());
+            };
+            last_id = *last;
+            let ids: Vec<PublicId> = batch
+                .iter()
+                .filter_map(|(_, id)| PublicId::parse(id))
+                .filter(|id| Some(id) != keep)
+                .collect();
+            match self
+                .engine
+                .delete_many(&ids, Ending::by_staff(actor.user_id))
+                .await
+            {
+                Ok(deleted) => ended += deleted.len() as u64,
+                Err(error) => break Err(error),
+            }
+            progress(ended);
+            if batch.len() < self.matching_batch as usize {
+                break Ok(());
+            }
+            // Let the requests waiting on the database (and this node's threads) in between.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        };
+        let detail = match &outcome {
+            Ok(()) => format!("{ended} sessions matching {described} ended"),
+            Err(_) => format!("{ended} sessions matching {described} ended before a failure"),
+        };
+        self.record(
+            actor,
+            "sessions.sign_out_matching",
+            None,
+            None,
+            &[],
+            &detail,
+        )
+        .await?;
+        tracing::info!(
+            actor = actor.user_id,
+            ended,
+            search = described,
+            "staff signed out sessions matching a search"
+        );
+        outcome.map(|()| ended)
     }
 
     /// Adds a line to the audit log.

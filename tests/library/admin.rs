@@ -510,7 +510,112 @@ suite!(on_every_database_and_store:
     signing_out_a_user_ends_all_their_sessions_and_the_log_outlives_them,
     details_show_the_owner_and_never_need_the_token,
     history_is_searched_by_person_address_device_country_reason_and_time,
+    signing_out_everything_matching_a_search_goes_in_batches_and_is_audited_once,
 );
+
+async fn signing_out_everything_matching_a_search_goes_in_batches_and_is_audited_once(ctx: Ctx) {
+    use console_sessions::seed::{seed, SeedPlan};
+    let plan = SeedPlan {
+        users: 40,
+        sessions: 3000,
+    };
+    seed(&ctx.test_db.db, plan, |_| {}).await.unwrap();
+    // The staff member's own session matches too, and is kept.
+    let own = ctx
+        .seed(
+            Some(ctx.ada),
+            "10.0.0.1",
+            FIREFOX,
+            Some("SE"),
+            Duration::ZERO,
+        )
+        .await;
+    ctx.engine.store().load(&own.hash, now()).await.unwrap();
+    let swedish = AdminQuery {
+        country: Some("SE".into()),
+        ..AdminQuery::default()
+    };
+    let matching = ctx.admin.count_matching(&swedish).await.unwrap();
+    assert!(matching > 100, "several batches: {matching}");
+    let admin = ctx.admin.clone().with_matching_batch(40);
+    let everyone = ctx
+        .admin
+        .count_matching(&AdminQuery::default())
+        .await
+        .unwrap();
+
+    let reported = std::sync::Mutex::new(Vec::new());
+    let ended = admin
+        .sign_out_matching(
+            &ctx.actor(),
+            &swedish,
+            Some(&own.public_id),
+            "country SE",
+            &|done| reported.lock().unwrap().push(done),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ended, matching - 1);
+    let reported = reported.into_inner().unwrap();
+    assert!(
+        reported.len() >= 2,
+        "progress after every batch: {reported:?}"
+    );
+    assert!(reported.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(reported.last(), Some(&ended));
+    assert_eq!(
+        ctx.admin.count_matching(&swedish).await.unwrap(),
+        1,
+        "only the kept one"
+    );
+    assert!(ctx
+        .engine
+        .store()
+        .load(&own.hash, now())
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        ctx.admin
+            .count_matching(&AdminQuery::default())
+            .await
+            .unwrap(),
+        everyone - ended,
+        "nothing else ended"
+    );
+    // One audit line for the whole action; each ended session's history says staff did it.
+    let log = ctx.admin.audit_log(10, 0).await.unwrap();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].action, "sessions.sign_out_matching");
+    assert_eq!(
+        log[0].detail,
+        format!("{ended} sessions matching country SE ended")
+    );
+    let staffed = ctx
+        .admin
+        .history(&HistoryQuery {
+            reason: Some(EndCause::Staff),
+            country: Some("SE".into()),
+            ..HistoryQuery::default()
+        })
+        .await
+        .unwrap();
+    // Anonymous seeded sessions leave no history.
+    assert!(
+        staffed.total > 0 && staffed.total <= ended,
+        "{}",
+        staffed.total
+    );
+    // A search matching nothing ends nothing, and says so.
+    let nobody = search("192.0.2.0/24");
+    assert_eq!(
+        ctx.admin
+            .sign_out_matching(&ctx.actor(), &nobody, None, "192.0.2.0/24", &|_| {})
+            .await
+            .unwrap(),
+        0
+    );
+}
 
 async fn history_is_searched_by_person_address_device_country_reason_and_time(ctx: Ctx) {
     let staff = ctx
