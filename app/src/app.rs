@@ -11,8 +11,8 @@ use crate::components::auth::Auth;
 use crate::components::base;
 use crate::components::form::CsrfField;
 use crate::pages::admin::{
-    AdminAuditPage, AdminConfirmPage, AdminHistoryPage, AdminMailPage, AdminSessionPage,
-    AdminSessionsPage, AdminUsersPage,
+    AdminAuditPage, AdminConfirmPage, AdminHistoryPage, AdminJobPage, AdminMailPage,
+    AdminSessionPage, AdminSessionsPage, AdminSignOutMatchingPage, AdminUsersPage,
 };
 use crate::pages::{
     change_password::ChangePasswordPage,
@@ -188,6 +188,12 @@ fn Layout() -> impl IntoView {
                         view=AdminConfirmPage
                         ssr=SsrMode::Async
                     />
+                    <Route
+                        path=path!("/admin/sessions/sign-out-matching")
+                        view=AdminSignOutMatchingPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=path!("/admin/jobs/:id") view=AdminJobPage ssr=SsrMode::Async/>
                     <Route
                         path=path!("/admin/sessions/:id")
                         view=AdminSessionPage

@@ -139,6 +139,7 @@ impl Application {
             mail,
             csrf: Arc::new(csrf),
             site: Arc::new(settings.site()),
+            jobs: Default::default(),
         };
         // Metrics are recorded only where someone may read them.
         let exposed = settings.metrics_token.is_some() || settings.metrics_addr.is_some();

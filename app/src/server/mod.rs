@@ -7,6 +7,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod embed;
 pub mod forward_auth;
+pub mod jobs;
 pub mod links;
 pub mod mail;
 pub mod metrics;

@@ -28,6 +28,8 @@ pub struct AppState {
     pub csrf: Arc<CsrfSettings>,
     /// The public origin, base path, and the services we work with.
     pub site: Arc<SiteSettings>,
+    /// Staff actions running on their own task (signing out what a search matches).
+    pub jobs: super::jobs::Jobs,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -23,7 +23,166 @@ on_every_database!(
     the_detail_page_shows_fields_and_data_but_never_the_token,
     cross_origin_admin_posts_are_refused,
     the_history_page_finds_ended_sessions_by_person_address_reason_and_day,
+    signing_out_everything_a_search_matches_runs_as_a_job_and_is_audited_once,
 );
+
+/// Polls a job's progress (the page's function, or the JSON API's path) until it has ended.
+async fn finished_job(browser: &Browser, path: &str) -> Value {
+    for _ in 0..100 {
+        let response = browser.get_json(path).await;
+        assert_eq!(response.status(), 200, "{path}");
+        let job: Value = response.json().await.unwrap();
+        if job["state"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{path} did not finish");
+}
+
+async fn signing_out_everything_a_search_matches_runs_as_a_job_and_is_audited_once(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    })
+    .await;
+    app.create_staff("root").await;
+    let alice = app.create_user("alice").await;
+    let bob = app.create_user("bob").await;
+    let staff = signed_in_from(&app, "root", DESKTOP_CHROME, "192.0.2.9").await;
+    let laptop = signed_in_from(&app, "alice", DESKTOP_CHROME, "10.1.2.3").await;
+    let phone = signed_in_from(&app, "alice", IPHONE_SAFARI, "10.1.3.4").await;
+    let bobs = signed_in_from(&app, "bob", FIREFOX, "10.2.0.1").await;
+
+    // The changelist offers it once a search narrows it; the confirmation counts every match.
+    let (_, html) = page(&staff, "/admin/sessions").await;
+    assert!(
+        !html.contains("data-testid=\"sign-out-matching\""),
+        "not for everything"
+    );
+    let (_, html) = page(&staff, "/admin/sessions?q=10.1.0.0%2F16").await;
+    assert!(
+        html.contains("href=\"/admin/sessions/sign-out-matching?q=10.1.0.0%2F16\""),
+        "{html}"
+    );
+    let (status, html) = page(&staff, "/admin/sessions/sign-out-matching?q=10.1.0.0%2F16").await;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("data-testid=\"matching-count\">2 sessions<"),
+        "{html}"
+    );
+    assert!(
+        html.contains("name=\"params[q]\" value=\"10.1.0.0/16\""),
+        "{html}"
+    );
+    let (_, html) = page(
+        &staff,
+        "/admin/sessions/sign-out-matching?q=203.0.113.0%2F24",
+    )
+    .await;
+    assert!(html.contains("data-testid=\"nothing-matches\""), "{html}");
+
+    // Not for anyone but staff.
+    let response = bobs
+        .submit(
+            "/api/admin/sign-out-matching",
+            &[("params[q]", "10.1.0.0/16")],
+        )
+        .await;
+    assert_eq!(error_code(&response).as_deref(), Some("forbidden"));
+    assert_eq!(app.sessions_of(alice).await.len(), 2);
+
+    // Without JavaScript: the form, then the job's page, which reloads itself until done.
+    let response = staff
+        .submit(
+            "/api/admin/sign-out-matching",
+            &[("params[q]", "10.1.0.0/16")],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    let job_page = location(&response);
+    let job_id = job_page
+        .strip_prefix("/admin/jobs/")
+        .unwrap_or_else(|| panic!("{job_page}"))
+        .to_owned();
+    let job = finished_job(&staff, &format!("/api/admin/job?id={job_id}")).await;
+    assert_eq!(job["state"], "finished", "{job}");
+    assert_eq!(job["done"], 2);
+    assert_eq!(job["total"], 2);
+    let (status, html) = page(&staff, &job_page).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("data-state=\"finished\""), "{html}");
+    assert!(html.contains("Done: 2 sessions signed out."), "{html}");
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "done: no more reloading"
+    );
+    assert!(app.sessions_of(alice).await.is_empty());
+    for browser in [&laptop, &phone] {
+        assert_eq!(browser.signed_in_as().await, None);
+    }
+    assert_eq!(bobs.signed_in_as().await.as_deref(), Some("bob"));
+    assert_eq!(staff.signed_in_as().await.as_deref(), Some("root"));
+    let log = audit_log(&app).await;
+    assert_eq!(log.len(), 1, "one action");
+    assert_eq!(log[0].action, "sessions.sign_out_matching");
+    assert_eq!(log[0].actor_username, "root");
+    assert_eq!(
+        log[0].detail,
+        "2 sessions matching search \u{201c}10.1.0.0/16\u{201d} ended"
+    );
+    let history = app.state.sessions.ended_sessions(alice, 10).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history
+        .iter()
+        .all(|e| e.reason == console_sessions::sessions::EndCause::Staff));
+
+    // The JSON API: a dry run counts, a run starts a job; the caller's own session is kept.
+    let csrf = staff.csrf_token().await;
+    let post = |body: Value| {
+        staff
+            .client
+            .post(staff.url("/api/v1/admin/sessions/revoke-matching"))
+            .header("x-csrf-token", csrf.clone())
+            .json(&body)
+            .send()
+    };
+    let response = post(serde_json::json!({"search": {"q": "10.2.0.0/16"}, "dry_run": true}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let counted: Value = response.json().await.unwrap();
+    assert_eq!(counted["matching"], 1, "{counted}");
+    assert_eq!(counted["job_id"], Value::Null);
+    assert_eq!(
+        app.sessions_of(bob).await.len(),
+        1,
+        "a dry run ends nothing"
+    );
+    let response = post(serde_json::json!({"search": {"q": "10.0.0.0/8"}}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let started: Value = response.json().await.unwrap();
+    let job_id = started["job_id"].as_str().unwrap().to_owned();
+    let job = finished_job(&staff, &format!("/api/v1/admin/jobs/{job_id}")).await;
+    assert_eq!(job["done"], 1, "{job}");
+    assert!(app.sessions_of(bob).await.is_empty());
+    let response = post(serde_json::json!({"search": {"q": "192.0.2.9"}}))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let started: Value = response.json().await.unwrap();
+    assert_eq!(started["matching"], 1, "the caller's own session matches…");
+    let job_id = started["job_id"].as_str().unwrap().to_owned();
+    let job = finished_job(&staff, &format!("/api/v1/admin/jobs/{job_id}")).await;
+    assert_eq!(job["done"], 0, "…and is kept: {job}");
+    assert_eq!(staff.signed_in_as().await.as_deref(), Some("root"));
+    let response = staff.get_json("/api/v1/admin/jobs/nosuchjob").await;
+    assert_eq!(response.status(), 404);
+    assert_eq!(audit_log(&app).await.len(), 3);
+}
 
 async fn the_history_page_finds_ended_sessions_by_person_address_reason_and_day(backend: Backend) {
     let app = spawn_app_with(backend, |settings| {
@@ -252,6 +411,7 @@ async fn non_staff_users_get_403_on_every_admin_page_and_function(backend: Backe
         "/admin/users".to_owned(),
         "/admin/audit".to_owned(),
         "/admin/history".to_owned(),
+        "/admin/sessions/sign-out-matching?country=SE".to_owned(),
     ];
     let reads = [
         "/api/admin/sessions?params%5Bstate%5D=all".to_owned(),
@@ -260,6 +420,7 @@ async fn non_staff_users_get_403_on_every_admin_page_and_function(backend: Backe
         "/api/admin/users".to_owned(),
         "/api/admin/audit".to_owned(),
         "/api/admin/history".to_owned(),
+        "/api/admin/matching?params%5Bcountry%5D=SE".to_owned(),
     ];
     let ids = format!("{staff_id},{own_id}");
     let writes: [(&str, Vec<(&str, &str)>); 3] = [

@@ -37,7 +37,7 @@ on_every_database!(
 );
 
 /// The operations the API has, as the OpenAPI document must list them.
-const OPERATIONS: [(&str, &str); 14] = [
+const OPERATIONS: [(&str, &str); 16] = [
     ("post", "/api/v1/auth/sign-in"),
     ("post", "/api/v1/auth/sign-out"),
     ("post", "/api/v1/auth/confirm"),
@@ -51,6 +51,8 @@ const OPERATIONS: [(&str, &str); 14] = [
     ("get", "/api/v1/admin/sessions"),
     ("post", "/api/v1/admin/sessions/revoke"),
     ("get", "/api/v1/admin/history"),
+    ("post", "/api/v1/admin/sessions/revoke-matching"),
+    ("get", "/api/v1/admin/jobs/{job_id}"),
     ("get", "/api/v1/openapi.json"),
 ];
 

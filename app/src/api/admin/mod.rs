@@ -6,6 +6,7 @@
 mod audit;
 mod history;
 mod mail;
+mod matching;
 mod row;
 mod search;
 mod sessions;
@@ -16,6 +17,7 @@ mod users;
 pub use audit::*;
 pub use history::*;
 pub use mail::*;
+pub use matching::*;
 pub use row::*;
 pub use search::*;
 pub use sessions::*;

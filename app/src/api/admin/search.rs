@@ -16,7 +16,7 @@ use crate::error::AppError;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(
     feature = "ssr",
-    derive(utoipa::IntoParams),
+    derive(utoipa::IntoParams, utoipa::ToSchema),
     into_params(parameter_in = Query)
 )]
 pub struct ChangelistParams {
@@ -140,18 +140,19 @@ pub async fn list_admin_sessions(
     })
 }
 
-/// Searches every session as the changelist's query asks, for `staff` (whose own sessions `owner=mine`
-/// means). Unknown values are ignored; pages are clamped to 1..=10,000.
+/// The library's query for the changelist's `params`, for `staff` (whose own sessions
+/// `owner=mine` means), and the user of a user's view. Unknown values are ignored; pages are
+/// clamped to 1..=10,000.
 #[cfg(feature = "ssr")]
-pub async fn search_sessions(
+pub async fn changelist_query(
     state: &crate::server::state::AppState,
     staff: &console_sessions::accounts::User,
     params: &ChangelistParams,
-) -> Result<SessionSearch, AppError> {
+) -> Result<(console_sessions::admin::AdminQuery, Option<SearchUser>), AppError> {
     use console_sessions::admin::StateFilter;
-    use console_sessions::admin::{AdminQuery, SearchTerm, SortColumn, PAGE_SIZE};
+    use console_sessions::admin::{AdminQuery, SearchTerm, SortColumn};
     use console_sessions::device::DeviceCategory;
-    use console_sessions::sessions::{now, to_millis};
+    use console_sessions::sessions::now;
     let now_time = now();
     let start_of_day = now_time.replace_time(time::Time::MIDNIGHT);
     let sort = params
@@ -214,9 +215,23 @@ pub async fn search_sessions(
             .clamp(1, 10_000)
             - 1,
     };
+    Ok((query, user))
+}
+
+/// Searches every session as the changelist's query asks, for `staff` (whose own sessions `owner=mine`
+/// means). Unknown values are ignored; pages are clamped to 1..=10,000.
+#[cfg(feature = "ssr")]
+pub async fn search_sessions(
+    state: &crate::server::state::AppState,
+    staff: &console_sessions::accounts::User,
+    params: &ChangelistParams,
+) -> Result<SessionSearch, AppError> {
+    use console_sessions::admin::PAGE_SIZE;
+    use console_sessions::sessions::{now, to_millis};
+    let (query, user) = changelist_query(state, staff, params).await?;
     let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
     let page = admin.search(&query).await?;
-    let now_ms = to_millis(now_time);
+    let now_ms = to_millis(now());
     Ok(SessionSearch {
         sessions: page.rows.iter().map(|r| admin_session(r, now_ms)).collect(),
         total: page.total,

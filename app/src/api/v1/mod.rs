@@ -117,6 +117,8 @@ fn documented() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(admin::search))
         .routes(routes!(admin::revoke))
         .routes(routes!(admin::history))
+        .routes(routes!(admin::revoke_matching))
+        .routes(routes!(admin::job))
         .routes(routes!(openapi_json))
         .split_for_parts()
 }

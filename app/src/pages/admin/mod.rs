@@ -8,6 +8,7 @@ mod detail;
 mod frame;
 mod history;
 mod mail;
+mod matching;
 mod sessions;
 mod users;
 
@@ -16,5 +17,6 @@ pub use confirm::AdminConfirmPage;
 pub use detail::AdminSessionPage;
 pub use history::AdminHistoryPage;
 pub use mail::AdminMailPage;
+pub use matching::{AdminJobPage, AdminSignOutMatchingPage};
 pub use sessions::AdminSessionsPage;
 pub use users::AdminUsersPage;

@@ -15,7 +15,7 @@ use crate::components::form::{form_error, ActionForm, CsrfField, FormError, Noti
 use crate::format;
 use crate::pages::sign_in::ErrorCard;
 
-fn params_from_query(q: &leptos_router::params::ParamsMap) -> ChangelistParams {
+pub(super) fn params_from_query(q: &leptos_router::params::ParamsMap) -> ChangelistParams {
     ChangelistParams {
         state: q.get("state"),
         owner: q.get("owner"),
@@ -32,7 +32,7 @@ fn params_from_query(q: &leptos_router::params::ParamsMap) -> ChangelistParams {
 }
 
 /// The changelist URL for `params`.
-fn changelist_href(params: &ChangelistParams) -> String {
+pub(super) fn changelist_href(params: &ChangelistParams) -> String {
     let pairs = [
         ("state", &params.state),
         ("owner", &params.owner),
@@ -173,6 +173,30 @@ fn ChangelistView(
         Some((_, name)) => format!("Sessions of {name}"),
         None => "Sessions".to_owned(),
     };
+    // Everything the search matches, not only this page: offered once something narrows it.
+    let narrowed = [
+        &params.owner,
+        &params.user,
+        &params.country,
+        &params.device,
+        &params.since,
+        &params.aal,
+        &params.q,
+    ]
+    .into_iter()
+    .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+    let matching_link = (narrowed && list.total > 0).then(|| {
+        let href = changelist_href(&params).replacen(
+            "/admin/sessions",
+            "/admin/sessions/sign-out-matching",
+            1,
+        );
+        view! {
+            <a class="button danger-outline small" href=href data-testid="sign-out-matching">
+                "Sign out all matching…"
+            </a>
+        }
+    });
     // A user's view: what ended, under what is live.
     let ended = list.user.clone().map(|(id, name)| {
         let ended = list.ended.clone();
@@ -326,7 +350,10 @@ fn ChangelistView(
         <div class="changelist">
             <div class="changelist-main">
                 {search}
-                <p class="count" data-testid="result-count">{total_text}</p>
+                <div class="count-bar">
+                    <p class="count" data-testid="result-count">{total_text}</p>
+                    {matching_link}
+                </div>
                 <form method="get" action=base::url("/admin/sessions/confirm")>
                     <div class="table-wrap">
                         <table class="changelist-table">
