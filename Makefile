@@ -28,13 +28,14 @@ TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/p
 export TEST_POSTGRES_URL
 
 .PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres smtp-server \
-        fmt-check clippy features cargo-test example site e2e bench bench-verify bench-verify-instructions clean nginx
+        fmt-check clippy features cargo-test example site e2e bench bench-verify bench-revoke-matching bench-verify-instructions clean nginx
 
 help:
 	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
 	@echo "make test   install what is missing, then fmt, clippy (server + wasm), cargo test (SQLite + PostgreSQL), Playwright"
 	@echo "make bench  criterion benchmarks"
 	@echo "make bench-verify  wrk load bench of /auth/verify"
+	@echo "make bench-revoke-matching  revoke by search on 1 M sessions, /auth/verify p99 meanwhile"
 	@echo "make bench-verify-instructions  instructions per request of /auth/verify, under callgrind"
 
 ## ---- installs (each step checks first) ----
@@ -158,6 +159,11 @@ bench:
 bench-verify:
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) wrk; }
 	benches/verify.sh
+
+# Revoke by search on 1 M seeded sessions, with /auth/verify's p99 under wrk meanwhile.
+bench-revoke-matching:
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) wrk; }
+	benches/revoke-matching.sh
 
 # The same two routes' instructions per request, counted by callgrind: the machine's load does
 # not move this figure, so it shows what a change to the verified path costs.

@@ -488,14 +488,38 @@ impl SessionEngine {
         now: OffsetDateTime,
     ) -> OffsetDateTime {
         let config = &self.inner.config;
-        let absolute = created_at + config.absolute_lifetime;
         let chosen = match expiry {
             Expiry::Default => now + config.idle_timeout,
             Expiry::BrowserClose => now + config.browser_idle_timeout.min(config.idle_timeout),
             Expiry::IdleSeconds(seconds) => now + time::Duration::seconds(seconds),
             Expiry::AtMillis(millis) => from_millis(millis),
+            Expiry::Limited {
+                idle_seconds,
+                browser,
+                ..
+            } => {
+                let idle =
+                    (now + time::Duration::seconds(idle_seconds)).min(now + config.idle_timeout);
+                if browser {
+                    idle.min(now + config.browser_idle_timeout)
+                } else {
+                    idle
+                }
+            }
         };
-        chosen.min(absolute)
+        chosen.min(self.absolute_end(expiry, created_at))
+    }
+
+    /// When a session with this policy, created at `created_at`, expires however active: the
+    /// configured absolute lifetime, or its own shorter one.
+    fn absolute_end(&self, expiry: Expiry, created_at: OffsetDateTime) -> OffsetDateTime {
+        let absolute = created_at + self.inner.config.absolute_lifetime;
+        match expiry {
+            Expiry::Limited {
+                absolute_seconds, ..
+            } => absolute.min(created_at + time::Duration::seconds(absolute_seconds)),
+            _ => absolute,
+        }
     }
 
     /// Writes what the request did to its session, and says what the cookie must become.
@@ -738,8 +762,7 @@ impl SessionEngine {
     /// Why an expired session expired: its absolute lifetime when that is what its expiry was
     /// held to, else its idle timeout.
     fn expiry_cause(&self, record: &SessionRecord) -> EndCause {
-        let absolute = record.created_at + self.inner.config.absolute_lifetime;
-        if record.expires_at >= absolute {
+        if record.expires_at >= self.absolute_end(record.expiry, record.created_at) {
             EndCause::AbsoluteLifetime
         } else {
             EndCause::IdleTimeout
@@ -806,9 +829,10 @@ impl SessionEngine {
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> CookieAction {
-        let max_age = match expiry {
-            Expiry::BrowserClose => None,
-            _ => Some((expires_at - now).max(time::Duration::ZERO)),
+        let max_age = if expiry.ends_with_browser() {
+            None
+        } else {
+            Some((expires_at - now).max(time::Duration::ZERO))
         };
         CookieAction::Set { token, max_age }
     }

@@ -411,7 +411,7 @@ impl Session {
 
     /// Whether the cookie ends with the browser.
     pub async fn expires_at_browser_close(&self) -> Result<bool, SessionError> {
-        Ok(self.loaded().await?.expiry == Expiry::BrowserClose)
+        Ok(self.loaded().await?.expiry.ends_with_browser())
     }
 
     /// No data and no user.

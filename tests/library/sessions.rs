@@ -712,6 +712,95 @@ async fn absolute_lifetime_caps_every_expiry(ctx: Ctx) {
     assert_eq!(idle, created + engine.config().idle_timeout);
 }
 
+async fn a_limited_session_has_its_own_shorter_lifetimes(ctx: Ctx) {
+    let engine = &ctx.engine;
+    let created = now();
+    let limited = Expiry::Limited {
+        idle_seconds: 1800,
+        absolute_seconds: 12 * 3600,
+        browser: false,
+    };
+    assert_eq!(
+        engine.expires_at(limited, created, created),
+        created + Duration::from_secs(1800)
+    );
+    // Active all along, it still ends 12 hours after its creation.
+    let later = created + Duration::from_secs(12 * 3600 - 60);
+    assert_eq!(
+        engine.expires_at(limited, created, later),
+        created + Duration::from_secs(12 * 3600)
+    );
+    // Never past the configured ones.
+    let generous = Expiry::Limited {
+        idle_seconds: 10 * 365 * 24 * 3600,
+        absolute_seconds: 10 * 365 * 24 * 3600,
+        browser: false,
+    };
+    assert_eq!(
+        engine.expires_at(generous, created, created),
+        created + engine.config().idle_timeout
+    );
+
+    // Stored: the cookie lasts as the session does, or ends with the browser.
+    let user = ctx.user("max").await;
+    for browser in [false, true] {
+        let session = ctx.request(None);
+        session.set_user_id(Some(user)).await.unwrap();
+        session
+            .set_expiry(Expiry::Limited {
+                idle_seconds: 1800,
+                absolute_seconds: 3600,
+                browser,
+            })
+            .await
+            .unwrap();
+        match ctx.finish(&session).await {
+            CookieAction::Set { token, max_age } => {
+                assert_eq!(max_age.is_none(), browser);
+                if let Some(age) = max_age {
+                    assert!(
+                        age <= time::Duration::seconds(1800) && age > time::Duration::seconds(1790)
+                    );
+                }
+                let stored = ctx.stored(&token).await.unwrap();
+                assert_eq!(
+                    stored.expiry,
+                    Expiry::Limited {
+                        idle_seconds: 1800,
+                        absolute_seconds: 3600,
+                        browser
+                    }
+                );
+                assert!(
+                    ctx.request(Some(token.expose()))
+                        .expires_at_browser_close()
+                        .await
+                        .unwrap()
+                        == browser
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    // Swept at the end of its own absolute lifetime: told apart from an idle timeout.
+    let session = ctx.request(None);
+    session.set_user_id(Some(user)).await.unwrap();
+    session
+        .set_expiry(Expiry::Limited {
+            idle_seconds: 3600,
+            absolute_seconds: 1,
+            browser: false,
+        })
+        .await
+        .unwrap();
+    ctx.finish(&session).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(ctx.engine.clear_expired(100).await.unwrap() >= 1);
+    let ended = ctx.engine.ended_sessions(user, 1).await.unwrap();
+    assert_eq!(ended[0].reason, EndCause::AbsoluteLifetime);
+}
+
 async fn activity_is_written_at_most_once_per_interval(ctx: Ctx) {
     let token = ctx.new_session(None).await;
     let first = ctx.stored(&token).await.unwrap();
@@ -1142,6 +1231,7 @@ suite!(on_every_store:
     expired_sessions_are_not_loaded,
     expiry_policies_set_the_expiry_and_the_cookie,
     absolute_lifetime_caps_every_expiry,
+    a_limited_session_has_its_own_shorter_lifetimes,
     activity_is_written_at_most_once_per_interval,
     revoking_is_scoped_to_the_owner,
     revoking_the_others_keeps_the_current_session,

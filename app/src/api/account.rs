@@ -205,6 +205,38 @@ pub async fn sign_in(
     Ok(())
 }
 
+/// Gives a staff member's new session staff's shorter lifetimes (`STAFF_SESSION_IDLE_TIMEOUT`,
+/// `STAFF_SESSION_ABSOLUTE_LIFETIME`), keeping "keep me signed in" unticked as it was. Set at
+/// sign-in: a session signed in before its user became staff keeps its own until it ends.
+#[cfg(feature = "ssr")]
+pub async fn apply_staff_lifetimes(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+    user_id: i64,
+) -> Result<(), AppError> {
+    let Some((idle, absolute)) = state.site.staff_lifetimes else {
+        return Ok(());
+    };
+    if !state
+        .accounts
+        .user(user_id)
+        .await?
+        .is_some_and(|user| user.is_staff)
+    {
+        return Ok(());
+    }
+    let browser = session.expires_at_browser_close().await?;
+    let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    session
+        .set_expiry(console_sessions::sessions::Expiry::Limited {
+            idle_seconds: seconds(idle),
+            absolute_seconds: seconds(absolute),
+            browser,
+        })
+        .await?;
+    Ok(())
+}
+
 /// Keeps the user who just signed in to `MAX_SESSIONS_PER_USER`: their least recently active
 /// other sessions end (`SessionEngine::enforce_session_limit`). How many ended.
 #[cfg(feature = "ssr")]
@@ -245,6 +277,7 @@ pub async fn after_sign_in(
     user_id: i64,
     next: Option<&str>,
 ) -> Result<String, AppError> {
+    apply_staff_lifetimes(state, session, user_id).await?;
     let ended = enforce_session_limit(state, session, user_id).await?;
     let url = crate::server::request::safe_next(next, &state.site.redirect_origins);
     Ok(

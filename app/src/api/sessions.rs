@@ -261,10 +261,7 @@ pub fn device_session(
         created_at: to_millis(record.created_at),
         last_activity_at: to_millis(record.last_activity_at),
         expires_at: to_millis(record.expires_at),
-        browser_session: matches!(
-            record.expiry,
-            console_sessions::sessions::Expiry::BrowserClose
-        ),
+        browser_session: record.expiry.ends_with_browser(),
         auth_method: record.assurance.map(|a| a.method.as_str().to_owned()),
         auth_label: record.assurance.map(|a| a.method.label().to_owned()),
         aal: record.assurance.map(|a| a.level.as_str().to_owned()),

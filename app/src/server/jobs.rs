@@ -32,6 +32,7 @@ pub struct Job {
     pub total: u64,
     /// The staff member who started it.
     pub started_by: i64,
+    started: Instant,
     done: AtomicU64,
     state: Mutex<(JobState, Option<Instant>)>,
 }
@@ -61,6 +62,13 @@ impl Job {
         self.lock().1
     }
 
+    /// How long it ran, or has been running.
+    pub fn elapsed(&self) -> Duration {
+        self.ended_at()
+            .unwrap_or_else(Instant::now)
+            .saturating_duration_since(self.started)
+    }
+
     fn lock(&self) -> MutexGuard<'_, (JobState, Option<Instant>)> {
         // Nothing panics while holding it; a poisoned state is still a state.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -81,6 +89,7 @@ impl Jobs {
             title,
             total,
             started_by,
+            started: Instant::now(),
             done: AtomicU64::new(0),
             state: Mutex::new((JobState::Running, None)),
         });

@@ -21,6 +21,9 @@ pub struct SiteSettings {
     pub require_second_factor_for_staff: bool,
     /// The most sessions a user may have at once; 0: no limit (`MAX_SESSIONS_PER_USER`).
     pub max_sessions_per_user: usize,
+    /// Staff sessions' idle timeout and absolute lifetime (`STAFF_SESSION_IDLE_TIMEOUT`,
+    /// `STAFF_SESSION_ABSOLUTE_LIFETIME`); `None` when both are 0: staff get everyone's.
+    pub staff_lifetimes: Option<(std::time::Duration, std::time::Duration)>,
 }
 
 /// Whether an origin is `https://…` (scheme compared ignoring case): people then reach the site

@@ -16,6 +16,7 @@ use console_sessions::{Backend, Database, SessionBackend, SessionConfig, Session
 
 on_every_database!(
     a_sign_in_beyond_the_session_limit_signs_out_the_least_recently_active,
+    staff_sessions_get_shorter_lifetimes_than_everyone,
     keep_me_signed_in_unticked_gives_a_session_that_ends_with_the_browser,
     sign_in_and_sign_out_renew_the_anti_forgery_token,
     a_user_deactivated_while_signing_in_is_left_with_no_session,
@@ -63,6 +64,67 @@ fn host_cookie(cookies: &[String], name: &str) -> String {
 /// Whether the cache (if this app has one) holds the session.
 fn cached(app: &TestApp, token: &str) -> bool {
     app.state.sessions.cache().is_some() && app.is_cached(token)
+}
+
+async fn staff_sessions_get_shorter_lifetimes_than_everyone(backend: Backend) {
+    use console_sessions::sessions::Expiry;
+    let app = spawn_app_on(backend).await;
+    app.create_staff("root").await;
+    app.create_user("alice").await;
+    let staff = app.signed_in("root", FIREFOX).await;
+    let alice = app.signed_in("alice", FIREFOX).await;
+    let row = |browser: &Browser| {
+        let token = browser.session_token().unwrap();
+        let app = &app;
+        async move { app.session_row(&token).await.unwrap() }
+    };
+    let staffs = row(&staff).await;
+    assert_eq!(
+        staffs.expiry,
+        Expiry::Limited {
+            idle_seconds: 1800,
+            absolute_seconds: 12 * 3600,
+            browser: false
+        }
+    );
+    let idle = staffs.expires_at - staffs.last_activity_at;
+    assert_eq!(idle, time::Duration::seconds(1800), "30 minutes unused");
+    assert_eq!(
+        row(&alice).await.expiry,
+        Expiry::Default,
+        "everyone else: the defaults"
+    );
+    // "Keep me signed in" unticked stays a browser session, with staff's limits.
+    let unticked = app.browser_with_agent(DESKTOP_CHROME);
+    let response = unticked
+        .submit(
+            "/api/account/sign-in",
+            &[
+                ("username", "root"),
+                ("password", PASSWORD),
+                ("remember_asked", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(response.status(), 302);
+    assert!(matches!(
+        row(&unticked).await.expiry,
+        Expiry::Limited { browser: true, .. }
+    ));
+
+    // Both 0: staff get everyone's.
+    let app = spawn_app_with(backend, |settings| {
+        settings.staff_session_idle_timeout = 0;
+        settings.staff_session_absolute_lifetime = 0;
+    })
+    .await;
+    app.create_staff("root").await;
+    let staff = app.signed_in("root", FIREFOX).await;
+    let token = staff.session_token().unwrap();
+    assert_eq!(
+        app.session_row(&token).await.unwrap().expiry,
+        Expiry::Default
+    );
 }
 
 async fn a_sign_in_beyond_the_session_limit_signs_out_the_least_recently_active(backend: Backend) {

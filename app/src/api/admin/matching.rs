@@ -34,6 +34,8 @@ pub struct JobProgress {
     pub state: String,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// How long it ran, or has been running, in milliseconds.
+    pub elapsed_ms: u64,
 }
 
 /// The changelist's search in words, for the confirmation, the job and the audit log.
@@ -213,6 +215,7 @@ pub fn progress_of(
         done: job.done(),
         state: state_name.to_owned(),
         error,
+        elapsed_ms: u64::try_from(job.elapsed().as_millis()).unwrap_or(u64::MAX),
     })
 }
 

@@ -62,6 +62,16 @@ pub async fn get_admin_session(
             Expiry::IdleSeconds(s) => format!("after {s} seconds idle"),
             Expiry::AtMillis(ms) => format!("at {}", crate::format::absolute(ms)),
             Expiry::BrowserClose => "when the browser closes".to_owned(),
+            Expiry::Limited {
+                idle_seconds,
+                absolute_seconds,
+                browser,
+            } => {
+                format!(
+                "after {idle_seconds} seconds idle or {absolute_seconds} seconds in all (staff){}",
+                if browser { ", or when the browser closes" } else { "" }
+            )
+            }
         },
         updated_at: to_millis(record.updated_at),
         data: serde_json::to_string_pretty(&shown_data(&record.data))

@@ -130,9 +130,12 @@ async fn answer_sign_in(
     signed: Result<(), AppError>,
 ) -> axum::response::Response {
     let limited = match signed {
-        Ok(()) => crate::api::account::enforce_session_limit(state, session, user.id)
-            .await
-            .map(drop),
+        Ok(()) => match crate::api::account::apply_staff_lifetimes(state, session, user.id).await {
+            Ok(()) => crate::api::account::enforce_session_limit(state, session, user.id)
+                .await
+                .map(drop),
+            Err(error) => Err(error),
+        },
         Err(error) => Err(error),
     };
     match limited {
