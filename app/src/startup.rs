@@ -226,12 +226,20 @@ impl Application {
             );
             let accounts = self.state.accounts.clone();
             let outbox = self.state.mail.outbox().clone();
+            // Sign-in activity is kept as long as the history of ended sessions.
+            let activity_kept = self.state.sessions.config().history_retention;
             sweepers.push(tokio::spawn(async move {
                 let mut ticks = tokio::time::interval(clear_expired_every);
                 loop {
                     ticks.tick().await;
                     if let Err(error) = accounts.clear_stale_attempts().await {
                         tracing::warn!(%error, "could not clear old sign-in attempts");
+                    }
+                    let before = console_sessions::sessions::now().saturating_sub(
+                        time::Duration::try_from(activity_kept).unwrap_or(time::Duration::MAX),
+                    );
+                    if let Err(error) = accounts.forget_sign_in_activity(before).await {
+                        tracing::warn!(%error, "could not forget old sign-in activity");
                     }
                     if let Err(error) = outbox.purge(MAIL_KEPT_SENT, MAIL_KEPT_FAILED).await {
                         tracing::warn!(%error, "could not purge old mail");

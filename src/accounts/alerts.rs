@@ -335,6 +335,14 @@ impl Accounts {
         &self,
         event: &crate::sessions::SignedIn,
     ) -> Result<Option<Alert>, AccountError> {
+        self.record_sign_in_attempt(
+            event.user_id,
+            true,
+            event.method.as_str(),
+            &event.client,
+            Some(&event.public_id),
+        )
+        .await;
         let place = event
             .client
             .ip

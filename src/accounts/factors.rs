@@ -634,6 +634,22 @@ impl Accounts {
         code: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<AuthMethod, AccountError> {
+        let client = crate::sessions::ClientInfo {
+            ip: client_ip,
+            ..Default::default()
+        };
+        self.verify_second_factor_from(user_id, code, &client).await
+    }
+
+    /// [`Accounts::verify_second_factor`] from this client, whose user agent a wrong code's line
+    /// in the sign-in activity shows.
+    pub async fn verify_second_factor_from(
+        &self,
+        user_id: i64,
+        code: &str,
+        client: &crate::sessions::ClientInfo,
+    ) -> Result<AuthMethod, AccountError> {
+        let client_ip = client.ip;
         if code.trim().is_empty() {
             return Err(AccountRefusal::CodeRequired.into());
         }
@@ -656,6 +672,14 @@ impl Accounts {
             None => {
                 // The user's count took this attempt already; the address's counts failures.
                 self.record_failure(address_subjects(&subjects)).await?;
+                self.record_sign_in_attempt(
+                    user_id,
+                    false,
+                    super::activity::FAILED_SECOND_FACTOR,
+                    client,
+                    None,
+                )
+                .await;
                 Err(AccountRefusal::InvalidCode.into())
             }
         }

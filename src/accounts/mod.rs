@@ -33,6 +33,7 @@
 //!
 //! [`Accounts`] is the service the pages and the command line call.
 
+mod activity;
 mod alerts;
 mod error;
 mod factors;
@@ -57,6 +58,7 @@ use time::OffsetDateTime;
 use tokio::sync::{OnceCell, Semaphore, SemaphorePermit};
 
 pub use crate::refusal::AccountRefusal;
+pub use activity::{SignInAttempt, FAILED_PASSWORD, FAILED_SECOND_FACTOR};
 pub use alerts::{
     Alert, AlertAnswer, AlertAnswered, SecurityEvent, SecurityEventKind, SignInAlerts,
     SignInDevice, MAX_ACTIVITY_PAGE,

@@ -27,8 +27,25 @@ impl Accounts {
         client_ip: Option<IpAddr>,
         device_cookie: Option<&str>,
     ) -> Result<SignedIn, AccountError> {
+        let client = crate::sessions::ClientInfo {
+            ip: client_ip,
+            ..Default::default()
+        };
+        self.sign_in_from(username, password, &client, device_cookie)
+            .await
+    }
+
+    /// [`Accounts::sign_in`] from this client, whose user agent a wrong password's line in the
+    /// account's sign-in activity shows.
+    pub async fn sign_in_from(
+        &self,
+        username: &str,
+        password: &str,
+        client: &crate::sessions::ClientInfo,
+        device_cookie: Option<&str>,
+    ) -> Result<SignedIn, AccountError> {
         let result = self
-            .check_credentials(username, password, client_ip, device_cookie)
+            .check_credentials(username, password, client, device_cookie)
             .await;
         // Malformed input and database failures are not attempts, so they are not counted.
         let outcome = match &result {
@@ -64,9 +81,10 @@ impl Accounts {
         &self,
         username: &str,
         password: &str,
-        client_ip: Option<IpAddr>,
+        client: &crate::sessions::ClientInfo,
         device_cookie: Option<&str>,
     ) -> Result<SignedIn, AccountError> {
+        let client_ip = client.ip;
         let username = validate_username(username)?;
         if password.is_empty() {
             return Err(AccountError::Refused(AccountRefusal::PasswordRequired));
@@ -103,6 +121,16 @@ impl Accounts {
             _ => {
                 drop(permit);
                 self.record_failure(&subjects).await?;
+                if let Some(row) = row.as_ref().filter(|row| row.user.is_active) {
+                    self.record_sign_in_attempt(
+                        row.user.id,
+                        false,
+                        super::activity::FAILED_PASSWORD,
+                        client,
+                        None,
+                    )
+                    .await;
+                }
                 return Err(AccountError::Refused(AccountRefusal::InvalidCredentials));
             }
         };

@@ -533,6 +533,107 @@ async fn staff_can_set_a_password_without_the_current_one(ctx: Ctx) {
     ));
 }
 
+// ---- Sign-in activity ----
+
+async fn sign_ins_and_failed_attempts_on_an_account_are_its_sign_in_activity(ctx: Ctx) {
+    use console_sessions::accounts::{FAILED_PASSWORD, FAILED_SECOND_FACTOR};
+    use console_sessions::sessions::{AuthMethod, PublicId, SignedIn};
+    let alice = ctx.create("alice").await;
+    let bob = ctx.create("bob").await;
+    let phone = ClientInfo {
+        ip: ip("198.51.100.9"),
+        user_agent: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Mac OS X)".to_owned()),
+        ..Default::default()
+    };
+    // A wrong password on her account, and on a name that is nobody's (not recorded: nobody to
+    // show it to); a wrong code at her second step.
+    assert!(ctx
+        .accounts
+        .sign_in_from("alice", "not her password", &phone, None)
+        .await
+        .is_err());
+    assert!(ctx
+        .accounts
+        .sign_in_from("nobody", "whatever it is", &phone, None)
+        .await
+        .is_err());
+    assert!(ctx
+        .accounts
+        .verify_second_factor_from(alice.id, "123456", &phone)
+        .await
+        .is_err());
+    // Then a sign-in, as the engine reports it.
+    let session = PublicId::generate();
+    ctx.accounts
+        .note_sign_in_event(&SignedIn {
+            user_id: alice.id,
+            public_id: session.clone(),
+            method: AuthMethod::PasswordTotp,
+            client: phone.clone(),
+        })
+        .await
+        .unwrap();
+
+    let activity = ctx.accounts.sign_in_activity(alice.id, 10).await.unwrap();
+    let seen: Vec<(bool, &str)> = activity
+        .iter()
+        .map(|a| (a.succeeded, a.method.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (true, "password_totp"),
+            (false, FAILED_SECOND_FACTOR),
+            (false, FAILED_PASSWORD)
+        ]
+    );
+    assert_eq!(activity[0].session.as_ref(), Some(&session));
+    for attempt in &activity {
+        assert_eq!(attempt.ip, phone.ip);
+        assert_eq!(attempt.user_agent, phone.user_agent);
+    }
+    assert!(ctx
+        .accounts
+        .sign_in_activity(bob.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        ctx.accounts
+            .sign_in_activity(alice.id, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Forgotten once old, and with the account.
+    assert_eq!(
+        ctx.accounts
+            .forget_sign_in_activity(now() - Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+    ctx.accounts.delete_user(alice.id).await.unwrap();
+    assert!(ctx
+        .accounts
+        .sign_in_activity(alice.id, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    ctx.accounts
+        .sign_in_from("bob", "not his either", &phone, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        ctx.accounts
+            .forget_sign_in_activity(now() + Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
 // ---- Staff operations ----
 
 async fn deactivating_a_user_ends_all_their_sessions_in_database_and_cache(ctx: Ctx) {
@@ -1300,6 +1401,7 @@ async fn identities_are_cached_and_forgotten_when_staff_or_active_change(ctx: Ct
 }
 
 suite!(on_every_database:
+    sign_ins_and_failed_attempts_on_an_account_are_its_sign_in_activity,
     a_created_user_can_sign_in_and_the_sign_in_time_is_recorded,
     usernames_differing_only_by_case_are_refused_ascii_and_non_ascii,
     empty_and_huge_usernames_and_passwords_are_refused_with_clear_messages,

@@ -169,7 +169,7 @@ pub async fn sign_in(
         &state,
         &username,
         &password,
-        session.client().ip,
+        session.client(),
         device.as_deref(),
     )
     .await
@@ -297,14 +297,14 @@ pub async fn check_password(
     state: &crate::server::state::AppState,
     username: &str,
     password: &str,
-    client_ip: Option<std::net::IpAddr>,
+    client: &console_sessions::sessions::ClientInfo,
     device: Option<&str>,
 ) -> Result<console_sessions::accounts::SignedIn, AppError> {
     use crate::error::AccountRefusal;
     use console_sessions::accounts::AccountError;
     match state
         .accounts
-        .sign_in(username, password, client_ip, device)
+        .sign_in_from(username, password, client, device)
         .await
     {
         Err(AccountError::Refused(AccountRefusal::EmailNotVerified)) => {

@@ -125,7 +125,7 @@ pub async fn second_step(
     };
     let method = state
         .accounts
-        .verify_second_factor(step.user_id, &code, session.client().ip)
+        .verify_second_factor_from(step.user_id, &code, session.client())
         .await
         .map_err(|e| back(e.into()))?;
     step.finish(&session, method)
@@ -197,7 +197,7 @@ pub async fn confirm_access(
     let method = match code.filter(|code| !code.trim().is_empty()) {
         Some(code) => state
             .accounts
-            .verify_second_factor(user_id, &code, session.client().ip)
+            .verify_second_factor_from(user_id, &code, session.client())
             .await
             .map_err(|e| back(e.into()))?,
         None => {

@@ -91,6 +91,34 @@ pub struct EndedDevice {
     pub ended_by_session: Option<String>,
 }
 
+/// One sign-in, or one failed attempt, as "Sign-in activity" (and `GET
+/// /api/v1/account/sign-ins`) shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SignInEntry {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// Whether it signed in.
+    pub succeeded: bool,
+    /// A success's method (`password`, `password_totp`, `passkey`, …), or the step a failure
+    /// failed at (`password`, `second_factor`).
+    pub method: String,
+    /// In words: "Signed in with a passkey", "Wrong password", "Wrong code".
+    pub text: String,
+    /// "Chrome 131 on macOS".
+    pub summary: String,
+    /// Device category key.
+    pub category: String,
+    /// Where the address is.
+    pub location: String,
+    /// ISO country code.
+    pub country_code: Option<String>,
+    /// The address.
+    pub ip: Option<String>,
+    /// The public id of the session a success signed in.
+    pub session: Option<String>,
+}
+
 /// The devices page's data (and `GET /api/v1/sessions`'s answer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -100,6 +128,9 @@ pub struct MySessions {
     /// The most recently ended sessions (at most [`RECENTLY_ENDED`]), most recent first.
     #[serde(default)]
     pub ended: Vec<EndedDevice>,
+    /// The latest sign-ins and failed attempts (at most [`RECENTLY_ENDED`]), newest first.
+    #[serde(default)]
+    pub sign_ins: Vec<SignInEntry>,
     /// The server's clock, Unix milliseconds, for "3 days ago".
     pub now: i64,
 }
@@ -136,15 +167,62 @@ pub async fn my_sessions(
     // Newest activity first (the store's order), with this browser pinned on top.
     sessions.sort_by_key(|s| !s.current);
     let ended = ended_devices(state, user_id, &sessions, RECENTLY_ENDED).await?;
+    let sign_ins = sign_in_entries(state, user_id, RECENTLY_ENDED).await?;
     Ok(MySessions {
         sessions,
         ended,
+        sign_ins,
         now: to_millis(now()),
     })
 }
 
 /// How many ended sessions the devices page shows.
 pub const RECENTLY_ENDED: u32 = 10;
+
+/// The user's `limit` latest sign-ins and failed attempts, newest first.
+#[cfg(feature = "ssr")]
+pub async fn sign_in_entries(
+    state: &crate::server::state::AppState,
+    user_id: i64,
+    limit: u32,
+) -> Result<Vec<SignInEntry>, AppError> {
+    use console_sessions::accounts::FAILED_SECOND_FACTOR;
+    use console_sessions::device::DeviceSummary;
+    use console_sessions::sessions::{to_millis, AuthMethod};
+    let geoip = state.sessions.geoip();
+    Ok(state
+        .accounts
+        .sign_in_activity(user_id, limit)
+        .await?
+        .into_iter()
+        .map(|attempt| {
+            let device = DeviceSummary::from_request(
+                attempt.user_agent.as_deref(),
+                &attempt.client_hints.clone().unwrap_or_default(),
+            );
+            let text = match (attempt.succeeded, attempt.method.as_str()) {
+                (true, method) => format!("Signed in: {}", AuthMethod::parse(method).label()),
+                (false, FAILED_SECOND_FACTOR) => "Wrong code at the second step".to_owned(),
+                (false, _) => "Wrong password".to_owned(),
+            };
+            SignInEntry {
+                at: to_millis(attempt.at),
+                succeeded: attempt.succeeded,
+                method: attempt.method,
+                text,
+                summary: device.summary,
+                category: device.category.as_str().to_owned(),
+                location: attempt
+                    .ip
+                    .map(|ip| geoip.location(ip))
+                    .unwrap_or_else(|| "Unknown location".to_owned()),
+                country_code: attempt.place.country_code,
+                ip: attempt.ip.map(|ip| ip.to_string()),
+                session: attempt.session.map(|id| id.to_string()),
+            }
+        })
+        .collect())
+}
 
 /// The user's `limit` most recently ended sessions, each saying which of `live` (or of
 /// themselves) it was signed out from.

@@ -6,8 +6,8 @@ use leptos_router::hooks::use_query_map;
 
 use super::sign_in::ErrorCard;
 use crate::api::sessions::{
-    list_my_sessions, DeviceSession, EndedDevice, MySessions, RenameSession, SignOutOtherSessions,
-    SignOutSession,
+    list_my_sessions, DeviceSession, EndedDevice, MySessions, RenameSession, SignInEntry,
+    SignOutOtherSessions, SignOutSession,
 };
 use crate::components::auth::{Auth, RequireSignIn};
 use crate::components::form::{form_error, ActionForm, CsrfField, FormError, Notice};
@@ -198,6 +198,68 @@ fn SessionList(
                 }
             })}
         <RecentlyEnded ended=data.ended now/>
+        <SignInActivity sign_ins=data.sign_ins now/>
+    }
+}
+
+/// "Sign-in activity": the latest sign-ins and failed attempts on the account.
+#[component]
+fn SignInActivity(sign_ins: Vec<SignInEntry>, now: i64) -> impl IntoView {
+    let failures = sign_ins.iter().filter(|s| !s.succeeded).count();
+    view! {
+        <section class="recently-ended" aria-labelledby="sign-in-activity" data-testid="sign-in-activity">
+            <h2 id="sign-in-activity">"Sign-in activity"</h2>
+            {(failures > 0).then(|| view! {
+                <p class="muted">
+                    {format!("{} here. If they were not you, change your password.", format::count(failures, "failed attempt", "failed attempts"))}
+                </p>
+            })}
+            {if sign_ins.is_empty() {
+                view! { <p class="muted">"No sign-in recorded yet."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="ended-list">
+                        {sign_ins
+                            .into_iter()
+                            .map(|entry| {
+                                let flag = entry.country_code.as_deref().map(format::flag).unwrap_or_default();
+                                view! {
+                                    <li
+                                        class="ended-item"
+                                        class:failed=!entry.succeeded
+                                        data-testid="sign-in-entry"
+                                        data-succeeded=entry.succeeded.to_string()
+                                    >
+                                        <div class=format!("device-icon small cat-{}", entry.category) aria-hidden="true">
+                                            <DeviceIcon category=entry.category.clone()/>
+                                        </div>
+                                        <div class="ended-main">
+                                            <p class="ended-title"><strong data-testid="sign-in-text">{entry.text.clone()}</strong></p>
+                                            <p class="session-meta">
+                                                <span>{entry.summary.clone()}</span>
+                                                <span class="dot" aria-hidden="true">"·"</span>
+                                                <span>
+                                                    {(!flag.is_empty()).then(|| view! { <span class="flag" aria-hidden="true">{flag.clone()} " "</span> })}
+                                                    {entry.location.clone()}
+                                                </span>
+                                                {entry.ip.clone().map(|ip| view! {
+                                                    <span class="dot" aria-hidden="true">"·"</span>
+                                                    <span class="mono">{ip}</span>
+                                                })}
+                                            </p>
+                                        </div>
+                                        <time class="ended-when" datetime=format::machine(entry.at) title=format::absolute(entry.at)>
+                                            {format::relative(now, entry.at)}
+                                        </time>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                }
+                    .into_any()
+            }}
+        </section>
     }
 }
 

@@ -37,7 +37,7 @@ on_every_database!(
 );
 
 /// The operations the API has, as the OpenAPI document must list them.
-const OPERATIONS: [(&str, &str); 16] = [
+const OPERATIONS: [(&str, &str); 17] = [
     ("post", "/api/v1/auth/sign-in"),
     ("post", "/api/v1/auth/sign-out"),
     ("post", "/api/v1/auth/confirm"),
@@ -47,6 +47,7 @@ const OPERATIONS: [(&str, &str); 16] = [
     ("delete", "/api/v1/sessions/{public_id}"),
     ("patch", "/api/v1/sessions/{public_id}"),
     ("get", "/api/v1/sessions/ended"),
+    ("get", "/api/v1/account/sign-ins"),
     ("post", "/api/v1/sessions/revoke-others"),
     ("get", "/api/v1/admin/sessions"),
     ("post", "/api/v1/admin/sessions/revoke"),

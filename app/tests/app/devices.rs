@@ -14,6 +14,7 @@ on_every_database!(
     an_anonymous_visitor_is_sent_to_sign_in_whatever_it_accepts,
     recently_ended_says_which_device_signed_a_session_out,
     a_device_is_renamed_by_a_plain_form_and_only_by_its_owner,
+    sign_in_activity_shows_failed_attempts_and_sign_ins,
 );
 
 /// The sessions `/api/sessions/mine` lists for this browser.
@@ -492,4 +493,59 @@ async fn a_device_is_renamed_by_a_plain_form_and_only_by_its_owner(backend: Back
         .await;
     assert_eq!(error_code(&response).as_deref(), Some("csrf"));
     assert_eq!(my_sessions(&laptop).await[0]["label"], "Work laptop");
+}
+
+async fn sign_in_activity_shows_failed_attempts_and_sign_ins(backend: Backend) {
+    let app = spawn_app_on(backend).await;
+    app.create_user("alice").await;
+    let stranger = app.browser_with_agent(IPHONE_SAFARI);
+    let response = stranger.try_sign_in("alice", "not her password").await;
+    assert_eq!(
+        error_code(&response).as_deref(),
+        Some("invalid_credentials")
+    );
+    let laptop = app.signed_in("alice", DESKTOP_CHROME).await;
+
+    // The sign-in is recorded once the engine has told of it: ask until it shows.
+    let mut entries = Vec::new();
+    for _ in 0..50 {
+        let body: Value = laptop
+            .get_json("/api/sessions/mine")
+            .await
+            .json()
+            .await
+            .unwrap();
+        entries = body["sign_ins"].as_array().unwrap().clone();
+        if entries.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["succeeded"], true);
+    assert_eq!(entries[0]["text"], "Signed in: Password");
+    assert_eq!(entries[0]["summary"], "Chrome 131 on macOS");
+    assert_eq!(entries[0]["session"], own_public_id(&laptop).await.as_str());
+    assert_eq!(entries[1]["succeeded"], false);
+    assert_eq!(entries[1]["text"], "Wrong password");
+    assert_eq!(entries[1]["summary"], "Safari 18 on iPhone");
+    assert_eq!(entries[1]["ip"], "127.0.0.1");
+
+    let html = laptop
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Sign-in activity"), "{html}");
+    assert!(html.contains("1 failed attempt here."), "{html}");
+    assert_eq!(html.matches("data-succeeded=\"false\"").count(), 1);
+
+    let response = laptop.get_json("/api/v1/account/sign-ins?limit=1").await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["sign_ins"].as_array().unwrap().len(), 1);
+    assert_eq!(body["sign_ins"][0]["succeeded"], true);
+    let response = app.browser().get_json("/api/v1/account/sign-ins").await;
+    assert_eq!(response.status(), 401);
 }

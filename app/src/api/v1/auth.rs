@@ -86,7 +86,7 @@ pub async fn sign_in(
         &state,
         &body.username,
         &body.password,
-        session.client().ip,
+        session.client(),
         device,
     )
     .await?;
@@ -104,7 +104,7 @@ pub async fn sign_in(
             None => Err(AppError::from(crate::error::AccountRefusal::CodeRequired)),
             Some(code) => state
                 .accounts
-                .verify_second_factor(signed_in.user.id, code, session.client().ip)
+                .verify_second_factor_from(signed_in.user.id, code, session.client())
                 .await
                 .map_err(AppError::from),
         };
@@ -173,7 +173,7 @@ pub async fn confirm(
     let method = match body.code.filter(|code| !code.trim().is_empty()) {
         Some(code) => state
             .accounts
-            .verify_second_factor(user_id, &code, session.client().ip)
+            .verify_second_factor_from(user_id, &code, session.client())
             .await
             .map_err(AppError::from)?,
         None => {

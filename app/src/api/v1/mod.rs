@@ -113,6 +113,7 @@ fn documented() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke, sessions::rename))
         .routes(routes!(sessions::ended))
+        .routes(routes!(sessions::sign_ins))
         .routes(routes!(sessions::revoke_others))
         .routes(routes!(admin::search))
         .routes(routes!(admin::revoke))

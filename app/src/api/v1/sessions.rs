@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiSession, ErrorBody};
 use crate::api::sessions::{
     end_other_sessions, end_own_session, ended_devices, my_sessions, rename_own_session,
-    EndedDevice, MySessions,
+    sign_in_entries, EndedDevice, MySessions, SignInEntry,
 };
 use crate::server::state::AppState;
 
@@ -168,4 +168,38 @@ pub async fn rename(
 ) -> Result<StatusCode, ApiError> {
     rename_own_session(&state, &session, &public_id, &body.label).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user's sign-ins and failed attempts, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SignIns {
+    /// At most `limit` of them, kept `SESSION_HISTORY_DAYS`.
+    pub sign_ins: Vec<SignInEntry>,
+}
+
+/// The signed-in user's sign-in activity: each successful sign-in and each failed attempt on
+/// the account (a wrong password, a wrong second-step code), with when, where and on what.
+#[utoipa::path(
+    get,
+    path = "/api/v1/account/sign-ins",
+    tag = "sessions",
+    operation_id = "list_sign_ins",
+    params(EndedQuery),
+    security(("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The user's sign-in activity", body = SignIns),
+        (status = 401, description = "`sign_in_required`", body = ErrorBody),
+        (status = 503, description = "`database_unavailable`", body = ErrorBody),
+    ),
+)]
+pub async fn sign_ins(
+    State(state): State<AppState>,
+    ApiSession(session): ApiSession,
+    ApiQuery(query): ApiQuery<EndedQuery>,
+) -> Result<Json<SignIns>, ApiError> {
+    let user_id = crate::server::request::require_active_user_id(&state, &session).await?;
+    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    Ok(Json(SignIns {
+        sign_ins: sign_in_entries(&state, user_id, limit).await?,
+    }))
 }
