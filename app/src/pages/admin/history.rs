@@ -26,7 +26,7 @@ fn params_from_query(q: &ParamsMap) -> HistoryParams {
 }
 
 fn history_href(params: &HistoryParams) -> String {
-    let pairs: Vec<(&str, &Option<String>)> = vec![
+    let pairs = [
         ("user", &params.user),
         ("q", &params.q),
         ("reason", &params.reason),
@@ -36,19 +36,7 @@ fn history_href(params: &HistoryParams) -> String {
         ("to", &params.to),
         ("page", &params.page),
     ];
-    let query: Vec<String> = pairs
-        .into_iter()
-        .filter_map(|(k, v)| {
-            v.as_ref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", urlencoding::encode(v)))
-        })
-        .collect();
-    if query.is_empty() {
-        base::url("/admin/history")
-    } else {
-        base::url(&format!("/admin/history?{}", query.join("&")))
-    }
+    super::href_with("/admin/history", &pairs)
 }
 
 /// The reasons a search can pick, as the library names them, in words.

@@ -20,3 +20,22 @@ pub use mail::AdminMailPage;
 pub use matching::{AdminJobPage, AdminSignOutMatchingPage};
 pub use sessions::AdminSessionsPage;
 pub use users::AdminUsersPage;
+
+/// `path` with the parameters that have a value as its query (under the base path): the links
+/// of the changelist and the history, which carry their whole query so pages work without
+/// JavaScript.
+fn href_with(path: &str, pairs: &[(&str, &Option<String>)]) -> String {
+    let query: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_ref()
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", urlencoding::encode(v)))
+        })
+        .collect();
+    if query.is_empty() {
+        crate::components::base::url(path)
+    } else {
+        crate::components::base::url(&format!("{path}?{}", query.join("&")))
+    }
+}

@@ -46,19 +46,7 @@ pub(super) fn changelist_href(params: &ChangelistParams) -> String {
         ("dir", &params.dir),
         ("page", &params.page),
     ];
-    let query: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_ref()
-                .filter(|v| !v.is_empty())
-                .map(|v| format!("{k}={}", urlencoding::encode(v)))
-        })
-        .collect();
-    if query.is_empty() {
-        base::url("/admin/sessions")
-    } else {
-        base::url(&format!("/admin/sessions?{}", query.join("&")))
-    }
+    super::href_with("/admin/sessions", &pairs)
 }
 
 type Field = fn(&mut ChangelistParams) -> &mut Option<String>;
