@@ -60,14 +60,16 @@ job=$(api /api/v1/admin/sessions/revoke-matching "{\"search\":$SEARCH}" | field 
 during=""
 state=running
 while [ "$state" = running ]; do
-  during+="$(slice) "
+  p99=$(slice)
+  during+="$p99 "
   progress=$(curl -fs -b "$jar" "$base/api/v1/admin/jobs/$job")
   state=$(echo "$progress" | field state)
-  echo "  $(echo "$progress" | field done) ended so far, p99 of the last slice ${during##* }"
-  during=${during% }; during+=" "
+  echo "  $(echo "$progress" | field done) ended so far, p99 of the last 2 s: $p99 ms"
 done
 final=$(curl -fs -b "$jar" "$base/api/v1/admin/jobs/$job")
 echo "$state: $(echo "$final" | field done) sessions ended in $(echo "$final" | field elapsed_ms) ms (the job's own clock)"
 echo "p99 /auth/verify before: $(echo "$before" | tr ' ' '\n' | grep . | median) ms (slices: $before)"
 echo "p99 /auth/verify during: max $(echo "$during" | tr ' ' '\n' | grep . | sort -g | tail -1) ms, median $(echo "$during" | tr ' ' '\n' | grep . | median) ms (slices: $during)"
-grep -E "sign_out_matching|signed out sessions matching" "$work/server.log" | tail -2 || true
+# What the server said of the job (a failure's reason), kept after the run.
+cp "$work/server.log" /tmp/revoke-matching-server.log
+grep -E "matching" "$work/server.log" | tail -5 || true

@@ -41,7 +41,11 @@ pub const COUNT_LIMIT: u64 = 10_000;
 pub const BROAD_COUNT_LIMIT: u64 = 1_000;
 
 /// Sessions [`SessionAdmin::sign_out_matching`] ends per statement.
-pub const MATCHING_BATCH: u32 = 1000;
+pub const MATCHING_BATCH: u32 = 250;
+
+/// How many times in a row a batch of [`SessionAdmin::sign_out_matching`] is tried again after a
+/// database error before the job stops.
+const MATCHING_RETRIES: u64 = 3;
 
 /// A search whose own index finds at most this many sessions drives the query through that index;
 /// a broader one is checked row by row while the order's index is walked, so a page still stops
@@ -371,27 +375,23 @@ impl SessionAdmin {
         };
         let mut last_id = 0_i64;
         let mut ended = 0_u64;
+        let mut failures = 0;
         let outcome = loop {
-            let now = to_millis(now());
-            let batch: Result<Vec<(i64, String)>, StoreError> = with_pool!(self.db()?, |pool| {
-                let mut select =
-                    QueryBuilder::new("SELECT s.id, s.public_id FROM sessions s WHERE s.id > ");
-                select.push_bind(last_id);
-                push_filters(&mut select, &query, search.as_ref(), now);
-                select
-                    .push(" ORDER BY s.id LIMIT ")
-                    .push_bind(i64::from(self.matching_batch));
-                select.build_query_as().fetch_all(pool).await
-            })
-            .map_err(StoreError::from);
-            let batch = match batch {
+            let batch = match self.next_matching(&query, search.as_ref(), last_id).await {
                 Ok(batch) => batch,
+                // A busy database (a lock held by another writer, a pool with no connection free
+                // in time) is worth another try or two; what keeps failing stops the job.
+                Err(error) if failures < MATCHING_RETRIES => {
+                    failures += 1;
+                    tracing::warn!(%error, failures, "signing out matching sessions: a batch failed, trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * failures)).await;
+                    continue;
+                }
                 Err(error) => break Err(error),
             };
             let Some((last, _)) = batch.last() else {
                 break Ok(());
             };
-            last_id = *last;
             let ids: Vec<PublicId> = batch
                 .iter()
                 .filter_map(|(_, id)| PublicId::parse(id))
@@ -403,15 +403,26 @@ impl SessionAdmin {
                 .await
             {
                 Ok(deleted) => ended += deleted.len() as u64,
+                Err(error) if failures < MATCHING_RETRIES => {
+                    failures += 1;
+                    tracing::warn!(%error, failures, "signing out matching sessions: a batch failed, trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * failures)).await;
+                    continue;
+                }
                 Err(error) => break Err(error),
             }
+            failures = 0;
+            last_id = *last;
             progress(ended);
             if batch.len() < self.matching_batch as usize {
                 break Ok(());
             }
             // Let the requests waiting on the database (and this node's threads) in between.
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         };
+        if let Err(error) = &outcome {
+            tracing::error!(%error, ended, "signing out matching sessions stopped");
+        }
         let detail = match &outcome {
             Ok(()) => format!("{ended} sessions matching {described} ended"),
             Err(_) => format!("{ended} sessions matching {described} ended before a failure"),
@@ -432,6 +443,26 @@ impl SessionAdmin {
             "staff signed out sessions matching a search"
         );
         outcome.map(|()| ended)
+    }
+
+    /// The next batch of live sessions `query` matches after row `after`, in row order.
+    async fn next_matching(
+        &self,
+        query: &AdminQuery,
+        search: Option<&ResolvedSearch>,
+        after: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let now = to_millis(now());
+        Ok(with_pool!(self.db()?, |pool| {
+            let mut select =
+                QueryBuilder::new("SELECT s.id, s.public_id FROM sessions s WHERE s.id > ");
+            select.push_bind(after);
+            push_filters(&mut select, query, search, now);
+            select
+                .push(" ORDER BY s.id LIMIT ")
+                .push_bind(i64::from(self.matching_batch));
+            select.build_query_as().fetch_all(pool).await
+        })?)
     }
 
     /// Adds a line to the audit log.

@@ -411,6 +411,10 @@ pub async fn sign_up(
         return Ok(());
     }
     start_session(&session, user.id, true).await.map_err(back)?;
+    // The first account is made staff: its session gets staff's lifetimes from the start.
+    apply_staff_lifetimes(&state, &session, user.id)
+        .await
+        .map_err(back)?;
     request::redirect("/account/sessions");
     Ok(())
 }

@@ -50,16 +50,27 @@ pub fn DevicesPage() -> impl IntoView {
             .or_else(|| one_error.get())
             .or_else(|| rename_error.get())
     });
-    // What the last sign-out did: from the action with JavaScript, from `?signed_out=N` without.
-    let notice = Signal::derive(move || {
+    // What the latest action did, with JavaScript (each action's answer, the most recent winning);
+    // without, what the URL says (`?signed_out=N`, `?renamed=1`, `?limited=N`).
+    let done = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
         if let Some(Ok(n)) = sign_out_others.value().get() {
-            return Some(ended_text(n));
+            done.set(Some(ended_text(n)));
         }
+    });
+    Effect::new(move |_| {
         if let Some(Ok(())) = sign_out_one.value().get() {
-            return Some(ONE_ENDED.to_owned());
+            done.set(Some(ONE_ENDED.to_owned()));
         }
+    });
+    Effect::new(move |_| {
         if let Some(Ok(())) = rename.value().get() {
-            return Some(RENAMED.to_owned());
+            done.set(Some(RENAMED.to_owned()));
+        }
+    });
+    let notice = Signal::derive(move || {
+        if let Some(text) = done.get() {
+            return Some(text);
         }
         if sign_out_one.version().get() + sign_out_others.version().get() + rename.version().get()
             > 0
@@ -351,13 +362,22 @@ fn SessionCard(
         .label
         .clone()
         .unwrap_or_else(|| session.summary.clone());
+    // Once a name is saved (with JavaScript), the panel closes rather than cover the next card.
+    let panel = NodeRef::<leptos::html::Details>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = rename.value().get() {
+            if let Some(details) = panel.get() {
+                let _ = details.remove_attribute("open");
+            }
+        }
+    });
     let rename_form = {
         let token = token.clone();
         let public_id = session.public_id.clone();
         let value = session.label.clone().unwrap_or_default();
         let name = name.clone();
         view! {
-            <details class="confirm rename">
+            <details class="confirm rename" node_ref=panel>
                 <summary class="button secondary small" data-testid="rename-session">
                     "Rename"
                     <span class="visually-hidden">{format!(" {name}")}</span>

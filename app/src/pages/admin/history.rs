@@ -206,7 +206,7 @@ pub(super) fn EndedTable(ended: Vec<AdminEnded>, now: i64) -> impl IntoView {
                             };
                             view! {
                                 <tr data-testid="history-row" data-reason=e.reason.clone()>
-                                    <td>
+                                    <td class="history-user">
                                         <a href=base::url(&format!("/admin/sessions?user={}", e.user_id))>
                                             {e.username.clone().unwrap_or_else(|| format!("user {}", e.user_id))}
                                         </a>
@@ -216,7 +216,7 @@ pub(super) fn EndedTable(ended: Vec<AdminEnded>, now: i64) -> impl IntoView {
                                     <td>{flag}" "{e.location.clone()}</td>
                                     <td title=format::absolute(e.created_at)>{format::relative(now, e.created_at)}</td>
                                     <td title=format::absolute(e.ended_at)>{format::absolute(e.ended_at)}</td>
-                                    <td>
+                                    <td class="history-why">
                                         {e.reason_text.clone()}
                                         {e.ended_by.clone().map(|by| view! { <span class="muted small-print-inline">" — " {by}</span> })}
                                     </td>
