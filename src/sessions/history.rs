@@ -280,5 +280,6 @@ mod db {
     }
 }
 
-#[cfg(sql)]
+// For the staff admin's history search (src/admin/history.rs).
+#[cfg(all(sql, feature = "admin"))]
 pub(crate) use db::{HistoryRow, HISTORY_COLUMNS};
