@@ -295,9 +295,15 @@ mod tests {
             "GET /api/v1/me",
             "GET /api/v1/sessions",
             "DELETE /api/v1/sessions/{public_id}",
+            "PATCH /api/v1/sessions/{public_id}",
+            "GET /api/v1/sessions/ended",
+            "GET /api/v1/account/sign-ins",
             "POST /api/v1/sessions/revoke-others",
             "GET /api/v1/admin/sessions",
             "POST /api/v1/admin/sessions/revoke",
+            "GET /api/v1/admin/history",
+            "POST /api/v1/admin/sessions/revoke-matching",
+            "GET /api/v1/admin/jobs/{job_id}",
             "GET /api/v1/openapi.json",
         ]
         .into_iter()
