@@ -377,48 +377,47 @@ impl SessionAdmin {
         let mut ended = 0_u64;
         let mut failures = 0;
         let outcome = loop {
-            let batch = match self.next_matching(&query, search.as_ref(), last_id).await {
-                Ok(batch) => batch,
+            // One batch: the next matching rows, then their end. `None` once nothing is left.
+            let step = async {
+                let batch = self.next_matching(&query, search.as_ref(), last_id).await?;
+                let Some((last, _)) = batch.last() else {
+                    return Ok(None);
+                };
+                let ids: Vec<PublicId> = batch
+                    .iter()
+                    .filter_map(|(_, id)| PublicId::parse(id))
+                    .filter(|id| Some(id) != keep)
+                    .collect();
+                let deleted = self
+                    .engine
+                    .delete_many(&ids, Ending::by_staff(actor.user_id))
+                    .await?;
+                Ok::<_, StoreError>(Some((*last, batch.len(), deleted.len())))
+            }
+            .await;
+            match step {
+                Ok(None) => break Ok(()),
+                Ok(Some((last, rows, deleted))) => {
+                    failures = 0;
+                    last_id = last;
+                    ended += deleted as u64;
+                    progress(ended);
+                    if rows < self.matching_batch as usize {
+                        break Ok(());
+                    }
+                    // Let the requests waiting on the database (and this node's threads) in.
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
                 // A busy database (a lock held by another writer, a pool with no connection free
-                // in time) is worth another try or two; what keeps failing stops the job.
+                // in time) is worth another try or two; the same rows are read again, less those
+                // that ended. What keeps failing stops the job.
                 Err(error) if failures < MATCHING_RETRIES => {
                     failures += 1;
                     tracing::warn!(%error, failures, "signing out matching sessions: a batch failed, trying again");
                     tokio::time::sleep(std::time::Duration::from_millis(250 * failures)).await;
-                    continue;
-                }
-                Err(error) => break Err(error),
-            };
-            let Some((last, _)) = batch.last() else {
-                break Ok(());
-            };
-            let ids: Vec<PublicId> = batch
-                .iter()
-                .filter_map(|(_, id)| PublicId::parse(id))
-                .filter(|id| Some(id) != keep)
-                .collect();
-            match self
-                .engine
-                .delete_many(&ids, Ending::by_staff(actor.user_id))
-                .await
-            {
-                Ok(deleted) => ended += deleted.len() as u64,
-                Err(error) if failures < MATCHING_RETRIES => {
-                    failures += 1;
-                    tracing::warn!(%error, failures, "signing out matching sessions: a batch failed, trying again");
-                    tokio::time::sleep(std::time::Duration::from_millis(250 * failures)).await;
-                    continue;
                 }
                 Err(error) => break Err(error),
             }
-            failures = 0;
-            last_id = *last;
-            progress(ended);
-            if batch.len() < self.matching_batch as usize {
-                break Ok(());
-            }
-            // Let the requests waiting on the database (and this node's threads) in between.
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         };
         if let Err(error) = &outcome {
             tracing::error!(%error, ended, "signing out matching sessions stopped");

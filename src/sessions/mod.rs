@@ -1005,15 +1005,16 @@ impl SessionEngine {
         let mut total = 0u64;
         loop {
             let deleted = self.store().delete_expired(now(), batch).await?;
+            let swept = deleted.len();
             let (absolute, idle): (Vec<Deleted>, Vec<Deleted>) =
-                deleted.iter().cloned().partition(|session| {
+                deleted.into_iter().partition(|session| {
                     self.expiry_cause(&session.record) == EndCause::AbsoluteLifetime
                 });
             self.ended(&EndCause::AbsoluteLifetime.into(), &absolute)
                 .await;
             self.ended(&EndCause::IdleTimeout.into(), &idle).await;
-            total += deleted.len() as u64;
-            if deleted.len() < batch as usize {
+            total += swept as u64;
+            if swept < batch as usize {
                 return Ok(total);
             }
             tokio::task::yield_now().await;

@@ -152,9 +152,26 @@ pub async fn my_sessions(
     state: &crate::server::state::AppState,
     session: &console_sessions::Session,
 ) -> Result<MySessions, AppError> {
-    use crate::server::request;
     use console_sessions::sessions::{now, to_millis};
-    let user_id = request::require_active_user_id(state, session).await?;
+    let (user_id, sessions) = live_sessions(state, session).await?;
+    let ended = ended_devices(state, user_id, &sessions, RECENTLY_ENDED).await?;
+    let sign_ins = sign_in_entries(state, user_id, RECENTLY_ENDED).await?;
+    Ok(MySessions {
+        sessions,
+        ended,
+        sign_ins,
+        now: to_millis(now()),
+    })
+}
+
+/// The session's user (active, or refused) and their live sessions, this one first, then newest
+/// activity first.
+#[cfg(feature = "ssr")]
+pub async fn live_sessions(
+    state: &crate::server::state::AppState,
+    session: &console_sessions::Session,
+) -> Result<(i64, Vec<DeviceSession>), AppError> {
+    let user_id = crate::server::request::require_active_user_id(state, session).await?;
     let current = session.public_id().await?;
     let geoip = state.sessions.geoip();
     let mut sessions: Vec<DeviceSession> = state
@@ -166,14 +183,7 @@ pub async fn my_sessions(
         .collect();
     // Newest activity first (the store's order), with this browser pinned on top.
     sessions.sort_by_key(|s| !s.current);
-    let ended = ended_devices(state, user_id, &sessions, RECENTLY_ENDED).await?;
-    let sign_ins = sign_in_entries(state, user_id, RECENTLY_ENDED).await?;
-    Ok(MySessions {
-        sessions,
-        ended,
-        sign_ins,
-        now: to_millis(now()),
-    })
+    Ok((user_id, sessions))
 }
 
 /// How many ended sessions the devices page shows.

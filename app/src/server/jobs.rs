@@ -30,8 +30,6 @@ pub struct Job {
     pub title: String,
     /// How many it expects to do (the preview's count).
     pub total: u64,
-    /// The staff member who started it.
-    pub started_by: i64,
     started: Instant,
     done: AtomicU64,
     state: Mutex<(JobState, Option<Instant>)>,
@@ -83,12 +81,11 @@ pub struct Jobs {
 
 impl Jobs {
     /// Registers a new running job; answers its id and the job to report progress to.
-    pub fn start(&self, title: String, total: u64, started_by: i64) -> (String, Arc<Job>) {
+    pub fn start(&self, title: String, total: u64) -> (String, Arc<Job>) {
         let id = console_sessions::sessions::PublicId::generate().to_string();
         let job = Arc::new(Job {
             title,
             total,
-            started_by,
             started: Instant::now(),
             done: AtomicU64::new(0),
             state: Mutex::new((JobState::Running, None)),

@@ -130,7 +130,6 @@ pub async fn start(
     let (id, job) = state.jobs.start(
         format!("Sign out the sessions matching {described}"),
         matching,
-        staff.id,
     );
     let task_described = described.clone();
     tokio::spawn(async move {

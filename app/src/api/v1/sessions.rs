@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiSession, ErrorBody};
 use crate::api::sessions::{
-    end_other_sessions, end_own_session, ended_devices, my_sessions, rename_own_session,
-    sign_in_entries, EndedDevice, MySessions, SignInEntry,
+    end_other_sessions, end_own_session, ended_devices, live_sessions, my_sessions,
+    rename_own_session, sign_in_entries, EndedDevice, MySessions, SignInEntry,
 };
 use crate::server::state::AppState;
 
@@ -125,13 +125,13 @@ pub async fn ended(
     ApiSession(session): ApiSession,
     ApiQuery(query): ApiQuery<EndedQuery>,
 ) -> Result<Json<EndedSessions>, ApiError> {
-    let live = my_sessions(&state, &session).await?;
-    let user_id = crate::server::request::require_active_user_id(&state, &session).await?;
+    use console_sessions::sessions::{now, to_millis};
+    // The live sessions name the devices sessions were signed out from.
+    let (user_id, live) = live_sessions(&state, &session).await?;
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
-    let ended = ended_devices(&state, user_id, &live.sessions, limit).await?;
     Ok(Json(EndedSessions {
-        ended,
-        now: live.now,
+        ended: ended_devices(&state, user_id, &live, limit).await?,
+        now: to_millis(now()),
     }))
 }
 
