@@ -183,6 +183,58 @@ impl TestDatabase {
     }
 }
 
+impl TestDatabase {
+    /// How the database would read the rows the `IP_RETENTION` sweep ages in `table`'s `ip`
+    /// column, last seen by `seen`: its query plan, one line per step, for the whole addresses
+    /// (`whole`) or the cut ones. With sequential scans discouraged on PostgreSQL, whose
+    /// planner would scan a test's few rows rather than use any index.
+    pub async fn address_sweep_plan(
+        &self,
+        table: &'static str,
+        ip: &'static str,
+        seen: &'static str,
+        whole: bool,
+    ) -> Result<Vec<String>, DbError> {
+        let column = crate::sessions::retention::db::AddressColumn {
+            table,
+            ip,
+            seen,
+            key: None,
+        };
+        let select = crate::sessions::retention::db::select_sql(
+            &column,
+            if whole { "NOT LIKE" } else { "LIKE" },
+        );
+        let plan = match &self.db {
+            #[cfg(feature = "sqlite")]
+            Database::Sqlite(pool) => {
+                let rows: Vec<(i64, i64, i64, String)> =
+                    sqlx::query_as(&format!("EXPLAIN QUERY PLAN {select}"))
+                        .bind(0_i64)
+                        .bind(10_i64)
+                        .fetch_all(pool)
+                        .await?;
+                rows.into_iter().map(|row| row.3).collect()
+            }
+            #[cfg(feature = "postgres")]
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL enable_seqscan = off")
+                    .execute(&mut *tx)
+                    .await?;
+                let plan: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN {select}"))
+                    .bind(0_i64)
+                    .bind(10_i64)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                plan
+            }
+        };
+        Ok(plan)
+    }
+}
+
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Some(folder) = &self.folder {

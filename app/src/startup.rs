@@ -241,6 +241,15 @@ impl Application {
                     if let Err(error) = accounts.forget_sign_in_activity(before).await {
                         tracing::warn!(%error, "could not forget old sign-in activity");
                     }
+                    match accounts.age_addresses(500).await {
+                        Ok(0) => {}
+                        Ok(count) => {
+                            tracing::info!(count, "old addresses of sign-ins cut or forgotten")
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "could not cut old addresses of sign-ins")
+                        }
+                    }
                     if let Err(error) = outbox.purge(MAIL_KEPT_SENT, MAIL_KEPT_FAILED).await {
                         tracing::warn!(%error, "could not purge old mail");
                     }

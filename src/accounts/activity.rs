@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 use super::*;
 use crate::device::ClientHints;
 use crate::geo::Place;
-use crate::sessions::ClientInfo;
+use crate::sessions::retention::db::{age_column, AddressColumn};
+use crate::sessions::{parse_stored_ip, ClientInfo};
 
 /// One sign-in, or one failed attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +84,7 @@ impl Accounts {
         .bind(to_millis(now()))
         .bind(succeeded)
         .bind(method)
-        .bind(client.ip.map(|ip| ip.to_string()))
+        .bind(self.kept_ip(client.ip).map(|ip| ip.to_string()))
         .bind(client.user_agent.as_deref())
         .bind(hints)
         .bind(place.country_code.as_deref())
@@ -118,7 +119,7 @@ impl Accounts {
                 at: crate::clock::from_millis(row.at),
                 succeeded: row.succeeded,
                 method: row.method,
-                ip: row.ip.as_deref().and_then(|ip| ip.parse().ok()),
+                ip: row.ip.as_deref().and_then(parse_stored_ip),
                 user_agent: row.user_agent,
                 client_hints: row
                     .client_hints
@@ -146,4 +147,35 @@ impl Accounts {
         .await
         .map(|done| done.rows_affected()))?)
     }
+
+    /// Applies `IP_RETENTION` (the engine's
+    /// [`SessionConfig::ip_retention`](crate::sessions::SessionConfig::ip_retention)) to the
+    /// addresses this service keeps: those of sign-in activity and of security events, cut to
+    /// their network or forgotten once old, `batch` rows per statement. Answers how many
+    /// addresses changed; the engine's own sessions and history are
+    /// [`SessionEngine::age_addresses`](crate::sessions::SessionEngine::age_addresses)'.
+    pub async fn age_addresses(&self, batch: u32) -> Result<u64, AccountError> {
+        let Some((aging, before)) = self.engine().config().ip_retention.aging(now()) else {
+            return Ok(0);
+        };
+        let mut changed = 0;
+        for column in [ACTIVITY_IP, SECURITY_EVENT_IP] {
+            changed += age_column(self.db(), &column, aging, before, batch).await?;
+        }
+        Ok(changed)
+    }
 }
+
+/// The account system's addresses, as the sweeper ages them (migration 0014's partial indexes).
+const ACTIVITY_IP: AddressColumn = AddressColumn {
+    table: "sign_in_activity",
+    ip: "ip",
+    seen: "at",
+    key: None,
+};
+const SECURITY_EVENT_IP: AddressColumn = AddressColumn {
+    table: "security_events",
+    ip: "ip",
+    seen: "at",
+    key: None,
+};

@@ -27,7 +27,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::tokens::{consume_token, insert_token, Claim, TokenPurpose};
 use super::*;
 use crate::geo::Place;
-use crate::sessions::{ClientInfo, PublicId, SessionEvent};
+use crate::sessions::{parse_stored_ip, ClientInfo, PublicId, SessionEvent};
 
 /// Most security events one [`Accounts::security_activity`] page returns.
 pub const MAX_ACTIVITY_PAGE: u32 = 200;
@@ -386,7 +386,7 @@ impl Accounts {
             user_id: user.id,
             kind: SecurityEventKind::NewSignIn,
             session: Some(&event.public_id),
-            ip: event.client.ip,
+            ip: self.kept_ip(event.client.ip),
             device: Some(&device.summary),
             place: Some(place),
             detail,
@@ -460,7 +460,7 @@ impl Accounts {
             user,
             session: event.public_id.clone(),
             at,
-            ip: event.client.ip,
+            ip: self.kept_ip(event.client.ip),
             device: device.clone(),
             place: place.clone(),
             it_was_me,
@@ -614,7 +614,7 @@ impl Accounts {
                     kind: SecurityEventKind::parse(&row.kind)?,
                     at: from_millis(row.at),
                     session: row.session_public_id.as_deref().and_then(PublicId::parse),
-                    ip: row.ip.as_deref().and_then(|ip| ip.parse().ok()),
+                    ip: row.ip.as_deref().and_then(parse_stored_ip),
                     device: row.device,
                     place: Place {
                         country_code: row.country_code,

@@ -542,7 +542,8 @@ impl Accounts {
             let codes = fresh_recovery_codes_in!(tx, user_id, at);
             record_event!(
                 &mut *tx,
-                &NewEvent::of(user_id, SecurityEventKind::TotpEnabled).with_ip(client_ip),
+                &NewEvent::of(user_id, SecurityEventKind::TotpEnabled)
+                    .with_ip(self.kept_ip(client_ip)),
                 at
             )?;
             tx.commit().await?;
@@ -580,7 +581,7 @@ impl Accounts {
                 user_id,
                 removed,
                 SecurityEventKind::TotpRemoved,
-                client_ip,
+                self.kept_ip(client_ip),
                 at
             );
             tx.commit().await?;
@@ -609,7 +610,8 @@ impl Accounts {
             replace_recovery_codes!(tx, user_id, &hashes, at);
             record_event!(
                 &mut *tx,
-                &NewEvent::of(user_id, SecurityEventKind::RecoveryCodesRenewed).with_ip(client_ip),
+                &NewEvent::of(user_id, SecurityEventKind::RecoveryCodesRenewed)
+                    .with_ip(self.kept_ip(client_ip)),
                 at
             )?;
             tx.commit().await?;
@@ -743,7 +745,8 @@ impl Accounts {
             if used == 1 {
                 record_event!(
                     &mut *tx,
-                    &NewEvent::of(user_id, SecurityEventKind::RecoveryCodeUsed).with_ip(client_ip),
+                    &NewEvent::of(user_id, SecurityEventKind::RecoveryCodeUsed)
+                        .with_ip(self.kept_ip(client_ip)),
                     at
                 )?;
             }

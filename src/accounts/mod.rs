@@ -397,6 +397,12 @@ impl Accounts {
         &self.inner.engine
     }
 
+    /// What of a client address this service may write (`IP_RETENTION`, the engine's
+    /// [`SessionConfig::ip_retention`](crate::sessions::SessionConfig::ip_retention)).
+    pub(crate) fn kept_ip(&self, ip: Option<std::net::IpAddr>) -> Option<std::net::IpAddr> {
+        self.engine().config().ip_retention.keep(ip)
+    }
+
     fn db(&self) -> &Database {
         &self.inner.db
     }

@@ -345,7 +345,8 @@ impl Accounts {
             let codes = fresh_recovery_codes_in!(tx, user_id, at);
             record_event!(
                 &mut *tx,
-                &NewEvent::of(user_id, SecurityEventKind::PasskeyAdded).with_ip(client_ip),
+                &NewEvent::of(user_id, SecurityEventKind::PasskeyAdded)
+                    .with_ip(self.kept_ip(client_ip)),
                 at
             )?;
             tx.commit().await?;
@@ -398,7 +399,7 @@ impl Accounts {
                 user_id,
                 removed,
                 SecurityEventKind::PasskeyRemoved,
-                client_ip,
+                self.kept_ip(client_ip),
                 at
             );
             tx.commit().await?;

@@ -173,8 +173,8 @@ impl Accounts {
         let at = to_millis(created_at);
         let (issued, stored) =
             self.new_token(TokenPurpose::PasswordReset, user.id, None, None, created_at);
-        let event =
-            NewEvent::of(user.id, SecurityEventKind::PasswordResetRequested).with_ip(client_ip);
+        let event = NewEvent::of(user.id, SecurityEventKind::PasswordResetRequested)
+            .with_ip(self.kept_ip(client_ip));
         with_pool!(self.db(), |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(VOID_TOKENS)

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use super::history::SessionHistory;
 use super::record::{PublicId, SessionRecord, TokenHash};
+use super::retention::AddressAging;
 use super::store::{by_user, Deleted, SessionStore, StoreError, UserSessionStore};
 
 /// Cache sizing.
@@ -334,6 +335,19 @@ impl<S: SessionStore> UserSessionStore for CachedDbStore<S> {
         // underneath and a save never writes the name.
         by_user(&self.inner, "rename a session")?
             .rename(user_id, public_id, label)
+            .await
+    }
+
+    async fn age_addresses(
+        &self,
+        aging: AddressAging,
+        before: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        // Cached copies are left: a session idle that long was dropped from the cache long ago
+        // (`CacheSettings::max_age`), and one used since is seen afresh.
+        by_user(&self.inner, "cut old addresses")?
+            .age_addresses(aging, before, batch)
             .await
     }
 }

@@ -3,7 +3,6 @@
 //! The two backends share one schema, and every statement here is written once: `$n` placeholders,
 //! `RETURNING`, `BIGINT` times and byte strings mean the same to both.
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -15,6 +14,8 @@ use time::OffsetDateTime;
 use super::assurance::{Aal, Assurance, AuthMethod};
 use super::history::SessionHistory;
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
+use super::retention::db::{age_column, AddressColumn};
+use super::retention::{parse_stored_ip, AddressAging};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
 use crate::db::with_pool;
@@ -108,7 +109,8 @@ impl SessionRow {
             },
             data,
             // An address that does not parse is dropped, not fatal: it is informational.
-            ip: self.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
+            // A cut one (`203.0.113.0/24`, IP_RETENTION) reads as its network.
+            ip: self.ip.as_deref().and_then(parse_stored_ip),
             user_agent: self.user_agent,
             // Hints are advisory: unreadable ones are dropped, not fatal.
             client_hints: self
@@ -119,7 +121,7 @@ impl SessionRow {
                 country_code: self.country_code,
                 city: self.city,
             },
-            first_ip: self.first_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            first_ip: self.first_ip.as_deref().and_then(parse_stored_ip),
             first_place: Place {
                 country_code: self.first_country_code,
                 city: self.first_city,
@@ -487,4 +489,32 @@ impl UserSessionStore for DbStore {
         .map(|done| done.rows_affected()))?;
         Ok(renamed > 0)
     }
+
+    async fn age_addresses(
+        &self,
+        aging: AddressAging,
+        before: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for column in [SESSION_LAST_IP, SESSION_FIRST_IP] {
+            changed += age_column(&self.db, &column, aging, before, batch).await?;
+        }
+        Ok(changed)
+    }
 }
+
+/// The sessions table's addresses, as the sweeper ages them (IP_RETENTION): each has a partial
+/// index on its time over the rows whose address is still whole (migration 1004).
+const SESSION_LAST_IP: AddressColumn = AddressColumn {
+    table: "sessions",
+    ip: "ip",
+    seen: "last_activity_at",
+    key: Some("ip_key"),
+};
+const SESSION_FIRST_IP: AddressColumn = AddressColumn {
+    table: "sessions",
+    ip: "first_ip",
+    seen: "created_at",
+    key: None,
+};

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+use super::retention::AddressAging;
+
 use super::assurance::AuthMethod;
 use super::events::{EndCause, EndedBy, Ending};
 use super::record::{PublicId, SessionRecord};
@@ -93,11 +95,20 @@ pub trait SessionHistory: Send + Sync {
 
     /// Forgets every ended session that ended before `before`; answers how many.
     async fn purge(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// Cuts or forgets (`IP_RETENTION`) the addresses of ended sessions seen before `before`:
+    /// the last by the session's last activity, the first by its creation; `batch` rows per
+    /// statement. Answers how many addresses changed.
+    async fn age_addresses(
+        &self,
+        aging: AddressAging,
+        before: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
 }
 
 #[cfg(sql)]
 mod db {
-    use std::net::IpAddr;
 
     use async_trait::async_trait;
     use sqlx::QueryBuilder;
@@ -111,6 +122,8 @@ mod db {
     use crate::sessions::db_store::DbStore;
     use crate::sessions::events::{EndCause, EndedBy};
     use crate::sessions::record::{ip_key, PublicId};
+    use crate::sessions::retention::db::{age_column, AddressColumn};
+    use crate::sessions::retention::{parse_stored_ip, AddressAging};
     use crate::sessions::store::StoreError;
 
     /// The columns of `session_history` a row is read back from.
@@ -157,7 +170,7 @@ mod db {
                 public_id: PublicId::parse(&self.public_id)?,
                 user_id: self.user_id,
                 label: self.label,
-                ip: self.ip.as_deref().and_then(|ip| ip.parse::<IpAddr>().ok()),
+                ip: self.ip.as_deref().and_then(parse_stored_ip),
                 user_agent: self.user_agent,
                 client_hints: self
                     .client_hints
@@ -167,7 +180,7 @@ mod db {
                     country_code: self.country_code,
                     city: self.city,
                 },
-                first_ip: self.first_ip.as_deref().and_then(|ip| ip.parse().ok()),
+                first_ip: self.first_ip.as_deref().and_then(parse_stored_ip),
                 first_place: Place {
                     country_code: self.first_country_code,
                     city: self.first_city,
@@ -277,7 +290,33 @@ mod db {
                 tokio::task::yield_now().await;
             }
         }
+
+        async fn age_addresses(
+            &self,
+            aging: AddressAging,
+            before: OffsetDateTime,
+            batch: u32,
+        ) -> Result<u64, StoreError> {
+            let mut changed = 0;
+            for column in [HISTORY_LAST_IP, HISTORY_FIRST_IP] {
+                changed += age_column(self.database(), &column, aging, before, batch).await?;
+            }
+            Ok(changed)
+        }
     }
+
+    const HISTORY_LAST_IP: AddressColumn = AddressColumn {
+        table: "session_history",
+        ip: "ip",
+        seen: "last_activity_at",
+        key: Some("ip_key"),
+    };
+    const HISTORY_FIRST_IP: AddressColumn = AddressColumn {
+        table: "session_history",
+        ip: "first_ip",
+        seen: "created_at",
+        key: None,
+    };
 }
 
 // For the staff admin's history search (src/admin/history.rs).

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::history::{EndedSession, SessionHistory};
 use super::record::{PublicId, SessionRecord, TokenHash};
+use super::retention::{age_in_place, AddressAging};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 
 /// Sessions kept in memory: for tests, examples and a single process that may lose every session
@@ -236,6 +237,21 @@ impl SessionHistory for MemoryStore {
             .retain(|session| session.ended_at >= before);
         Ok((kept - sessions.history.len()) as u64)
     }
+
+    async fn age_addresses(
+        &self,
+        aging: AddressAging,
+        before: OffsetDateTime,
+        _batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for ended in &mut self.sessions().history {
+            let last = age_in_place(&mut ended.ip, ended.last_activity_at, aging, before);
+            let first = age_in_place(&mut ended.first_ip, ended.created_at, aging, before);
+            changed += u64::from(last) + u64::from(first);
+        }
+        Ok(changed)
+    }
 }
 
 #[async_trait]
@@ -311,5 +327,21 @@ impl UserSessionStore for MemoryStore {
             }
             _ => Ok(false),
         }
+    }
+
+    async fn age_addresses(
+        &self,
+        aging: AddressAging,
+        before: OffsetDateTime,
+        _batch: u32,
+    ) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for stored in self.sessions().by_hash.values_mut() {
+            let record = &mut stored.record;
+            let last = age_in_place(&mut record.ip, record.last_activity_at, aging, before);
+            let first = age_in_place(&mut record.first_ip, record.created_at, aging, before);
+            changed += u64::from(last) + u64::from(first);
+        }
+        Ok(changed)
     }
 }

@@ -22,6 +22,7 @@ pub(crate) mod history;
 mod layer;
 mod memory;
 mod record;
+pub(crate) mod retention;
 mod session;
 mod store;
 
@@ -51,6 +52,10 @@ pub use crate::clock::{from_millis, now, to_millis};
 pub use record::{
     ip_key, is_base64url, truncate_user_agent, Expiry, PublicId, SessionRecord, SessionToken,
     TokenHash, MAX_LABEL_CHARS, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
+};
+pub use retention::{
+    parse_stored_ip, truncate_ip, truncated_text, AddressAging, IpRetention, IPV4_KEPT_BITS,
+    IPV6_KEPT_BITS,
 };
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionStore, StoreError, UserSessionStore};
@@ -117,6 +122,10 @@ pub struct SessionConfig {
     /// How long ended sessions are kept in their history ([`EndedSession`]; default 90 days,
     /// `SESSION_HISTORY_DAYS`). Zero keeps none: sessions then end without a trace.
     pub history_retention: Duration,
+    /// How long client addresses are kept whole, in sessions and their history (default
+    /// [`IpRetention::Full`], `IP_RETENTION`). An account system keeping addresses of its own
+    /// (sign-in activity) follows it too.
+    pub ip_retention: IpRetention,
     /// The `cached_db` cache.
     pub cache: CacheSettings,
     /// Peers whose proxy header (`trusted_proxy_header`) and `X-Forwarded-Proto` are believed.
@@ -140,6 +149,7 @@ impl Default for SessionConfig {
             browser_idle_timeout: Duration::from_secs(12 * 3600),
             activity_interval: Duration::from_secs(60),
             history_retention: Duration::from_secs(90 * 24 * 3600),
+            ip_retention: IpRetention::Full,
             cache: CacheSettings::default(),
             trusted_proxies: Vec::new(),
             trusted_proxy_header: ProxyHeader::default(),
@@ -471,7 +481,7 @@ impl SessionEngine {
             let now = i128::try_from(now).ok()?;
             let record = cache.peek(&token_hash, now)?;
             let quiet = !session::activity_due_at_unix_nanos(self, &record, now)
-                && !session::client_differs(client, &record);
+                && !session::client_differs(self, client, &record);
             let level = record.assurance.map_or(Aal::Aal1, |a| a.level);
             quiet
                 .then_some(record.user_id)
@@ -585,10 +595,11 @@ impl SessionEngine {
                 record.assurance = state.assurance;
                 record.expiry = state.expiry;
                 if let Some(ip) = client.ip {
-                    if record.ip != Some(ip) {
+                    let kept = self.inner.config.ip_retention.kept(ip);
+                    if record.ip != kept || kept.is_none() {
                         record.place = self.place(ip);
                     }
-                    record.ip = Some(ip);
+                    record.ip = kept;
                 }
                 if client.user_agent.is_some() {
                     record.user_agent = client.user_agent.clone();
@@ -784,10 +795,10 @@ impl SessionEngine {
             label: None,
             assurance: state.assurance,
             data: state.data.clone(),
-            ip: client.ip,
+            ip: self.inner.config.ip_retention.keep(client.ip),
             user_agent: client.user_agent.clone(),
             client_hints: (!client.hints.is_empty()).then(|| client.hints.clone()),
-            first_ip: client.ip,
+            first_ip: self.inner.config.ip_retention.keep(client.ip),
             first_place: place.clone(),
             place,
             expiry: state.expiry,
@@ -1032,6 +1043,27 @@ impl SessionEngine {
         history.purge(now().saturating_sub(keep)).await
     }
 
+    /// Applies [`SessionConfig::ip_retention`] to what is stored: cuts to their network, or
+    /// forgets, the addresses of live and ended sessions seen before its cutoff, `batch` rows per
+    /// statement; answers how many addresses changed. Nothing to do under [`IpRetention::Full`].
+    ///
+    /// A live session's last address counts from its last activity, its first from its
+    /// creation. A cached copy of a session idle that long is not touched: the cache forgets it
+    /// first (its idle time is far shorter), and the session used again is seen afresh anyway.
+    pub async fn age_addresses(&self, batch: u32) -> Result<u64, StoreError> {
+        let Some((aging, before)) = self.inner.config.ip_retention.aging(now()) else {
+            return Ok(0);
+        };
+        let mut total = 0;
+        if let Some(live) = self.store().by_user() {
+            total += live.age_addresses(aging, before, batch).await?;
+        }
+        if let Some(history) = self.store().history() {
+            total += history.age_addresses(aging, before, batch).await?;
+        }
+        Ok(total)
+    }
+
     /// Under `cached_db` on PostgreSQL, starts the task that drops from this node's cache the
     /// sessions other nodes end (see [`EvictionListener`]); caching is paused until it listens, and
     /// whenever it cannot. `None` with SQLite (a single node) or the `db` backend (no cache).
@@ -1049,7 +1081,8 @@ impl SessionEngine {
         }
     }
 
-    /// Runs [`SessionEngine::clear_expired`] and [`SessionEngine::purge_history`] every `every`,
+    /// Runs [`SessionEngine::clear_expired`], [`SessionEngine::purge_history`] and
+    /// [`SessionEngine::age_addresses`] every `every`,
     /// logging failures, until the task is aborted.
     pub fn spawn_expiry_sweeper(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let engine = self.clone();
@@ -1067,6 +1100,11 @@ impl SessionEngine {
                     Ok(0) => {}
                     Ok(count) => tracing::info!(count, "old session history forgotten"),
                     Err(error) => tracing::warn!(%error, "forgetting old session history failed"),
+                }
+                match engine.age_addresses(500).await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "old client addresses cut or forgotten"),
+                    Err(error) => tracing::warn!(%error, "cutting old client addresses failed"),
                 }
             }
         })

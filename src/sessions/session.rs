@@ -95,9 +95,16 @@ fn flush_state(state: &mut State) {
 }
 
 /// Whether the request's client differs from what the session row says (an address, user agent or
-/// client hints the request has and the row does not): committing then rewrites the row.
-pub(crate) fn client_differs(client: &ClientInfo, record: &SessionRecord) -> bool {
-    (client.ip.is_some() && client.ip != record.ip)
+/// client hints the request has and the row does not): committing then rewrites the row. The
+/// address is compared as it would be kept (`IP_RETENTION`): under `none` a row without one is
+/// not out of date.
+pub(crate) fn client_differs(
+    engine: &SessionEngine,
+    client: &ClientInfo,
+    record: &SessionRecord,
+) -> bool {
+    let kept = engine.config().ip_retention.keep(client.ip);
+    (kept.is_some() && kept != record.ip)
         || (client.user_agent.is_some() && client.user_agent != record.user_agent)
         || (!client.hints.is_empty() && record.client_hints.as_ref() != Some(&client.hints))
 }
@@ -186,7 +193,7 @@ impl Session {
             },
         };
         if let Some(record) = record {
-            state.client_changed = client_differs(&self.shared.client, &record);
+            state.client_changed = client_differs(engine, &self.shared.client, &record);
             state.activity_due = activity_due(engine, &record, now);
             state.data = record.data.clone();
             state.user_id = record.user_id;

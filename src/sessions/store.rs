@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 
 use super::history::SessionHistory;
 use super::record::{PublicId, SessionRecord, TokenHash};
+use super::retention::AddressAging;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -159,4 +160,14 @@ pub trait UserSessionStore: Send + Sync {
         public_id: &PublicId,
         label: Option<&str>,
     ) -> Result<bool, StoreError>;
+
+    /// Cuts or forgets (`IP_RETENTION`) the client addresses seen before `before`: a session's
+    /// last address by its last activity, its first by its creation; `batch` rows per statement.
+    /// Answers how many addresses changed.
+    async fn age_addresses(
+        &self,
+        aging: AddressAging,
+        before: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, StoreError>;
 }

@@ -634,6 +634,137 @@ async fn sign_ins_and_failed_attempts_on_an_account_are_its_sign_in_activity(ctx
     );
 }
 
+impl Ctx {
+    /// Another account service over the same database, its engine keeping addresses as
+    /// `retention` says.
+    fn with_ip_retention(&self, retention: console_sessions::sessions::IpRetention) -> Accounts {
+        let engine = SessionEngine::new(
+            self.test_db.db.clone(),
+            SessionConfig {
+                ip_retention: retention,
+                ..self.engine.config().clone()
+            },
+        );
+        Accounts::new(self.test_db.db.clone(), engine, test_config())
+    }
+}
+
+/// The addresses of a user's sign-in activity and security events, newest first.
+async fn kept_addresses(
+    accounts: &Accounts,
+    user_id: i64,
+) -> (Vec<Option<IpAddr>>, Vec<Option<IpAddr>>) {
+    let activity = accounts.sign_in_activity(user_id, 50).await.unwrap();
+    let events = accounts.security_activity(user_id, 50, 0).await.unwrap();
+    (
+        activity.iter().map(|a| a.ip).collect(),
+        events.iter().map(|e| e.ip).collect(),
+    )
+}
+
+async fn sign_in_activity_and_security_events_keep_their_addresses_as_ip_retention_says(ctx: Ctx) {
+    use console_sessions::sessions::{AuthMethod, IpRetention, PublicId, SignedIn};
+    let alice = ctx.create("alice").await;
+    let signed_in = |ip_text: &str, user_agent: &str| SignedIn {
+        user_id: alice.id,
+        public_id: PublicId::generate(),
+        method: AuthMethod::Password,
+        client: ClientInfo {
+            ip: ip(ip_text),
+            user_agent: Some(user_agent.to_owned()),
+            ..Default::default()
+        },
+    };
+    const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Mac OS X)";
+    // Her first sign-in, then one from a new device: a "new sign-in" security event.
+    ctx.accounts
+        .note_sign_in_event(&signed_in("198.51.100.9", FIREFOX))
+        .await
+        .unwrap();
+    ctx.accounts
+        .note_sign_in_event(&signed_in("2001:db8:cafe:1::5", IPHONE))
+        .await
+        .unwrap();
+    let (activity, events) = kept_addresses(&ctx.accounts, alice.id).await;
+    assert_eq!(activity, [ip("2001:db8:cafe:1::5"), ip("198.51.100.9")]);
+    assert_eq!(events, [ip("2001:db8:cafe:1::5")]);
+
+    // Forty days later, with addresses kept whole thirty: cut to their networks, once.
+    let forty_days = 40 * 24 * 3600 * 1000_i64;
+    for table in ["sign_in_activity", "security_events"] {
+        ctx.test_db
+            .execute(&format!("UPDATE {table} SET at = at - {forty_days}"))
+            .await
+            .unwrap();
+    }
+    let cutting = ctx.with_ip_retention(IpRetention::Truncate {
+        after: Duration::from_secs(30 * 24 * 3600),
+    });
+    assert_eq!(cutting.age_addresses(1).await.unwrap(), 3);
+    assert_eq!(cutting.age_addresses(100).await.unwrap(), 0);
+    // A new one stays whole for now.
+    cutting
+        .note_sign_in_event(&signed_in("198.51.100.10", FIREFOX))
+        .await
+        .unwrap();
+    let (activity, events) = kept_addresses(&cutting, alice.id).await;
+    assert_eq!(
+        activity,
+        [
+            ip("198.51.100.10"),
+            ip("2001:db8:cafe::"),
+            ip("198.51.100.0")
+        ]
+    );
+    assert_eq!(events, [ip("2001:db8:cafe::")]);
+    let stored: Vec<String> = match &ctx.test_db.db {
+        console_sessions::Database::Sqlite(pool) => {
+            sqlx::query_scalar("SELECT ip FROM sign_in_activity ORDER BY id")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        }
+        console_sessions::Database::Postgres(pool) => {
+            sqlx::query_scalar("SELECT ip FROM sign_in_activity ORDER BY id")
+                .fetch_all(pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        stored,
+        ["198.51.100.0/24", "2001:db8:cafe::/48", "198.51.100.10"],
+        "stored with the prefix that says it was cut"
+    );
+
+    // Under none: a failed attempt and a new device are written without an address, and the
+    // sweep forgets the rest, whole or cut.
+    let none = ctx.with_ip_retention(IpRetention::Discard);
+    assert!(none
+        .sign_in_from(
+            "alice",
+            "not her password",
+            &ClientInfo {
+                ip: ip("203.0.113.7"),
+                ..Default::default()
+            },
+            None
+        )
+        .await
+        .is_err());
+    none.note_sign_in_event(&signed_in("203.0.113.8", "curl/8.5.0"))
+        .await
+        .unwrap();
+    let (activity, events) = kept_addresses(&none, alice.id).await;
+    assert_eq!(activity[..2], [None, None]);
+    assert_eq!(events[0], None);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(none.age_addresses(2).await.unwrap(), 4);
+    let (activity, events) = kept_addresses(&none, alice.id).await;
+    assert!(activity.iter().chain(&events).all(Option::is_none));
+    assert_eq!(activity.len(), 5);
+}
+
 // ---- Staff operations ----
 
 async fn deactivating_a_user_ends_all_their_sessions_in_database_and_cache(ctx: Ctx) {
@@ -1402,6 +1533,7 @@ async fn identities_are_cached_and_forgotten_when_staff_or_active_change(ctx: Ct
 
 suite!(on_every_database:
     sign_ins_and_failed_attempts_on_an_account_are_its_sign_in_activity,
+    sign_in_activity_and_security_events_keep_their_addresses_as_ip_retention_says,
     a_created_user_can_sign_in_and_the_sign_in_time_is_recorded,
     usernames_differing_only_by_case_are_refused_ascii_and_non_ascii,
     empty_and_huge_usernames_and_passwords_are_refused_with_clear_messages,

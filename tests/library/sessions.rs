@@ -8,8 +8,8 @@ use console_sessions::device::{ClientHints, DeviceSummary};
 use console_sessions::geo::GeoIp;
 use console_sessions::sessions::{
     now, to_millis, Aal, AuthMethod, CacheSettings, CachedDbStore, ClientInfo, CookieAction,
-    DbStore, EndCause, EndedBy, Ending, Expiry, MemoryStore, PublicId, SessionRecord, SessionToken,
-    StoreError, TokenHash, UserSessionStore, MAX_LABEL_CHARS,
+    DbStore, EndCause, EndedBy, Ending, Expiry, IpRetention, MemoryStore, PublicId, SessionRecord,
+    SessionToken, StoreError, TokenHash, UserSessionStore, MAX_LABEL_CHARS,
 };
 use console_sessions::testing::TestDatabase;
 use console_sessions::{
@@ -1242,6 +1242,8 @@ suite!(on_every_store:
     sessions_nobody_signed_in_to_leave_no_history,
     history_is_forgotten_after_its_retention_and_not_kept_with_none,
     a_session_keeps_its_name_through_saves_and_into_its_history,
+    addresses_are_cut_to_their_network_once_old_and_seen_whole_again_when_used,
+    under_ip_retention_none_no_address_is_written_and_the_sweep_forgets_the_old_ones,
     the_same_session_data_is_seen_through_every_type,
     location_is_recorded_at_sign_in_and_follows_the_address,
     client_hints_are_stored_and_make_reduced_user_agents_readable,
@@ -1460,6 +1462,265 @@ async fn a_session_keeps_its_name_through_saves_and_into_its_history(ctx: Ctx) {
     assert_eq!(ctx.engine.list_for_user(user).await.unwrap()[0].label, None);
 }
 
+// ---- IP_RETENTION ----
+
+/// A session of `user` made through `engine` from `ip`; its cookie token.
+async fn session_from(engine: &SessionEngine, user: i64, ip: &str) -> SessionToken {
+    let session = engine.session(None, client(ip, FIREFOX));
+    session.set_user_id(Some(user)).await.unwrap();
+    match engine.commit(&session).await.unwrap().cookie {
+        CookieAction::Set { token, .. } => token,
+        other => panic!("expected a cookie, got {other:?}"),
+    }
+}
+
+fn ip(text: &str) -> Option<IpAddr> {
+    Some(text.parse().unwrap())
+}
+
+async fn addresses_are_cut_to_their_network_once_old_and_seen_whole_again_when_used(ctx: Ctx) {
+    let user = ctx.user("nia").await;
+    let cutting = ctx.engine_with(SessionConfig {
+        ip_retention: IpRetention::Truncate {
+            after: Duration::from_millis(500),
+        },
+        ..ctx.engine.config().clone()
+    });
+    let old = session_from(&ctx.engine, user, "81.2.69.142").await;
+    let old_v6 = session_from(&ctx.engine, user, "2a02:8108:1234:5678::1").await;
+    let ended = ctx
+        .stored(&session_from(&ctx.engine, user, "198.51.100.77").await)
+        .await
+        .unwrap()
+        .public_id;
+    assert!(ctx
+        .engine
+        .end_session(user, &ended, EndCause::Revoked)
+        .await
+        .unwrap());
+    assert_eq!(cutting.age_addresses(100).await.unwrap(), 0, "not old yet");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let fresh = session_from(&ctx.engine, user, "198.51.100.23").await;
+
+    // Last and first addresses of both live sessions and of the ended one; a few at a time.
+    assert_eq!(cutting.age_addresses(2).await.unwrap(), 6);
+    assert_eq!(cutting.age_addresses(2).await.unwrap(), 0, "cut once");
+    let old_record = ctx.stored(&old).await.unwrap();
+    assert_eq!(old_record.ip, ip("81.2.69.0"));
+    assert_eq!(old_record.first_ip, ip("81.2.69.0"));
+    assert_eq!(
+        old_record.place.city.as_deref(),
+        Some("London"),
+        "the place stays"
+    );
+    let v6 = ctx.stored(&old_v6).await.unwrap();
+    assert_eq!(v6.ip, ip("2a02:8108:1234::"));
+    assert_eq!(v6.place.city.as_deref(), Some("Berlin"));
+    assert_eq!(ctx.stored(&fresh).await.unwrap().ip, ip("198.51.100.23"));
+    let history = cutting.ended_sessions(user, 10).await.unwrap();
+    assert_eq!(history[0].ip, ip("198.51.100.0"));
+    assert_eq!(history[0].first_ip, ip("198.51.100.0"));
+    // Shown with its prefix, so nobody takes the network for a host.
+    let policy = cutting.config().ip_retention;
+    assert_eq!(
+        policy.shown(old_record.ip.unwrap(), old_record.last_activity_at, now()),
+        "81.2.69.0/24"
+    );
+    assert_eq!(
+        policy.shown(v6.ip.unwrap(), v6.last_activity_at, now()),
+        "2a02:8108:1234::/48"
+    );
+    assert_eq!(
+        policy.shown(ip("198.51.100.23").unwrap(), now(), now()),
+        "198.51.100.23"
+    );
+
+    // Used again, the session is seen afresh: its last address whole, its first still cut.
+    let again = cutting.session(Some(old.expose()), client("81.2.69.142", FIREFOX));
+    again.load().await.unwrap();
+    cutting.commit(&again).await.unwrap();
+    let used = ctx.stored(&old).await.unwrap();
+    assert_eq!(used.ip, ip("81.2.69.142"));
+    assert_eq!(used.first_ip, ip("81.2.69.0"));
+
+    // Zero days: cut before it is written.
+    let at_once = ctx.engine_with(SessionConfig {
+        ip_retention: IpRetention::Truncate {
+            after: Duration::ZERO,
+        },
+        ..ctx.engine.config().clone()
+    });
+    let cut = session_from(&at_once, user, "81.2.69.142").await;
+    let cut = ctx.stored(&cut).await.unwrap();
+    assert_eq!((cut.ip, cut.first_ip), (ip("81.2.69.0"), ip("81.2.69.0")));
+    assert_eq!(cut.place.city.as_deref(), Some("London"));
+}
+
+async fn under_ip_retention_none_no_address_is_written_and_the_sweep_forgets_the_old_ones(
+    ctx: Ctx,
+) {
+    let user = ctx.user("oto").await;
+    // Written under a looser policy: one whole, one ended, then all cut.
+    let whole = session_from(&ctx.engine, user, "81.2.69.142").await;
+    let ended = ctx.stored(&whole).await.unwrap().public_id;
+    let kept = session_from(&ctx.engine, user, "198.51.100.7").await;
+    assert!(ctx
+        .engine
+        .end_session(user, &ended, EndCause::SignedOut)
+        .await
+        .unwrap());
+    let cut_all = ctx.engine_with(SessionConfig {
+        ip_retention: IpRetention::Truncate {
+            after: Duration::ZERO,
+        },
+        ..ctx.engine.config().clone()
+    });
+    // The sweep takes what was seen before the moment it runs (times are in milliseconds).
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(cut_all.age_addresses(100).await.unwrap(), 4);
+
+    let none = ctx.engine_with(SessionConfig {
+        ip_retention: IpRetention::Discard,
+        ..ctx.engine.config().clone()
+    });
+    let token = session_from(&none, user, "81.2.69.142").await;
+    let stored = ctx.stored(&token).await.unwrap();
+    assert_eq!((stored.ip, stored.first_ip), (None, None));
+    assert_eq!(
+        stored.place.city.as_deref(),
+        Some("London"),
+        "the place is kept"
+    );
+    assert_eq!(stored.first_place.city.as_deref(), Some("London"));
+    // Used again from elsewhere within the activity interval: a row without an address is not
+    // out of date, so nothing is written for it.
+    let again = none.session(Some(token.expose()), client("81.2.69.143", FIREFOX));
+    again.load().await.unwrap();
+    none.commit(&again).await.unwrap();
+    assert_eq!(
+        ctx.stored(&token).await.unwrap().updated_at,
+        stored.updated_at
+    );
+
+    // The sweep forgets what was written before, cut or whole.
+    let another = session_from(&ctx.engine, user, "198.51.100.9").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(none.age_addresses(1).await.unwrap(), 2 + 2 + 2);
+    assert_eq!(none.age_addresses(100).await.unwrap(), 0);
+    for token in [&kept, &another, &token] {
+        let record = ctx.stored(token).await.unwrap();
+        assert_eq!((record.ip, record.first_ip), (None, None));
+    }
+    let history = none.ended_sessions(user, 10).await.unwrap();
+    assert_eq!((history[0].ip, history[0].first_ip), (None, None));
+    assert_eq!(
+        history[0].place.city.as_deref(),
+        Some("London"),
+        "the place is kept"
+    );
+}
+
+async fn a_cut_address_is_stored_with_its_prefix_and_the_sweep_reads_only_what_it_changes(
+    ctx: Ctx,
+) {
+    use console_sessions::sessions::ip_key;
+    use console_sessions::Database;
+    let user = ctx.user("pia").await;
+    let ended = session_from(&ctx.engine, user, "81.2.69.142").await;
+    let ended = ctx.stored(&ended).await.unwrap().public_id;
+    ctx.engine
+        .end_session(user, &ended, EndCause::SignedOut)
+        .await
+        .unwrap();
+    session_from(&ctx.engine, user, "2a02:8108:1234:5678::1").await;
+    // Forty days on, with addresses kept whole for thirty.
+    let forty_days = 40 * 24 * 3600 * 1000_i64;
+    for table in ["sessions", "session_history"] {
+        ctx.db()
+            .execute(&format!(
+                "UPDATE {table} SET last_activity_at = last_activity_at - {forty_days}, \
+                 created_at = created_at - {forty_days}"
+            ))
+            .await
+            .unwrap();
+    }
+    let cutting = ctx.engine_with(SessionConfig {
+        ip_retention: IpRetention::Truncate {
+            after: Duration::from_secs(30 * 24 * 3600),
+        },
+        ..ctx.engine.config().clone()
+    });
+    assert_eq!(cutting.age_addresses(500).await.unwrap(), 4);
+
+    type Row = (Option<String>, Option<Vec<u8>>, Option<String>);
+    let sql = |table: &str| format!("SELECT ip, ip_key, first_ip FROM {table}");
+    let (live, history): (Vec<Row>, Vec<Row>) = match &ctx.db().db {
+        Database::Sqlite(pool) => (
+            sqlx::query_as(&sql("sessions"))
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            sqlx::query_as(&sql("session_history"))
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        ),
+        Database::Postgres(pool) => (
+            sqlx::query_as(&sql("sessions"))
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+            sqlx::query_as(&sql("session_history"))
+                .fetch_all(pool)
+                .await
+                .unwrap(),
+        ),
+    };
+    let network = |text: &str| ip_key(text.parse().unwrap()).to_vec();
+    assert_eq!(
+        live,
+        [(
+            Some("2a02:8108:1234::/48".to_owned()),
+            Some(network("2a02:8108:1234::")),
+            Some("2a02:8108:1234::/48".to_owned())
+        )]
+    );
+    // The key moves to the network, so a search for the network still finds the row.
+    assert_eq!(
+        history,
+        [(
+            Some("81.2.69.0/24".to_owned()),
+            Some(network("81.2.69.0")),
+            Some("81.2.69.0/24".to_owned())
+        )]
+    );
+
+    // Each of the sweep's reads goes through the partial index made for it.
+    for (table, ip, seen) in [
+        ("sessions", "ip", "last_activity_at"),
+        ("sessions", "first_ip", "created_at"),
+        ("session_history", "ip", "last_activity_at"),
+        ("session_history", "first_ip", "created_at"),
+    ] {
+        for whole in [true, false] {
+            let index = format!(
+                "{table}_{}_{}",
+                if whole { "whole" } else { "cut" },
+                if ip == "ip" { "ip" } else { "first_ip" }
+            );
+            let plan = ctx
+                .db()
+                .address_sweep_plan(table, ip, seen, whole)
+                .await
+                .unwrap();
+            assert!(
+                plan.iter().any(|line| line.contains(&index)),
+                "{index} not used: {plan:?}"
+            );
+        }
+    }
+}
+
 // What only a database store has: rows another connection sees, a query counter, the engine's own
 // cache that forward authentication reads without waiting.
 mod database {
@@ -1474,6 +1735,7 @@ mod database {
         every_db_load_is_one_query_even_when_loads_overlap,
         a_load_abandoned_midway_leaves_the_store_working,
         loads_fail_once_the_database_is_closed,
+        a_cut_address_is_stored_with_its_prefix_and_the_sweep_reads_only_what_it_changes,
     );
 }
 

@@ -8,6 +8,8 @@ pub mod passkeys;
 pub mod recovery;
 pub mod security;
 pub mod sessions;
+#[cfg(feature = "ssr")]
+pub mod shown;
 pub mod system;
 #[cfg(feature = "ssr")]
 pub mod v1;

@@ -77,10 +77,10 @@ pub async fn security_overview(
         .await?;
     let more = events.len() > ACTIVITY_PAGE as usize;
     events.truncate(ACTIVITY_PAGE as usize);
-    let geoip = state.sessions.geoip();
+    let shown = crate::api::shown::Shown::of(&state);
     let activity = events
         .into_iter()
-        .map(|event| activity_item(event, geoip))
+        .map(|event| activity_item(event, &shown))
         .collect();
     Ok(SecurityPageData {
         email_verified: user.email.is_some() && user.email_verified_at.is_some(),
@@ -97,7 +97,7 @@ pub async fn security_overview(
 #[cfg(feature = "ssr")]
 fn activity_item(
     event: console_sessions::accounts::SecurityEvent,
-    geoip: &console_sessions::geo::GeoIp,
+    shown: &crate::api::shown::Shown<'_>,
 ) -> ActivityItem {
     use console_sessions::accounts::SecurityEventKind as K;
     use console_sessions::sessions::to_millis;
@@ -124,7 +124,7 @@ fn activity_item(
         K::PasskeyRemoved => "Passkey removed",
     };
     let location = match (event.ip, event.place.is_empty()) {
-        (Some(ip), _) => Some(geoip.location(ip)),
+        (Some(ip), _) => Some(shown.geoip().location(ip)),
         (None, false) => event
             .place
             .city
@@ -139,7 +139,7 @@ fn activity_item(
         device: event.device,
         location,
         country_code: event.place.country_code,
-        ip: event.ip.map(|ip| ip.to_string()),
+        ip: shown.ip(event.ip, event.at),
         warning: matches!(
             event.kind,
             K::AlertDenied | K::PasswordSetByStaff | K::TotpRemoved | K::PasskeyRemoved

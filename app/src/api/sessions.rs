@@ -173,13 +173,13 @@ pub async fn live_sessions(
 ) -> Result<(i64, Vec<DeviceSession>), AppError> {
     let user_id = crate::server::request::require_active_user_id(state, session).await?;
     let current = session.public_id().await?;
-    let geoip = state.sessions.geoip();
+    let shown = crate::api::shown::Shown::of(state);
     let mut sessions: Vec<DeviceSession> = state
         .sessions
         .list_for_user(user_id)
         .await?
         .iter()
-        .map(|record| device_session(record, current.as_ref(), geoip))
+        .map(|record| device_session(record, current.as_ref(), &shown))
         .collect();
     // Newest activity first (the store's order), with this browser pinned on top.
     sessions.sort_by_key(|s| !s.current);
@@ -199,7 +199,7 @@ pub async fn sign_in_entries(
     use console_sessions::accounts::FAILED_SECOND_FACTOR;
     use console_sessions::device::DeviceSummary;
     use console_sessions::sessions::{to_millis, AuthMethod};
-    let geoip = state.sessions.geoip();
+    let shown = crate::api::shown::Shown::of(state);
     Ok(state
         .accounts
         .sign_in_activity(user_id, limit)
@@ -222,12 +222,9 @@ pub async fn sign_in_entries(
                 text,
                 summary: device.summary,
                 category: device.category.as_str().to_owned(),
-                location: attempt
-                    .ip
-                    .map(|ip| geoip.location(ip))
-                    .unwrap_or_else(|| "Unknown location".to_owned()),
+                location: shown.location(attempt.ip, &attempt.place),
+                ip: shown.ip(attempt.ip, attempt.at),
                 country_code: attempt.place.country_code,
-                ip: attempt.ip.map(|ip| ip.to_string()),
                 session: attempt.session.map(|id| id.to_string()),
             }
         })
@@ -245,7 +242,7 @@ pub async fn ended_devices(
 ) -> Result<Vec<EndedDevice>, AppError> {
     use console_sessions::device::DeviceSummary;
     use console_sessions::sessions::{to_millis, EndedBy};
-    let geoip = state.sessions.geoip();
+    let shown = crate::api::shown::Shown::of(state);
     let history = state.sessions.ended_sessions(user_id, limit).await?;
     // What each session is called, to say where a session was signed out from.
     let mut names: std::collections::HashMap<String, String> = live
@@ -275,12 +272,9 @@ pub async fn ended_devices(
                 summary: device.summary,
                 label: ended.label.clone(),
                 category: device.category.as_str().to_owned(),
-                location: ended
-                    .ip
-                    .map(|ip| geoip.location(ip))
-                    .unwrap_or_else(|| "Unknown location".to_owned()),
+                location: shown.location(ended.ip, &ended.place),
                 country_code: ended.place.country_code.clone(),
-                ip: ended.ip.map(|ip| ip.to_string()),
+                ip: shown.ip(ended.ip, ended.last_activity_at),
                 auth_label: ended.auth_method.map(|m| m.label().to_owned()),
                 created_at: to_millis(ended.created_at),
                 last_activity_at: to_millis(ended.last_activity_at),
@@ -319,7 +313,7 @@ pub async fn ended_devices(
 pub fn device_session(
     record: &console_sessions::sessions::SessionRecord,
     current: Option<&console_sessions::sessions::PublicId>,
-    geoip: &console_sessions::geo::GeoIp,
+    shown: &crate::api::shown::Shown<'_>,
 ) -> DeviceSession {
     use console_sessions::device::DeviceSummary;
     use console_sessions::sessions::to_millis;
@@ -327,14 +321,13 @@ pub fn device_session(
         record.user_agent.as_deref(),
         &record.client_hints.clone().unwrap_or_default(),
     );
-    let location = record
-        .ip
-        .map(|ip| geoip.location(ip))
-        .unwrap_or_else(|| "Unknown location".to_owned());
+    let location = shown.location(record.ip, &record.place);
     let signed_in_from = match (record.first_ip, record.ip) {
-        (Some(first), Some(last)) if first != last => {
-            Some(format!("{first} ({})", geoip.location(first)))
-        }
+        (Some(first), Some(last)) if first != last => Some(format!(
+            "{} ({})",
+            shown.ip(Some(first), record.created_at).unwrap_or_default(),
+            shown.location(Some(first), &record.first_place)
+        )),
         _ => None,
     };
     DeviceSession {
@@ -344,7 +337,7 @@ pub fn device_session(
         category: device.category.as_str().to_owned(),
         location,
         country_code: record.place.country_code.clone(),
-        ip: record.ip.map(|ip| ip.to_string()),
+        ip: shown.ip(record.ip, record.last_activity_at),
         signed_in_from,
         created_at: to_millis(record.created_at),
         last_activity_at: to_millis(record.last_activity_at),

@@ -8,7 +8,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use console_sessions::accounts::{AccountsConfig, SignUpLimits};
 use console_sessions::db::PoolSettings;
 use console_sessions::mail::{MailConfig, MailError, PublicOrigin};
-use console_sessions::sessions::{CacheSettings, ProxyHeader};
+use console_sessions::sessions::{CacheSettings, IpRetention, ProxyHeader};
 use console_sessions::{SessionBackend, SessionConfig};
 use ipnet::IpNet;
 
@@ -153,6 +153,23 @@ pub struct Settings {
         global = true
     )]
     pub session_history_days: u64,
+
+    /// How long client addresses are kept whole in sessions, their history, sign-in activity and
+    /// security events: full (as seen), truncate (cut to the /24 or /48 network after
+    /// IP_TRUNCATE_AFTER_DAYS) or none (never written; those written before are forgotten). The
+    /// place looked up from an address is kept either way.
+    #[arg(long, env = "IP_RETENTION", default_value = "full", global = true)]
+    pub ip_retention: IpRetention,
+
+    /// Under IP_RETENTION=truncate, days an address is kept whole after it was last seen (0: cut
+    /// before it is written).
+    #[arg(
+        long,
+        env = "IP_TRUNCATE_AFTER_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub ip_truncate_after_days: u64,
 
     /// Seconds after creation after which a session expires, whatever its activity (default: 30 days).
     #[arg(long, env = "SESSION_ABSOLUTE_LIFETIME", default_value_t = 30 * 24 * 3600, global = true)]
@@ -390,6 +407,8 @@ impl Settings {
             session_idle_timeout: 14 * 24 * 3600,
             browser_session_idle_timeout: 12 * 3600,
             session_history_days: 90,
+            ip_retention: IpRetention::Full,
+            ip_truncate_after_days: 30,
             session_absolute_lifetime: 30 * 24 * 3600,
             session_activity_interval: 60,
             session_cache_capacity: 100_000,
@@ -565,6 +584,12 @@ impl Settings {
             history_retention: Duration::from_secs(
                 self.session_history_days.saturating_mul(24 * 3600),
             ),
+            ip_retention: match self.ip_retention {
+                IpRetention::Truncate { .. } => IpRetention::Truncate {
+                    after: Duration::from_secs(self.ip_truncate_after_days.saturating_mul(86_400)),
+                },
+                other => other,
+            },
             activity_interval: Duration::from_secs(self.session_activity_interval),
             cache: CacheSettings {
                 max_capacity: self.session_cache_capacity,

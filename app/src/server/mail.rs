@@ -146,7 +146,11 @@ impl Mailer {
         };
         let sign_in = SignInAlert {
             device: alert.device.summary.clone(),
-            place: alert.ip.and_then(|ip| place(geoip, ip)),
+            // Under IP_RETENTION=none there is no address to name: the place found at sign-in.
+            place: alert
+                .ip
+                .and_then(|ip| place(geoip, ip))
+                .or_else(|| stored_place(&alert.place)),
             ip: alert.ip,
             at: alert.at,
         };
@@ -165,6 +169,15 @@ impl Mailer {
         let id = self.outbox.enqueue(message).await?;
         tracing::info!(id, kind = %message.kind(), "mail queued");
         Ok(())
+    }
+}
+
+/// "London, GB", "GB", or `None` when nothing is known.
+fn stored_place(place: &console_sessions::geo::Place) -> Option<String> {
+    match (&place.city, &place.country_code) {
+        (Some(city), Some(country)) => Some(format!("{city}, {country}")),
+        (None, Some(country)) => Some(country.clone()),
+        _ => None,
     }
 }
 

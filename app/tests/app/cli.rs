@@ -57,6 +57,15 @@ fn an_unreadable_database_path_is_one_clear_line() {
 }
 
 #[test]
+fn an_unknown_ip_retention_is_one_clear_line() {
+    let output = run(&["migrate"], &[("IP_RETENTION", "partial")]);
+    assert_clear_failure(
+        &output,
+        "unknown IP retention \"partial\": use full, truncate or none",
+    );
+}
+
+#[test]
 fn a_password_in_the_url_is_never_printed() {
     let output = run(
         &["migrate"],

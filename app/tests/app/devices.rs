@@ -15,6 +15,7 @@ on_every_database!(
     recently_ended_says_which_device_signed_a_session_out,
     a_device_is_renamed_by_a_plain_form_and_only_by_its_owner,
     sign_in_activity_shows_failed_attempts_and_sign_ins,
+    addresses_are_shown_cut_or_not_at_all_as_ip_retention_says,
 );
 
 /// The sessions `/api/sessions/mine` lists for this browser.
@@ -548,4 +549,88 @@ async fn sign_in_activity_shows_failed_attempts_and_sign_ins(backend: Backend) {
     assert_eq!(body["sign_ins"][0]["succeeded"], true);
     let response = app.browser().get_json("/api/v1/account/sign-ins").await;
     assert_eq!(response.status(), 401);
+}
+
+/// A browser with this user agent that says (through a trusted proxy) it is at `ip`.
+fn browser_at(app: &TestApp, user_agent: &str, ip: &str) -> Browser {
+    app.browser_with_headers(user_agent, &[("x-forwarded-for", ip)])
+}
+
+/// The app behind a trusted proxy on 127.0.0.1, keeping addresses as `retention` says
+/// (`IP_RETENTION`, with addresses cut at once under `truncate`).
+async fn app_keeping_addresses(backend: Backend, retention: &str) -> TestApp {
+    let retention = retention.parse().unwrap();
+    spawn_app_with(backend, |settings| {
+        settings.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+        settings.ip_retention = retention;
+        settings.ip_truncate_after_days = 0;
+    })
+    .await
+}
+
+async fn addresses_are_shown_cut_or_not_at_all_as_ip_retention_says(backend: Backend) {
+    // Cut: the networks, with their prefixes, on the page, in its JSON and in the admin.
+    let app = app_keeping_addresses(backend, "truncate").await;
+    app.create_user("alice").await;
+    app.create_staff("root").await;
+    let stranger = browser_at(&app, IPHONE_SAFARI, "2001:db8:cafe:1::5");
+    stranger.try_sign_in("alice", "not her password").await;
+    let laptop = browser_at(&app, DESKTOP_CHROME, "203.0.113.77");
+    laptop.sign_in("alice", PASSWORD).await;
+    let body: Value = laptop
+        .get_json("/api/sessions/mine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["sessions"][0]["ip"], "203.0.113.0/24", "{body}");
+    let failed = body["sign_ins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["succeeded"] == false)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(failed["ip"], "2001:db8:cafe::/48", "{body}");
+    let html = laptop
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("203.0.113.0/24"), "{html}");
+    assert!(!html.contains("203.0.113.77"));
+    let staff = browser_at(&app, FIREFOX, "198.51.100.4");
+    staff.sign_in("root", PASSWORD).await;
+    let html = staff
+        .get_page("/admin/sessions?q=alice")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("203.0.113.0/24"), "{html}");
+    assert!(!html.contains("203.0.113.77"));
+
+    // None: no address anywhere, and nothing in the database either.
+    let app = app_keeping_addresses(backend, "none").await;
+    app.create_user("alice").await;
+    let laptop = browser_at(&app, DESKTOP_CHROME, "203.0.113.77");
+    laptop.sign_in("alice", PASSWORD).await;
+    let body: Value = laptop
+        .get_json("/api/sessions/mine")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["sessions"][0]["ip"], Value::Null, "{body}");
+    let token = laptop.session_token().unwrap();
+    let row = app.session_row(&token).await.unwrap();
+    assert_eq!((row.ip, row.first_ip), (None, None));
+    let html = laptop
+        .get_page("/account/sessions")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("203.0.113.77"), "{html}");
 }

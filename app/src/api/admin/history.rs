@@ -167,6 +167,7 @@ pub async fn admin_ended(
 ) -> Result<Vec<AdminEnded>, AppError> {
     use console_sessions::device::DeviceSummary;
     use console_sessions::sessions::{to_millis, EndedBy};
+    let shown = crate::api::shown::Shown::of(state);
     let mut staff_names = std::collections::HashMap::new();
     for row in &rows {
         if let Some(EndedBy::Staff(id)) = row.ended.by {
@@ -191,7 +192,7 @@ pub async fn admin_ended(
                 label: ended.label.clone(),
                 device: device.summary,
                 category: row.category.as_str().to_owned(),
-                ip: ended.ip.map(|ip| ip.to_string()),
+                ip: shown.ip(ended.ip, ended.last_activity_at),
                 location: super::row::place_label(&ended.place),
                 country_code: ended.place.country_code.clone(),
                 auth_label: ended.auth_method.map(|m| m.label().to_owned()),

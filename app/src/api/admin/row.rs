@@ -49,17 +49,13 @@ pub struct AdminSession {
 }
 
 #[cfg(feature = "ssr")]
-pub(super) fn place_label(place: &console_sessions::geo::Place) -> String {
-    match (&place.city, &place.country_code) {
-        (Some(city), Some(cc)) => format!("{city}, {cc}"),
-        (None, Some(cc)) => cc.clone(),
-        (Some(city), None) => city.clone(),
-        (None, None) => "Unknown".to_owned(),
-    }
-}
+pub(super) use crate::api::shown::stored_place as place_label;
 
 #[cfg(feature = "ssr")]
-pub(super) fn admin_session(row: &console_sessions::admin::AdminRow, now: i64) -> AdminSession {
+pub(super) fn admin_session(
+    row: &console_sessions::admin::AdminRow,
+    shown: &crate::api::shown::Shown<'_>,
+) -> AdminSession {
     use console_sessions::device::DeviceSummary;
     use console_sessions::sessions::to_millis;
     let record = &row.record;
@@ -72,7 +68,7 @@ pub(super) fn admin_session(row: &console_sessions::admin::AdminRow, now: i64) -
         public_id: record.public_id.to_string(),
         user_id: record.user_id,
         username: row.username.clone(),
-        ip: record.ip.map(|ip| ip.to_string()),
+        ip: shown.ip(record.ip, record.last_activity_at),
         location: place_label(&record.place),
         country_code: record.place.country_code.clone(),
         device: device.summary,
@@ -80,7 +76,7 @@ pub(super) fn admin_session(row: &console_sessions::admin::AdminRow, now: i64) -
         created_at: to_millis(record.created_at),
         last_activity_at: to_millis(record.last_activity_at),
         expires_at,
-        active: expires_at > now,
+        active: expires_at > shown.now_ms(),
         auth_method: record.assurance.map(|a| a.method.as_str().to_owned()),
         auth_label: record.assurance.map(|a| a.method.label().to_owned()),
         aal: record.assurance.map(|a| a.level.as_str().to_owned()),

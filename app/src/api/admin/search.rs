@@ -227,13 +227,13 @@ pub async fn search_sessions(
     params: &ChangelistParams,
 ) -> Result<SessionSearch, AppError> {
     use console_sessions::admin::PAGE_SIZE;
-    use console_sessions::sessions::{now, to_millis};
     let (query, user) = changelist_query(state, staff, params).await?;
     let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
     let page = admin.search(&query).await?;
-    let now_ms = to_millis(now());
+    let shown = crate::api::shown::Shown::of(state);
+    let now_ms = shown.now_ms();
     Ok(SessionSearch {
-        sessions: page.rows.iter().map(|r| admin_session(r, now_ms)).collect(),
+        sessions: page.rows.iter().map(|r| admin_session(r, &shown)).collect(),
         total: page.total,
         total_exact: page.total_exact,
         page: query.page + 1,

@@ -40,18 +40,19 @@ pub async fn get_admin_session(
     public_id: String,
 ) -> Result<AdminSessionDetail, AppError> {
     use crate::server::request;
-    use console_sessions::sessions::{now, to_millis, Expiry, PublicId};
+    use console_sessions::sessions::{to_millis, Expiry, PublicId};
     let (state, _) = request::require_staff().await?;
     request::no_store();
     let id = PublicId::parse(&public_id).ok_or(AppError::NotFound)?;
     let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
     let row = admin.get(&id).await?.ok_or(AppError::NotFound)?;
+    let shown = crate::api::shown::Shown::of(&state);
     let record = &row.record;
     Ok(AdminSessionDetail {
-        session: admin_session(&row, to_millis(now())),
+        session: admin_session(&row, &shown),
         email: row.email.clone(),
         user_agent: record.user_agent.clone(),
-        first_ip: record.first_ip.map(|ip| ip.to_string()),
+        first_ip: shown.ip(record.first_ip, record.created_at),
         first_location: place_label(&record.first_place),
         client_hints: record
             .client_hints
@@ -106,15 +107,15 @@ pub async fn list_selected_sessions(
     ids: String,
 ) -> Result<Vec<AdminSession>, AppError> {
     use crate::server::request;
-    use console_sessions::sessions::{now, to_millis, PublicId};
+    use console_sessions::sessions::PublicId;
     let (state, _) = request::require_staff().await?;
     request::no_store();
     let admin = console_sessions::admin::SessionAdmin::new(state.sessions.clone());
-    let now = to_millis(now());
+    let shown = crate::api::shown::Shown::of(&state);
     let mut found = Vec::new();
     for id in ids.split(',').filter_map(PublicId::parse).take(100) {
         if let Some(row) = admin.get(&id).await? {
-            found.push(admin_session(&row, now));
+            found.push(admin_session(&row, &shown));
         }
     }
     Ok(found)
