@@ -47,10 +47,6 @@ pub const MATCHING_BATCH: u32 = 250;
 /// database error before the job stops.
 const MATCHING_RETRIES: u64 = 3;
 
-/// The least [`SessionAdmin::sign_out_matching`] waits between batches; it waits as long as the
-/// batch took when that is longer.
-const MATCHING_MIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(5);
-
 /// A search whose own index finds at most this many sessions drives the query through that index;
 /// a broader one is checked row by row while the order's index is walked, so a page still stops
 /// after [`PAGE_SIZE`] matches. (Neither planner knows how wide an address range or a username
@@ -358,9 +354,8 @@ impl SessionAdmin {
     /// Signs out every live session `query` matches (its state, order and page aside), except
     /// `keep` (the staff member's own), and records it as one action in the audit log. Works in
     /// batches ([`MATCHING_BATCH`] sessions) in row order, each its own short statement through the
-    /// engine (caches evicted, history kept), then waiting as long as the batch took, so the
-    /// table is never held for long and requests go on meanwhile with at least half of the
-    /// database and the node; `progress` hears the running total after each.
+    /// engine (caches evicted, history kept), yielding between them, so the table is never held
+    /// for long and requests go on meanwhile; `progress` hears the running total after each.
     /// Answers how many ended. A failure midway leaves what ended ended, and is audited so.
     pub async fn sign_out_matching(
         &self,
@@ -383,7 +378,6 @@ impl SessionAdmin {
         let mut failures = 0;
         let outcome = loop {
             // One batch: the next matching rows, then their end. `None` once nothing is left.
-            let started = std::time::Instant::now();
             let step = async {
                 let batch = self.next_matching(&query, search.as_ref(), last_id).await?;
                 let Some((last, _)) = batch.last() else {
@@ -411,11 +405,8 @@ impl SessionAdmin {
                     if rows < self.matching_batch as usize {
                         break Ok(());
                     }
-                    // Let the requests waiting on the database (and this node's threads) in, for
-                    // as long as the batch took: the job never has more than half of either, so
-                    // the hot path keeps its latency however large the search.
-                    let pause = started.elapsed().max(MATCHING_MIN_PAUSE);
-                    tokio::time::sleep(pause).await;
+                    // Let the requests waiting on the database (and this node's threads) in.
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
                 }
                 // A busy database (a lock held by another writer, a pool with no connection free
                 // in time) is worth another try or two; the same rows are read again, less those
