@@ -84,7 +84,7 @@ impl Accounts {
         .bind(to_millis(now()))
         .bind(succeeded)
         .bind(method)
-        .bind(self.kept_ip(client.ip).map(|ip| ip.to_string()))
+        .bind(self.kept_ip(client.ip).map(crate::sessions::ip_text))
         .bind(client.user_agent.as_deref())
         .bind(hints)
         .bind(place.country_code.as_deref())

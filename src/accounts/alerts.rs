@@ -204,7 +204,7 @@ macro_rules! record_event {
             .bind(event.kind.as_str())
             .bind($at)
             .bind(event.session.map(|id| id.as_str()))
-            .bind(event.ip.map(|ip| ip.to_string()))
+            .bind(event.ip.map($crate::sessions::ip_text))
             .bind(event.device)
             .bind(place.and_then(|place| place.country_code.as_deref()))
             .bind(place.and_then(|place| place.city.as_deref()))

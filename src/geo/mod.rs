@@ -66,6 +66,24 @@ pub struct Place {
 }
 
 impl Place {
+    /// "London, GB", "GB" or "London"; `None` when nothing is known.
+    ///
+    /// ```
+    /// use console_sessions::geo::Place;
+    ///
+    /// let place = Place { country_code: Some("GB".into()), city: Some("London".into()) };
+    /// assert_eq!(place.label().as_deref(), Some("London, GB"));
+    /// assert_eq!(Place::default().label(), None);
+    /// ```
+    pub fn label(&self) -> Option<String> {
+        match (&self.city, &self.country_code) {
+            (Some(city), Some(country)) => Some(format!("{city}, {country}")),
+            (None, Some(country)) => Some(country.clone()),
+            (Some(city), None) => Some(city.clone()),
+            (None, None) => None,
+        }
+    }
+
     /// Whether neither country nor city is known.
     pub fn is_empty(&self) -> bool {
         self.country_code.is_none() && self.city.is_none()

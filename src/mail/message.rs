@@ -316,7 +316,7 @@ impl Message {
                 .unwrap_or_else(|| "Unknown".to_owned()),
             ip: sign_in
                 .ip
-                .map_or_else(|| "Unknown".to_owned(), |ip| ip.to_string()),
+                .map_or_else(|| "Unknown".to_owned(), crate::sessions::ip_text),
             at: moment_words(sign_in.at),
             it_was_me: origin.link(it_was_me)?,
             not_me: origin.link(not_me)?,

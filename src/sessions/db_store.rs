@@ -15,7 +15,7 @@ use super::assurance::{Aal, Assurance, AuthMethod};
 use super::history::SessionHistory;
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
 use super::retention::db::{age_column, AddressColumn};
-use super::retention::{parse_stored_ip, AddressAging};
+use super::retention::{ip_text, parse_stored_ip, AddressAging};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
 use crate::db::with_pool;
@@ -168,7 +168,7 @@ impl RowValues {
         Self {
             // Serialising a map of JSON values cannot fail.
             data: serde_json::to_string(&record.data).unwrap_or_else(|_| "{}".to_owned()),
-            ip: record.ip.map(|ip| ip.to_string()),
+            ip: record.ip.map(ip_text),
             ip_key: record.ip.map(|ip| ip_key(ip).to_vec()),
             expiry_policy: match record.expiry {
                 Expiry::Default => None,
@@ -178,7 +178,7 @@ impl RowValues {
                 .client_hints
                 .as_ref()
                 .and_then(|hints| serde_json::to_string(hints).ok()),
-            first_ip: record.first_ip.map(|ip| ip.to_string()),
+            first_ip: record.first_ip.map(ip_text),
             device_category: device_category(record).as_str(),
             auth_method: record.assurance.map(|a| a.method.as_str()),
             aal: record.assurance.map(|a| a.level.number()),

@@ -123,7 +123,7 @@ mod db {
     use crate::sessions::events::{EndCause, EndedBy};
     use crate::sessions::record::{ip_key, PublicId};
     use crate::sessions::retention::db::{age_column, AddressColumn};
-    use crate::sessions::retention::{parse_stored_ip, AddressAging};
+    use crate::sessions::retention::{ip_text, parse_stored_ip, AddressAging};
     use crate::sessions::store::StoreError;
 
     /// The columns of `session_history` a row is read back from.
@@ -215,7 +215,7 @@ mod db {
                         row.push_bind(session.public_id.as_str().to_owned())
                             .push_bind(session.user_id)
                             .push_bind(session.label.clone())
-                            .push_bind(session.ip.map(|ip| ip.to_string()))
+                            .push_bind(session.ip.map(ip_text))
                             .push_bind(session.ip.map(|ip| ip_key(ip).to_vec()))
                             .push_bind(session.user_agent.clone())
                             .push_bind(
@@ -233,7 +233,7 @@ mod db {
                             )
                             .push_bind(session.place.country_code.clone())
                             .push_bind(session.place.city.clone())
-                            .push_bind(session.first_ip.map(|ip| ip.to_string()))
+                            .push_bind(session.first_ip.map(ip_text))
                             .push_bind(session.first_place.country_code.clone())
                             .push_bind(session.first_place.city.clone())
                             .push_bind(session.auth_method.map(AuthMethod::as_str))

@@ -54,8 +54,8 @@ pub use record::{
     TokenHash, MAX_LABEL_CHARS, MAX_USER_AGENT_CHARS, PUBLIC_ID_LENGTH, TOKEN_LENGTH,
 };
 pub use retention::{
-    parse_stored_ip, truncate_ip, truncated_text, AddressAging, IpRetention, IPV4_KEPT_BITS,
-    IPV6_KEPT_BITS,
+    ip_text, is_cut, parse_stored_ip, truncate_ip, truncated_text, AddressAging, IpRetention,
+    IPV4_KEPT_BITS, IPV6_KEPT_BITS,
 };
 pub use session::{Session, SessionError};
 pub use store::{Deleted, SessionStore, StoreError, UserSessionStore};

@@ -73,8 +73,9 @@ impl IpRetention {
     }
 
     /// How an address read back, last seen at `seen`, is shown at `now`: whole while it is kept
-    /// whole, and as its network with the prefix (`203.0.113.0/24`) once it is due to be cut —
-    /// also in the moments before the sweeper gets to it.
+    /// whole; as its network with the prefix (`203.0.113.0/24`) once it is due to be cut — also
+    /// in the moments before the sweeper gets to it — or once it was cut ([`ip_text`]); not at
+    /// all under [`IpRetention::Discard`], even before the sweeper forgets it.
     ///
     /// ```
     /// use std::time::Duration;
@@ -84,13 +85,19 @@ impl IpRetention {
     /// let policy = IpRetention::Truncate { after: Duration::from_secs(30 * 86_400) };
     /// let ip = "203.0.113.77".parse().unwrap();
     /// let now = datetime!(2026-12-03 12:00 UTC);
-    /// assert_eq!(policy.shown(ip, datetime!(2026-12-01 12:00 UTC), now), "203.0.113.77");
-    /// assert_eq!(policy.shown(ip, datetime!(2026-10-01 12:00 UTC), now), "203.0.113.0/24");
+    /// let shown = |seen| policy.shown(ip, seen, now);
+    /// assert_eq!(shown(datetime!(2026-12-01 12:00 UTC)).as_deref(), Some("203.0.113.77"));
+    /// assert_eq!(shown(datetime!(2026-10-01 12:00 UTC)).as_deref(), Some("203.0.113.0/24"));
+    /// // Cut under an earlier policy: still shown as a network.
+    /// let cut = "203.0.113.0".parse().unwrap();
+    /// assert_eq!(IpRetention::Full.shown(cut, now, now).as_deref(), Some("203.0.113.0/24"));
+    /// assert_eq!(IpRetention::Discard.shown(ip, now, now), None);
     /// ```
-    pub fn shown(&self, ip: IpAddr, seen: OffsetDateTime, now: OffsetDateTime) -> String {
+    pub fn shown(&self, ip: IpAddr, seen: OffsetDateTime, now: OffsetDateTime) -> Option<String> {
         match self.aging(now) {
-            Some((AddressAging::Truncate, before)) if seen < before => truncated_text(ip),
-            _ => ip.to_string(),
+            Some((AddressAging::Forget, _)) => None,
+            Some((AddressAging::Truncate, before)) if seen < before => Some(truncated_text(ip)),
+            _ => Some(ip_text(ip)),
         }
     }
 
@@ -212,6 +219,31 @@ pub fn truncate_ip(ip: IpAddr) -> IpAddr {
             let mask = u128::MAX << (128 - IPV6_KEPT_BITS);
             IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
         }
+    }
+}
+
+/// Whether `ip` is the start of its own /24 (IPv4) or /48 (IPv6) network, as a cut address is.
+/// A whole address read back from storage that happens to end so (`10.1.2.0` in a /16) is taken
+/// for a cut one too: one rule for storing and showing, at the price of that rare host.
+pub fn is_cut(ip: IpAddr) -> bool {
+    truncate_ip(ip) == ip
+}
+
+/// How an address is written and shown: whole as it is (`203.0.113.77`), a cut one with its
+/// prefix (`203.0.113.0/24`), so the sweeper never takes it for a whole one again.
+///
+/// ```
+/// use console_sessions::sessions::ip_text;
+///
+/// assert_eq!(ip_text("203.0.113.77".parse().unwrap()), "203.0.113.77");
+/// assert_eq!(ip_text("203.0.113.0".parse().unwrap()), "203.0.113.0/24");
+/// assert_eq!(ip_text("2001:db8:cafe::".parse().unwrap()), "2001:db8:cafe::/48");
+/// ```
+pub fn ip_text(ip: IpAddr) -> String {
+    if is_cut(ip) {
+        truncated_text(ip)
+    } else {
+        ip.to_string()
     }
 }
 

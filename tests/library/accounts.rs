@@ -736,6 +736,21 @@ async fn sign_in_activity_and_security_events_keep_their_addresses_as_ip_retenti
         ["198.51.100.0/24", "2001:db8:cafe::/48", "198.51.100.10"],
         "stored with the prefix that says it was cut"
     );
+    // The sweep's reads go through the partial indexes made for them.
+    for table in ["sign_in_activity", "security_events"] {
+        for (whole, kind) in [(true, "whole"), (false, "cut")] {
+            let plan = ctx
+                .test_db
+                .address_sweep_plan(table, "ip", "at", whole)
+                .await
+                .unwrap();
+            let index = format!("{table}_{kind}_ip");
+            assert!(
+                plan.iter().any(|line| line.contains(&index)),
+                "{index} not used: {plan:?}"
+            );
+        }
+    }
 
     // Under none: a failed attempt and a new device are written without an address, and the
     // sweep forgets the rest, whole or cut.

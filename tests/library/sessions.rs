@@ -1482,7 +1482,7 @@ async fn addresses_are_cut_to_their_network_once_old_and_seen_whole_again_when_u
     let user = ctx.user("nia").await;
     let cutting = ctx.engine_with(SessionConfig {
         ip_retention: IpRetention::Truncate {
-            after: Duration::from_millis(500),
+            after: Duration::from_secs(2),
         },
         ..ctx.engine.config().clone()
     });
@@ -1499,7 +1499,7 @@ async fn addresses_are_cut_to_their_network_once_old_and_seen_whole_again_when_u
         .await
         .unwrap());
     assert_eq!(cutting.age_addresses(100).await.unwrap(), 0, "not old yet");
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let fresh = session_from(&ctx.engine, user, "198.51.100.23").await;
 
     // Last and first addresses of both live sessions and of the ended one; a few at a time.
@@ -1524,15 +1524,15 @@ async fn addresses_are_cut_to_their_network_once_old_and_seen_whole_again_when_u
     let policy = cutting.config().ip_retention;
     assert_eq!(
         policy.shown(old_record.ip.unwrap(), old_record.last_activity_at, now()),
-        "81.2.69.0/24"
+        Some("81.2.69.0/24".to_owned())
     );
     assert_eq!(
         policy.shown(v6.ip.unwrap(), v6.last_activity_at, now()),
-        "2a02:8108:1234::/48"
+        Some("2a02:8108:1234::/48".to_owned())
     );
     assert_eq!(
         policy.shown(ip("198.51.100.23").unwrap(), now(), now()),
-        "198.51.100.23"
+        Some("198.51.100.23".to_owned())
     );
 
     // Used again, the session is seen afresh: its last address whole, its first still cut.
@@ -1651,6 +1651,25 @@ async fn a_cut_address_is_stored_with_its_prefix_and_the_sweep_reads_only_what_i
         ..ctx.engine.config().clone()
     });
     assert_eq!(cutting.age_addresses(500).await.unwrap(), 4);
+    // Cut at once (zero days), a new session is written with the mark: nothing left to sweep.
+    let at_once = ctx.engine_with(SessionConfig {
+        ip_retention: IpRetention::Truncate {
+            after: Duration::ZERO,
+        },
+        ..ctx.engine.config().clone()
+    });
+    let cut_token = session_from(&at_once, user, "198.51.100.200").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(at_once.age_addresses(500).await.unwrap(), 0);
+    assert_eq!(ctx.stored(&cut_token).await.unwrap().ip, ip("198.51.100.0"));
+    // It ends: its history keeps the mark too.
+    let cut_id = ctx.stored(&cut_token).await.unwrap().public_id;
+    assert!(at_once
+        .end_session(user, &cut_id, EndCause::SignedOut)
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(at_once.age_addresses(500).await.unwrap(), 0);
 
     type Row = (Option<String>, Option<Vec<u8>>, Option<String>);
     let sql = |table: &str| format!("SELECT ip, ip_key, first_ip FROM {table}");
@@ -1677,6 +1696,21 @@ async fn a_cut_address_is_stored_with_its_prefix_and_the_sweep_reads_only_what_i
         ),
     };
     let network = |text: &str| ip_key(text.parse().unwrap()).to_vec();
+    let live: Vec<Row> = live
+        .into_iter()
+        .filter(|row| row.0.as_deref() != Some("198.51.100.0/24"))
+        .collect();
+    assert_eq!(
+        history
+            .iter()
+            .filter(|row| row.0.as_deref() == Some("198.51.100.0/24"))
+            .count(),
+        1
+    );
+    let history: Vec<Row> = history
+        .into_iter()
+        .filter(|row| row.0.as_deref() != Some("198.51.100.0/24"))
+        .collect();
     assert_eq!(
         live,
         [(

@@ -322,8 +322,17 @@ pub fn device_session(
         &record.client_hints.clone().unwrap_or_default(),
     );
     let location = shown.location(record.ip, &record.place);
+    // A cut first address differs from the whole last one it may well be: compare networks.
+    let moved = |first: std::net::IpAddr, last: std::net::IpAddr| {
+        use console_sessions::sessions::{is_cut, truncate_ip};
+        if is_cut(first) {
+            truncate_ip(last) != first
+        } else {
+            first != last
+        }
+    };
     let signed_in_from = match (record.first_ip, record.ip) {
-        (Some(first), Some(last)) if first != last => Some(format!(
+        (Some(first), Some(last)) if moved(first, last) => Some(format!(
             "{} ({})",
             shown.ip(Some(first), record.created_at).unwrap_or_default(),
             shown.location(Some(first), &record.first_place)

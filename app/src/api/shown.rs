@@ -36,7 +36,7 @@ impl<'a> Shown<'a> {
 
     /// An address last seen at `seen`, as the policy lets it be shown.
     pub fn ip(&self, ip: Option<IpAddr>, seen: OffsetDateTime) -> Option<String> {
-        ip.map(|ip| self.retention.shown(ip, seen, self.now))
+        ip.and_then(|ip| self.retention.shown(ip, seen, self.now))
     }
 
     /// "London, United Kingdom" from the address when there is one, else the stored place
@@ -56,10 +56,7 @@ impl<'a> Shown<'a> {
 
 /// "London, GB", "GB", "London", or "Unknown location".
 pub fn stored_place(place: &Place) -> String {
-    match (&place.city, &place.country_code) {
-        (Some(city), Some(country)) => format!("{city}, {country}"),
-        (None, Some(country)) => country.clone(),
-        (Some(city), None) => city.clone(),
-        (None, None) => "Unknown location".to_owned(),
-    }
+    place
+        .label()
+        .unwrap_or_else(|| "Unknown location".to_owned())
 }

@@ -150,7 +150,7 @@ impl Mailer {
             place: alert
                 .ip
                 .and_then(|ip| place(geoip, ip))
-                .or_else(|| stored_place(&alert.place)),
+                .or_else(|| alert.place.label()),
             ip: alert.ip,
             at: alert.at,
         };
@@ -169,15 +169,6 @@ impl Mailer {
         let id = self.outbox.enqueue(message).await?;
         tracing::info!(id, kind = %message.kind(), "mail queued");
         Ok(())
-    }
-}
-
-/// "London, GB", "GB", or `None` when nothing is known.
-fn stored_place(place: &console_sessions::geo::Place) -> Option<String> {
-    match (&place.city, &place.country_code) {
-        (Some(city), Some(country)) => Some(format!("{city}, {country}")),
-        (None, Some(country)) => Some(country.clone()),
-        _ => None,
     }
 }
 

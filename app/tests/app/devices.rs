@@ -632,5 +632,6 @@ async fn addresses_are_shown_cut_or_not_at_all_as_ip_retention_says(backend: Bac
         .text()
         .await
         .unwrap();
+    assert!(html.contains("This device"), "{html}");
     assert!(!html.contains("203.0.113.77"), "{html}");
 }
