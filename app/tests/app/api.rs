@@ -331,6 +331,11 @@ async fn a_wrong_password_is_a_401_in_the_json_error_shape(backend: Backend) {
     let response = api.sign_in("  ", PASSWORD).await;
     let error = expect_error(response, 400, "username_required").await;
     assert_eq!(error["field"], "username");
+    // Past the lengths the document states (maxLength), a 4xx and no session.
+    let response = api.sign_in(&"a".repeat(151), PASSWORD).await;
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let response = api.sign_in("alice", &"p".repeat(1025)).await;
+    assert!(response.status().is_client_error(), "{}", response.status());
 
     assert_eq!(api.me().await, None);
     assert_eq!(app.test_db.session_rows().await.unwrap(), 0);

@@ -20,9 +20,10 @@ use crate::server::{cookies, request};
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct SignInRequest {
     /// The username (case and compatibility forms are ignored, as on the sign-in page).
+    #[schema(min_length = 1, max_length = 150)]
     pub username: String,
     /// The password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1, max_length = 1024)]
     pub password: String,
     /// For an account with a second factor: six digits from its authenticator app, or a recovery
     /// code. Without it such an account answers 400 `code_required`.
@@ -34,7 +35,7 @@ pub struct SignInRequest {
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConfirmRequest {
     /// The password.
-    #[schema(format = Password)]
+    #[schema(format = Password, min_length = 1, max_length = 1024)]
     #[serde(default)]
     pub password: Option<String>,
     /// A code from the authenticator app, or a recovery code; used when given.

@@ -312,6 +312,29 @@ mod tests {
         assert_eq!(operations(&openapi()), expected);
     }
 
+    /// What the server refuses, the document says, so generated clients know (lengths as the
+    /// account rules and the session names have them).
+    #[test]
+    fn the_request_schemas_state_the_limits_the_server_enforces() {
+        use console_sessions::accounts::{MAX_PASSWORD_CHARS, MAX_USERNAME_CHARS};
+        use console_sessions::sessions::MAX_LABEL_CHARS;
+        let json: serde_json::Value = serde_json::from_str(DOCUMENT.as_str()).unwrap();
+        let schemas = &json["components"]["schemas"];
+        let sign_in = &schemas["SignInRequest"]["properties"];
+        assert_eq!(sign_in["username"]["minLength"], 1);
+        assert_eq!(sign_in["username"]["maxLength"], MAX_USERNAME_CHARS);
+        assert_eq!(sign_in["password"]["minLength"], 1);
+        assert_eq!(sign_in["password"]["maxLength"], MAX_PASSWORD_CHARS);
+        assert_eq!(
+            schemas["ConfirmRequest"]["properties"]["password"]["maxLength"],
+            MAX_PASSWORD_CHARS
+        );
+        assert_eq!(
+            schemas["Rename"]["properties"]["label"]["maxLength"],
+            MAX_LABEL_CHARS
+        );
+    }
+
     #[test]
     fn the_document_is_openapi_3_1_with_both_security_schemes() {
         let json: serde_json::Value = serde_json::from_str(DOCUMENT.as_str()).unwrap();

@@ -138,7 +138,8 @@ pub async fn ended(
 /// A session's new name.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Rename {
-    /// At most 60 characters; empty forgets the name.
+    /// At most 60 characters once trimmed; empty forgets the name.
+    #[schema(max_length = 60)]
     pub label: String,
 }
 
