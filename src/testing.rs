@@ -181,9 +181,7 @@ impl TestDatabase {
             .map(|done| done.rows_affected()))?;
         Ok(done)
     }
-}
 
-impl TestDatabase {
     /// How the database would read the rows the `IP_RETENTION` sweep ages in `table`'s `ip`
     /// column, last seen by `seen`: its query plan, one line per step, for the whole addresses
     /// (`whole`) or the cut ones. With sequential scans discouraged on PostgreSQL, whose
@@ -201,10 +199,7 @@ impl TestDatabase {
             seen,
             key: None,
         };
-        let select = crate::sessions::retention::db::select_sql(
-            &column,
-            if whole { "NOT LIKE" } else { "LIKE" },
-        );
+        let select = crate::sessions::retention::db::select_sql(&column, whole);
         let plan = match &self.db {
             #[cfg(feature = "sqlite")]
             Database::Sqlite(pool) => {

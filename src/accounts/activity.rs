@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::device::ClientHints;
 use crate::geo::Place;
-use crate::sessions::retention::db::{age_column, AddressColumn};
+use crate::sessions::retention::db::{age_columns, AddressColumn};
 use crate::sessions::{parse_stored_ip, ClientInfo};
 
 /// One sign-in, or one failed attempt.
@@ -158,11 +158,8 @@ impl Accounts {
         let Some((aging, before)) = self.engine().config().ip_retention.aging(now()) else {
             return Ok(0);
         };
-        let mut changed = 0;
-        for column in [ACTIVITY_IP, SECURITY_EVENT_IP] {
-            changed += age_column(self.db(), &column, aging, before, batch).await?;
-        }
-        Ok(changed)
+        let columns = [ACTIVITY_IP, SECURITY_EVENT_IP];
+        Ok(age_columns(self.db(), &columns, aging, before, batch).await?)
     }
 }
 

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::assurance::{Aal, Assurance, AuthMethod};
 use super::history::SessionHistory;
 use super::record::{ip_key, Expiry, PublicId, SessionRecord, TokenHash};
-use super::retention::db::{age_column, AddressColumn};
+use super::retention::db::{age_columns, AddressColumn};
 use super::retention::{ip_text, parse_stored_ip, AddressAging};
 use super::store::{Deleted, SessionStore, StoreError, UserSessionStore};
 use crate::clock::{from_millis, to_millis};
@@ -496,11 +496,8 @@ impl UserSessionStore for DbStore {
         before: OffsetDateTime,
         batch: u32,
     ) -> Result<u64, StoreError> {
-        let mut changed = 0;
-        for column in [SESSION_LAST_IP, SESSION_FIRST_IP] {
-            changed += age_column(&self.db, &column, aging, before, batch).await?;
-        }
-        Ok(changed)
+        let columns = [SESSION_LAST_IP, SESSION_FIRST_IP];
+        Ok(age_columns(&self.db, &columns, aging, before, batch).await?)
     }
 }
 

@@ -10,11 +10,10 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::retention::AddressAging;
-
 use super::assurance::AuthMethod;
 use super::events::{EndCause, EndedBy, Ending};
 use super::record::{PublicId, SessionRecord};
+use super::retention::AddressAging;
 use super::store::StoreError;
 use crate::device::ClientHints;
 use crate::geo::Place;
@@ -109,7 +108,6 @@ pub trait SessionHistory: Send + Sync {
 
 #[cfg(sql)]
 mod db {
-
     use async_trait::async_trait;
     use sqlx::QueryBuilder;
     use time::OffsetDateTime;
@@ -122,7 +120,7 @@ mod db {
     use crate::sessions::db_store::DbStore;
     use crate::sessions::events::{EndCause, EndedBy};
     use crate::sessions::record::{ip_key, PublicId};
-    use crate::sessions::retention::db::{age_column, AddressColumn};
+    use crate::sessions::retention::db::{age_columns, AddressColumn};
     use crate::sessions::retention::{ip_text, parse_stored_ip, AddressAging};
     use crate::sessions::store::StoreError;
 
@@ -297,11 +295,8 @@ mod db {
             before: OffsetDateTime,
             batch: u32,
         ) -> Result<u64, StoreError> {
-            let mut changed = 0;
-            for column in [HISTORY_LAST_IP, HISTORY_FIRST_IP] {
-                changed += age_column(self.database(), &column, aging, before, batch).await?;
-            }
-            Ok(changed)
+            let columns = [HISTORY_LAST_IP, HISTORY_FIRST_IP];
+            Ok(age_columns(self.database(), &columns, aging, before, batch).await?)
         }
     }
 

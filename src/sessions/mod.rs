@@ -788,6 +788,7 @@ impl SessionEngine {
     ) -> (SessionRecord, SessionToken) {
         let token = SessionToken::generate();
         let place = client.ip.map(|ip| self.place(ip)).unwrap_or_default();
+        let kept_ip = self.inner.config.ip_retention.keep(client.ip);
         let record = SessionRecord {
             public_id: PublicId::generate(),
             token_hash: token.hash(),
@@ -795,10 +796,10 @@ impl SessionEngine {
             label: None,
             assurance: state.assurance,
             data: state.data.clone(),
-            ip: self.inner.config.ip_retention.keep(client.ip),
+            ip: kept_ip,
             user_agent: client.user_agent.clone(),
             client_hints: (!client.hints.is_empty()).then(|| client.hints.clone()),
-            first_ip: self.inner.config.ip_retention.keep(client.ip),
+            first_ip: kept_ip,
             first_place: place.clone(),
             place,
             expiry: state.expiry,

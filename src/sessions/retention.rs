@@ -155,24 +155,21 @@ pub enum AddressAging {
 }
 
 impl AddressAging {
-    /// The stored text an address stored as `stored` becomes: `None` to forget it.
+    /// What an address becomes: its network, or nothing.
     ///
     /// ```
     /// use console_sessions::sessions::AddressAging;
     ///
-    /// assert_eq!(AddressAging::Truncate.rewrite("203.0.113.77").as_deref(), Some("203.0.113.0/24"));
-    /// assert_eq!(
-    ///     AddressAging::Truncate.rewrite("2001:db8:cafe:1::5").as_deref(),
-    ///     Some("2001:db8:cafe::/48")
-    /// );
-    /// // Cut already, or unreadable: left as a network, or forgotten, never kept as it was.
-    /// assert_eq!(AddressAging::Truncate.rewrite("203.0.113.0/24").as_deref(), Some("203.0.113.0/24"));
-    /// assert_eq!(AddressAging::Truncate.rewrite("garbage"), None);
-    /// assert_eq!(AddressAging::Forget.rewrite("203.0.113.77"), None);
+    /// let ip = |text: &str| text.parse().unwrap();
+    /// assert_eq!(AddressAging::Truncate.apply(ip("203.0.113.77")), Some(ip("203.0.113.0")));
+    /// assert_eq!(AddressAging::Truncate.apply(ip("2001:db8:cafe:1::5")), Some(ip("2001:db8:cafe::")));
+    /// // Cut already: left as it is.
+    /// assert_eq!(AddressAging::Truncate.apply(ip("203.0.113.0")), Some(ip("203.0.113.0")));
+    /// assert_eq!(AddressAging::Forget.apply(ip("203.0.113.77")), None);
     /// ```
-    pub fn rewrite(&self, stored: &str) -> Option<String> {
+    pub fn apply(&self, ip: IpAddr) -> Option<IpAddr> {
         match self {
-            Self::Truncate => parse_stored_ip(stored).map(truncated_text),
+            Self::Truncate => Some(truncate_ip(ip)),
             Self::Forget => None,
         }
     }
@@ -192,10 +189,7 @@ pub(crate) fn age_in_place(
     if seen >= before {
         return false;
     }
-    let aged = match aging {
-        AddressAging::Truncate => Some(truncate_ip(whole)),
-        AddressAging::Forget => None,
-    };
+    let aged = aging.apply(whole);
     let changed = aged != *ip;
     *ip = aged;
     changed
@@ -284,7 +278,7 @@ pub(crate) mod db {
 
     use time::OffsetDateTime;
 
-    use super::AddressAging;
+    use super::{truncated_text, AddressAging};
     use crate::clock::to_millis;
     use crate::db::{with_pool, Database};
     use crate::sessions::record::ip_key;
@@ -298,16 +292,32 @@ pub(crate) mod db {
         pub key: Option<&'static str>,
     }
 
-    /// The rows still to age in `column`: whole addresses (`shape` `NOT LIKE`) or cut ones
-    /// (`LIKE`), oldest first; binds the time and how many.
-    pub(crate) fn select_sql(column: &AddressColumn, shape: &str) -> String {
+    /// The rows still to age in `column`: its whole addresses, or its cut ones, oldest first;
+    /// binds the time and how many.
+    pub(crate) fn select_sql(column: &AddressColumn, whole: bool) -> String {
         let AddressColumn {
             table, ip, seen, ..
         } = column;
+        let shape = if whole { "NOT LIKE" } else { "LIKE" };
         format!(
             "SELECT id, {ip} FROM {table} WHERE {ip} IS NOT NULL AND {ip} {shape} '%/%' \
              AND {seen} < $1 ORDER BY {seen} LIMIT $2"
         )
+    }
+
+    /// [`age_column`] for each of `columns`; answers how many addresses changed in all.
+    pub(crate) async fn age_columns(
+        db: &Database,
+        columns: &[AddressColumn],
+        aging: AddressAging,
+        before: OffsetDateTime,
+        batch: u32,
+    ) -> Result<u64, sqlx::Error> {
+        let mut changed = 0;
+        for column in columns {
+            changed += age_column(db, column, aging, before, batch).await?;
+        }
+        Ok(changed)
     }
 
     /// Cuts or forgets, `batch` rows at a time, the addresses in `column` last seen before
@@ -331,9 +341,10 @@ pub(crate) mod db {
             key,
         } = column;
         let batch = batch.max(1);
-        let shapes: &[&str] = match aging {
-            AddressAging::Truncate => &["NOT LIKE"],
-            AddressAging::Forget => &["NOT LIKE", "LIKE"],
+        // Whole addresses, then (when forgetting) cut ones.
+        let shapes: &[bool] = match aging {
+            AddressAging::Truncate => &[true],
+            AddressAging::Forget => &[true, false],
         };
         let update = match key {
             Some(key) => format!(
@@ -345,8 +356,8 @@ pub(crate) mod db {
             }
         };
         let mut total = 0u64;
-        for shape in shapes {
-            let select = select_sql(column, shape);
+        for &whole in shapes {
+            let select = select_sql(column, whole);
             loop {
                 let rows: Vec<(i64, String)> = with_pool!(db, |pool| sqlx::query_as(&select)
                     .bind(to_millis(before))
@@ -357,14 +368,11 @@ pub(crate) mod db {
                     let mut tx = pool.begin().await?;
                     let mut changed = 0u64;
                     for (id, stored) in &rows {
-                        let text = aging.rewrite(stored);
-                        let mut query = sqlx::query(&update).bind(text.clone());
+                        // Unreadable text is forgotten, never kept as it was.
+                        let aged = super::parse_stored_ip(stored).and_then(|ip| aging.apply(ip));
+                        let mut query = sqlx::query(&update).bind(aged.map(truncated_text));
                         if key.is_some() {
-                            let bytes = text
-                                .as_deref()
-                                .and_then(super::parse_stored_ip)
-                                .map(|ip| ip_key(ip).to_vec());
-                            query = query.bind(bytes);
+                            query = query.bind(aged.map(|ip| ip_key(ip).to_vec()));
                         }
                         changed += query
                             .bind(id)
