@@ -59,12 +59,16 @@ mod clock;
 pub mod db;
 #[cfg(feature = "engine")]
 pub mod device;
+#[cfg(all(fuzzing, feature = "engine"))]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(feature = "engine")]
 pub mod geo;
 #[cfg(all(feature = "mail", sql))]
 pub mod mail;
 #[cfg(feature = "engine")]
 pub mod metrics;
+pub mod redirect;
 pub mod refusal;
 #[cfg(all(feature = "admin", sql))]
 pub mod seed;
