@@ -7,6 +7,8 @@ fn main() {
     println!("cargo::rerun-if-changed=migrations");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(sql)");
+    // Set by `cargo fuzz` (fuzz/): opens `fuzzing`, the fuzz targets' way into private parsers.
+    println!("cargo::rustc-check-cfg=cfg(fuzzing)");
     if std::env::var_os("CARGO_FEATURE_SQLITE").is_some()
         || std::env::var_os("CARGO_FEATURE_POSTGRES").is_some()
     {

@@ -5,11 +5,11 @@ use std::net::IpAddr;
 
 /// The address ranges whose usual written form starts with `prefix`: `81.2.` is 81.2.0.0/16,
 /// `81.2` is also 81.20–29 and 81.200–255, `2001:db8:` is 2001:db8::/32. `None` when the prefix
-/// cannot be read that way (`::` in it, or an embedded IPv4 address); an impossible prefix such as
+/// cannot be read that way (`::` in it or at its start, or an embedded IPv4 address); an impossible prefix such as
 /// `300.` gives no ranges.
-pub(super) fn prefix_ranges(prefix: &str) -> Option<Vec<(IpAddr, IpAddr)>> {
+pub(crate) fn prefix_ranges(prefix: &str) -> Option<Vec<(IpAddr, IpAddr)>> {
     if prefix.contains(':') {
-        if prefix.contains("::") || prefix.contains('.') {
+        if prefix.contains("::") || prefix.contains('.') || prefix.starts_with(':') {
             return None;
         }
         let parts: Vec<&str> = prefix.split(':').collect();
@@ -181,5 +181,7 @@ mod tests {
         );
         assert_eq!(prefix_ranges("2001:db8::"), None);
         assert_eq!(prefix_ranges("::ffff:1.2"), None);
+        // The start of `::1` (found by fuzzing): left to the written form too.
+        assert_eq!(prefix_ranges(":"), None);
     }
 }

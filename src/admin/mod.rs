@@ -18,8 +18,8 @@ use crate::sessions::{ip_key, Ending, PublicId, SessionEngine, StoreError};
 
 mod audit;
 mod history;
-mod ip_prefix;
-mod query;
+pub(crate) mod ip_prefix;
+pub(crate) mod query;
 
 pub use audit::{Actor, AuditEntry};
 pub use history::{HistoryEntry, HistoryPage, HistoryQuery};
@@ -88,7 +88,7 @@ impl AdminSqlRow {
 
 /// The search box as SQL conditions, before anyone asked how many sessions it finds: an address,
 /// network or person search is taken to be narrow (its index drives).
-fn resolved(term: &SearchTerm) -> ResolvedSearch {
+pub(crate) fn resolved(term: &SearchTerm) -> ResolvedSearch {
     match term {
         SearchTerm::Network(net) => ResolvedSearch::Ranges {
             ranges: vec![(

@@ -111,7 +111,8 @@ impl SearchTerm {
             && text
                 .chars()
                 .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
-            && text.chars().next().is_some_and(|c| c.is_ascii_hexdigit());
+            // `::1` starts with a colon.
+            && text.chars().next().is_some_and(|c| c.is_ascii_hexdigit() || c == ':');
         if looks_like_prefix {
             return Some(SearchTerm::IpPrefix(text.to_ascii_lowercase()));
         }
@@ -181,7 +182,7 @@ pub struct AdminPage {
     pub total_exact: bool,
 }
 
-pub(super) fn push_filters<'q, DB>(
+pub(crate) fn push_filters<'q, DB>(
     builder: &mut QueryBuilder<'q, DB>,
     query: &'q AdminQuery,
     search: Option<&'q ResolvedSearch>,
@@ -260,7 +261,7 @@ pub(super) fn push_filters<'q, DB>(
 
 /// The search box as SQL, ready to bind.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ResolvedSearch {
+pub(crate) enum ResolvedSearch {
     /// Address ranges, as `ip_key` bounds.
     Ranges {
         ranges: Vec<(Vec<u8>, Vec<u8>)>,
@@ -293,7 +294,7 @@ impl ResolvedSearch {
     }
 }
 
-pub(super) fn push_search<'q, DB>(builder: &mut QueryBuilder<'q, DB>, search: &'q ResolvedSearch)
+pub(crate) fn push_search<'q, DB>(builder: &mut QueryBuilder<'q, DB>, search: &'q ResolvedSearch)
 where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -374,6 +375,10 @@ mod tests {
         assert_eq!(
             SearchTerm::parse("10.1."),
             Some(SearchTerm::IpPrefix("10.1.".into()))
+        );
+        assert_eq!(
+            SearchTerm::parse(":"),
+            Some(SearchTerm::IpPrefix(":".into()))
         );
         assert_eq!(
             SearchTerm::parse("ua: Firefox"),
