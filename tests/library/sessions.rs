@@ -18,6 +18,9 @@ use console_sessions::{
 
 use crate::{geo_fixture, Stores};
 
+/// Random sequences against a model (proptest).
+mod model;
+
 struct Ctx {
     engine: SessionEngine,
     kept: Kept,
