@@ -28,11 +28,11 @@ TEST_POSTGRES_URL ?= postgres://$(PG_USER):$(PG_PASSWORD)@127.0.0.1:$(PG_PORT)/p
 export TEST_POSTGRES_URL
 
 .PHONY: help run test tools rust-tools node-tools chromium postgres-server postgres smtp-server \
-        fmt-check clippy features cargo-test example site e2e fuzz-tools fuzz fuzz-smoke fuzz-cmin bench bench-verify bench-revoke-matching bench-verify-instructions clean nginx
+        fmt-check clippy features cargo-test example site api-contract schemathesis e2e fuzz-tools fuzz fuzz-smoke fuzz-cmin bench bench-verify bench-revoke-matching bench-verify-instructions clean nginx
 
 help:
 	@echo "make run    install what is missing, build, and serve http://127.0.0.1:3000 on data/console-sessions.db"
-	@echo "make test   install what is missing, then fmt, clippy (server + wasm), cargo test (SQLite + PostgreSQL), Playwright"
+	@echo "make test   install what is missing, then fmt, clippy (server + wasm), cargo test (SQLite + PostgreSQL), fuzzing, the API contract, Playwright"
 	@echo "make fuzz   run every fuzz target for FUZZ_SECONDS (600) each, growing its corpus in fuzz/corpus"
 	@echo "make bench  criterion benchmarks"
 	@echo "make bench-verify  wrk load bench of /auth/verify"
@@ -88,6 +88,21 @@ smtp-server:
 	    --target $(SMTP_SERVER_DIR) aiosmtpd==$(AIOSMTPD_VERSION); \
 	}
 
+# schemathesis from PyPI, which fuzzes the JSON API from its OpenAPI document (make api-contract):
+# into target/schemathesis like aiosmtpd, no virtualenv; pinned, as tests/api-contract/hooks.py
+# uses one of its helpers.
+SCHEMATHESIS_DIR := target/schemathesis
+SCHEMATHESIS_VERSION := 4.32.5
+schemathesis:
+	@command -v python3 >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) python3; }
+	@PYTHONPATH=$(SCHEMATHESIS_DIR) python3 -c 'import schemathesis, sys; sys.exit(schemathesis.__version__ != "$(SCHEMATHESIS_VERSION)")' 2>/dev/null || { \
+	  python3 -m pip --version >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(APT_INSTALL) python3-pip; }; \
+	  echo "installing schemathesis $(SCHEMATHESIS_VERSION) into $(SCHEMATHESIS_DIR)"; \
+	  rm -rf $(SCHEMATHESIS_DIR); \
+	  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --no-warn-script-location \
+	    --target $(SCHEMATHESIS_DIR) schemathesis==$(SCHEMATHESIS_VERSION); \
+	}
+
 postgres-server:
 	@command -v pg_ctlcluster >/dev/null || { $(SUDO) apt-get update -qq && $(APT_INSTALL) postgresql; }
 
@@ -113,7 +128,7 @@ postgres: postgres-server
 run: rust-tools
 	cargo leptos serve
 
-test: tools postgres fmt-check clippy features cargo-test fuzz-smoke example e2e
+test: tools postgres fmt-check clippy features cargo-test fuzz-smoke example api-contract e2e
 	@echo "make test: all green"
 
 ## ---- test steps ----
@@ -150,6 +165,10 @@ example:
 
 site: rust-tools
 	cargo leptos build
+
+# The JSON API fuzzed from its own OpenAPI document by schemathesis, against the binary `site` builds.
+api-contract: site schemathesis
+	tests/api-contract/run.sh
 
 e2e: site node-tools chromium
 	cd end2end && npx playwright test

@@ -84,7 +84,8 @@ pub use tokens::{
     EMAIL_TOKEN_LIFETIME, PASSWORD_RESET_LIFETIME,
 };
 pub use validate::{
-    username_key, validate_email, validate_username, MAX_EMAIL_CHARS, MAX_USERNAME_CHARS,
+    username_key, username_pattern, validate_email, validate_username, MAX_EMAIL_CHARS,
+    MAX_USERNAME_CHARS,
 };
 
 use crate::clock::{from_millis, now, to_millis};

@@ -31,28 +31,59 @@ pub fn username_key(username: &str) -> String {
 }
 
 /// Characters that are invisible or reorder text: a username containing them could impersonate
-/// another one on screen.
+/// another one on screen. Ranges, inclusive.
+const INVISIBLE_FORMAT: [(char, char); 7] = [
+    ('\u{00AD}', '\u{00AD}'), // soft hyphen
+    ('\u{180E}', '\u{180E}'), // Mongolian vowel separator
+    ('\u{200B}', '\u{200F}'), // zero-width space/joiners, directional marks
+    ('\u{2028}', '\u{202E}'), // line/paragraph separators, bidirectional embeddings
+    ('\u{2060}', '\u{2064}'), // word joiner, invisible operators
+    ('\u{2066}', '\u{2069}'), // bidirectional isolates
+    ('\u{FEFF}', '\u{FEFF}'), // zero-width no-break space
+];
+
+/// Control characters ([`char::is_control`], Unicode's Cc), as ranges.
+const CONTROL: [(char, char); 2] = [('\u{0000}', '\u{001F}'), ('\u{007F}', '\u{009F}')];
+
 fn is_invisible_format(c: char) -> bool {
-    matches!(
-        c,
-        '\u{00AD}'              // soft hyphen
-            | '\u{180E}'        // Mongolian vowel separator
-            | '\u{200B}'..='\u{200F}' // zero-width space/joiners, directional marks
-            | '\u{2028}'..='\u{202E}' // line/paragraph separators, bidirectional embeddings
-            | '\u{2060}'..='\u{2064}' // word joiner, invisible operators
-            | '\u{2066}'..='\u{2069}' // bidirectional isolates
-            | '\u{FEFF}' // zero-width no-break space
-    )
+    INVISIBLE_FORMAT
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
 }
 
-/// Checks a username and returns it trimmed: 1 to [`MAX_USERNAME_CHARS`] characters, no control or
-/// invisible formatting characters.
+/// [`validate_username`]'s rule on characters as an ECMA-262 regular expression, for a JSON Schema
+/// `pattern` (the JSON API states it, so generated clients know): no control or invisible
+/// formatting character, and at least one that is not white space (the name is trimmed). Its length
+/// limit is the schema's `maxLength`, [`MAX_USERNAME_CHARS`].
+///
+/// ```
+/// let pattern = console_sessions::accounts::username_pattern();
+/// assert!(pattern.starts_with("^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad"));
+/// ```
+pub fn username_pattern() -> String {
+    let refused: String = CONTROL
+        .iter()
+        .chain(&INVISIBLE_FORMAT)
+        .map(|&(first, last)| {
+            let escape = |c: char| format!("\\u{:04x}", u32::from(c));
+            if first == last {
+                escape(first)
+            } else {
+                format!("{}-{}", escape(first), escape(last))
+            }
+        })
+        .collect();
+    format!("^[^{refused}]*[^\\s{refused}][^{refused}]*$")
+}
+
+/// Checks a username and returns it trimmed: 1 to [`MAX_USERNAME_CHARS`] characters (counted before
+/// trimming, as the JSON API's schema counts them), no control or invisible formatting characters.
 pub fn validate_username(username: &str) -> Result<&str, AccountError> {
     let trimmed = username.trim();
     if trimmed.is_empty() {
         return Err(AccountError::Refused(AccountRefusal::UsernameRequired));
     }
-    if too_long(trimmed, MAX_USERNAME_CHARS) {
+    if too_long(username, MAX_USERNAME_CHARS) {
         return Err(AccountError::Refused(AccountRefusal::UsernameTooLong {
             max: MAX_USERNAME_CHARS,
         }));
@@ -139,6 +170,29 @@ mod tests {
             ))
         ));
         assert!(validate_username("Anna Lena Müller").is_ok());
+        // Counted as sent, before trimming: the JSON API's schema cannot count otherwise.
+        assert!(matches!(
+            validate_username(&format!(" {}", "é".repeat(150))),
+            Err(AccountError::Refused(AccountRefusal::UsernameTooLong {
+                max: 150
+            }))
+        ));
+    }
+
+    /// The pattern names every refused range, at both ends; and the refusal of each end is real.
+    #[test]
+    fn the_username_pattern_states_the_same_characters() {
+        let pattern = username_pattern();
+        for &(first, last) in CONTROL.iter().chain(&INVISIBLE_FORMAT) {
+            for c in [first, last] {
+                assert!(
+                    pattern.contains(&format!("\\u{:04x}", u32::from(c))),
+                    "{c:?} is missing from {pattern}"
+                );
+                assert!(validate_username(&format!("a{c}b")).is_err(), "{c:?}");
+            }
+        }
+        assert_eq!(pattern.matches('[').count(), 3);
     }
 
     #[test]

@@ -681,6 +681,14 @@ async fn a_session_can_be_named_and_its_end_is_read_back_with_its_reason(backend
     assert_eq!(ended[0]["reason"], "signed_out");
     assert_eq!(ended[0]["reason_text"], "Signed out");
     assert_eq!(laptop.ended("?limit=100").await.len(), 2);
+    // A limit out of 1 to 100 is refused, as the document says, not quietly clamped.
+    for path in ["/api/v1/sessions/ended", "/api/v1/account/sign-ins"] {
+        for limit in ["0", "101", "-1", "many"] {
+            let response = laptop.get(&format!("{path}?limit={limit}")).await;
+            expect_error(response, 400, "invalid_query").await;
+        }
+        assert_eq!(laptop.get(&format!("{path}?limit=100")).await.status(), 200);
+    }
 }
 
 async fn revoke_others_answers_how_many_sessions_ended(backend: Backend) {

@@ -160,6 +160,7 @@ async fn answer_sign_in(
         (status = 400, description = "`wrong_current_password`, `invalid_body`...", body = ErrorBody),
         (status = 401, description = "`sign_in_required`; `invalid_code`", body = ErrorBody),
         (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorBody),
         (status = 429, description = "`throttled`", body = ErrorBody),
         (status = 503, description = "`database_unavailable`", body = ErrorBody),
     ),

@@ -104,7 +104,7 @@ impl Modify for SecuritySchemes {
 /// The documented routes, and the OpenAPI document describing them: one list, so the two cannot
 /// disagree.
 fn documented() -> (Router<AppState>, OpenApiDocument) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let documented = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(auth::sign_in))
         .routes(routes!(auth::sign_out))
         .routes(routes!(auth::confirm))
@@ -121,7 +121,27 @@ fn documented() -> (Router<AppState>, OpenApiDocument) {
         .routes(routes!(admin::revoke_matching))
         .routes(routes!(admin::job))
         .routes(routes!(openapi_json))
-        .split_for_parts()
+        .split_for_parts();
+    let (router, mut document) = documented;
+    state_username_pattern(&mut document);
+    (router, document)
+}
+
+/// The characters a username may have, as a `pattern`: the library's rule
+/// ([`username_pattern`](console_sessions::accounts::username_pattern)), which a derive attribute
+/// cannot call. (The unit test of the document checks it is there.)
+fn state_username_pattern(document: &mut OpenApiDocument) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let request = document
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("SignInRequest"));
+    if let Some(RefOr::T(Schema::Object(request))) = request {
+        if let Some(RefOr::T(Schema::Object(username))) = request.properties.get_mut("username") {
+            username.pattern = Some(console_sessions::accounts::username_pattern());
+        }
+    }
 }
 
 /// The OpenAPI 3.1 document of the API.
@@ -323,6 +343,10 @@ mod tests {
         let sign_in = &schemas["SignInRequest"]["properties"];
         assert_eq!(sign_in["username"]["minLength"], 1);
         assert_eq!(sign_in["username"]["maxLength"], MAX_USERNAME_CHARS);
+        assert_eq!(
+            sign_in["username"]["pattern"],
+            console_sessions::accounts::username_pattern()
+        );
         assert_eq!(sign_in["password"]["minLength"], 1);
         assert_eq!(sign_in["password"]["maxLength"], MAX_PASSWORD_CHARS);
         assert_eq!(
@@ -333,6 +357,14 @@ mod tests {
             schemas["Rename"]["properties"]["label"]["maxLength"],
             MAX_LABEL_CHARS
         );
+        // Query parameters are in the query (a derive's default is the path).
+        for path in ["/api/v1/sessions/ended", "/api/v1/account/sign-ins"] {
+            let limit = &json["paths"][path]["get"]["parameters"][0];
+            assert_eq!(limit["name"], "limit", "{path}");
+            assert_eq!(limit["in"], "query", "{path}");
+            assert_eq!(limit["schema"]["minimum"], 1, "{path}");
+            assert_eq!(limit["schema"]["maximum"], 100, "{path}");
+        }
     }
 
     #[test]

@@ -98,11 +98,29 @@ pub struct EndedSessions {
     pub now: i64,
 }
 
-/// How many ended sessions to answer.
+/// How many entries to answer.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EndedQuery {
-    /// 1 to 100 (default 50).
+    /// 1 to 100 (default 50); anything else is 400 `invalid_query`.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
+}
+
+impl EndedQuery {
+    /// The `limit` asked for, refused (not clamped) outside 1 to 100: a client asking for 500
+    /// would otherwise take 100 for everything there is.
+    fn limit(&self) -> Result<u32, ApiError> {
+        match self.limit {
+            None => Ok(50),
+            Some(limit @ 1..=100) => Ok(limit),
+            Some(_) => Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "The query string could not be read. limit: 1 to 100",
+            )),
+        }
+    }
 }
 
 /// The user's ended sessions and why each ended (signed out, from which device, by an
@@ -116,6 +134,7 @@ pub struct EndedQuery {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The user's ended sessions", body = EndedSessions),
+        (status = 400, description = "`invalid_query`: the query string could not be read, or `limit` is not 1 to 100", body = ErrorBody),
         (status = 401, description = "`sign_in_required`", body = ErrorBody),
         (status = 503, description = "`database_unavailable`", body = ErrorBody),
     ),
@@ -128,7 +147,7 @@ pub async fn ended(
     use console_sessions::sessions::{now, to_millis};
     // The live sessions name the devices sessions were signed out from.
     let (user_id, live) = live_sessions(&state, &session).await?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let limit = query.limit()?;
     Ok(Json(EndedSessions {
         ended: ended_devices(&state, user_id, &live, limit).await?,
         now: to_millis(now()),
@@ -158,6 +177,7 @@ pub struct Rename {
         (status = 401, description = "`sign_in_required`", body = ErrorBody),
         (status = 403, description = "`csrf_failed` (X-CSRF-Token) or `cross_origin`", body = ErrorBody),
         (status = 404, description = "`not_found`: no such session of this user", body = ErrorBody),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = ErrorBody),
         (status = 503, description = "`database_unavailable`", body = ErrorBody),
     ),
 )]
@@ -189,6 +209,7 @@ pub struct SignIns {
     security(("session_cookie" = [])),
     responses(
         (status = 200, description = "The user's sign-in activity", body = SignIns),
+        (status = 400, description = "`invalid_query`: the query string could not be read, or `limit` is not 1 to 100", body = ErrorBody),
         (status = 401, description = "`sign_in_required`", body = ErrorBody),
         (status = 503, description = "`database_unavailable`", body = ErrorBody),
     ),
@@ -199,7 +220,7 @@ pub async fn sign_ins(
     ApiQuery(query): ApiQuery<EndedQuery>,
 ) -> Result<Json<SignIns>, ApiError> {
     let user_id = crate::server::request::require_active_user_id(&state, &session).await?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 100);
+    let limit = query.limit()?;
     Ok(Json(SignIns {
         sign_ins: sign_in_entries(&state, user_id, limit).await?,
     }))
