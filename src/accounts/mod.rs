@@ -213,7 +213,7 @@ pub struct User {
 /// What creating a user takes.
 #[derive(Clone, Default)]
 pub struct NewUser {
-    /// 1 to [`MAX_USERNAME_CHARS`] characters after trimming; unique ignoring case.
+    /// 1 to [`MAX_USERNAME_CHARS`] characters as sent (then trimmed); unique ignoring case.
     pub username: String,
     /// Optional; `None` or blank for none.
     pub email: Option<String>,

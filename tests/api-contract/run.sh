@@ -13,20 +13,26 @@ work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 server=
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+trap '[ -n "$server" ] && { kill "$server" 2>/dev/null; wait "$server" 2>/dev/null; }; rm -rf "$work"' EXIT
+bin=$(realpath "$bin")
 
 export DATABASE_URL="sqlite://$work/api.db" MAIL_URL="file://$work/mail"
-export LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn
+export LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$PWD/target/site" RUST_LOG=warn
 # hooks.py signs in as from another address, through this "proxy".
 export TRUSTED_PROXIES=127.0.0.1/32
 export CONTRACT_BASE_URL="$base" CONTRACT_USERNAME=contract
 CONTRACT_PASSWORD="contract $(python3 -c 'import secrets; print(secrets.token_urlsafe(16))')"
 export CONTRACT_PASSWORD
-CONSOLE_SESSIONS_SUPERUSER_PASSWORD="$CONTRACT_PASSWORD" \
-  "$bin" createsuperuser --username contract --email contract@example.com >/dev/null
-"$bin" serve >"$work/server.log" 2>&1 &
+(cd "$work" && CONSOLE_SESSIONS_SUPERUSER_PASSWORD="$CONTRACT_PASSWORD" \
+  "$bin" createsuperuser --username contract --email contract@example.com >/dev/null)
+# From the scratch folder: a developer's .env in the checkout must not change the server.
+(cd "$work" && exec "$bin" serve) >"$work/server.log" 2>&1 &
 server=$!
-for _ in $(seq 1 200); do curl -fs "$base/healthz" -o /dev/null && break; sleep 0.1; done
+for _ in $(seq 1 300); do
+  kill -0 "$server" 2>/dev/null || { cat "$work/server.log" >&2; echo "api-contract: the server stopped" >&2; exit 1; }
+  curl -fs "$base/healthz" -o /dev/null && break
+  sleep 0.1
+done
 curl -fs "$base/healthz" -o /dev/null || { cat "$work/server.log" >&2; exit 1; }
 
 seed=()
