@@ -181,8 +181,10 @@ FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 15
 # No sanitizer: the library forbids unsafe code, so what there is to find is a panic, a hang or a
 # broken property, which libFuzzer reports alone (AddressSanitizer would double the build). The
-# long runs fuzz an optimised build; the short run of `make test` an unoptimised one (-D), which
-# builds with half the work: about 4 minutes from nothing on two cores instead of 8.
+# long runs fuzz an optimised build (16 codegen units, where cargo-fuzz would take one: quicker to
+# build, somewhat fewer runs a second); the short run of `make test` an unoptimised one (-D), which
+# builds with half the work: about 4 minutes from nothing on two cores instead of 8. The nightly is
+# the one this machine has (rustup fetches nothing here), as for cargo-leptos above.
 FUZZ := $(CARGO) +nightly fuzz
 FUZZ_BUILD_FLAGS := -s none --codegen-units 16 --target-dir target/fuzz
 FUZZ_SMOKE_FLAGS := -D -s none --target-dir target/fuzz-smoke
@@ -194,31 +196,35 @@ fuzz-tools:
 	fi
 
 # The short run of `make test`: each target replays its kept corpus (fuzz/corpus/<target>, read
-# only) and then fuzzes for FUZZ_SMOKE_SECONDS; new inputs go to target/, not into the repo.
+# only) and then fuzzes for FUZZ_SMOKE_SECONDS; new inputs go to target/, not into the repo. A
+# failing input is left in fuzz/artifacts/<target>/ (ignored by git).
 fuzz-smoke: fuzz-tools
 	$(FUZZ) build $(FUZZ_SMOKE_FLAGS)
 	@for target in $(FUZZ_TARGETS); do \
-	  rm -rf target/fuzz/smoke/$$target && mkdir -p target/fuzz/smoke/$$target target/fuzz/artifacts/$$target; \
+	  rm -rf target/fuzz/smoke/$$target fuzz/artifacts/$$target; \
+	  mkdir -p target/fuzz/smoke/$$target fuzz/corpus/$$target; \
 	  echo "fuzz $$target for $(FUZZ_SMOKE_SECONDS) s"; \
 	  log=target/fuzz/smoke/$$target.log; \
 	  if ! $(FUZZ) run $(FUZZ_SMOKE_FLAGS) $$target target/fuzz/smoke/$$target fuzz/corpus/$$target -- \
-	      -max_total_time=$(FUZZ_SMOKE_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-	      -artifact_prefix=target/fuzz/artifacts/$$target/ > $$log 2>&1; then \
-	    tail -n 40 $$log; echo "fuzz $$target failed: the input is in target/fuzz/artifacts/$$target"; exit 1; \
+	      -max_total_time=$(FUZZ_SMOKE_SECONDS) -timeout=10 -rss_limit_mb=2048 > $$log 2>&1; then \
+	    tail -n 60 $$log; echo "fuzz $$target failed: the input is in fuzz/artifacts/$$target"; exit 1; \
 	  fi; \
 	  grep -E '^Done [0-9]+ runs' $$log; \
 	done
 
-# The long runs: FUZZ_SECONDS per target, new inputs kept in fuzz/corpus/<target>; then
-# `make fuzz-cmin` keeps only the inputs that add coverage, before committing the corpus.
+# The long runs: FUZZ_SECONDS per target, new inputs kept in fuzz/corpus/<target>; every target
+# runs even when one fails, and the failures are listed at the end. Then `make fuzz-cmin` keeps
+# only the inputs that add coverage, before committing the corpus.
 fuzz: fuzz-tools
 	$(FUZZ) build $(FUZZ_BUILD_FLAGS)
-	@for target in $(FUZZ_TARGETS); do \
-	  mkdir -p fuzz/corpus/$$target target/fuzz/artifacts/$$target; \
+	@failed=""; \
+	for target in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/corpus/$$target; \
 	  echo "fuzz $$target for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ) run $(FUZZ_BUILD_FLAGS) $$target -- -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-	    -rss_limit_mb=2048 -artifact_prefix=target/fuzz/artifacts/$$target/ -print_final_stats=1; \
-	done
+	    -rss_limit_mb=2048 -print_final_stats=1 || failed="$$failed $$target"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzzing failed:$$failed (inputs in fuzz/artifacts/)"; exit 1; fi
 
 fuzz-cmin: fuzz-tools
 	@for target in $(FUZZ_TARGETS); do $(FUZZ) cmin $(FUZZ_BUILD_FLAGS) $$target; done

@@ -503,6 +503,10 @@ async fn random_sequences_of_requests_and_staff_actions_agree_with_a_simple_mode
         .unwrap_or(24u32);
     let seed: [u8; 32] = match std::env::var("PROPTEST_SEED") {
         Ok(hex) => {
+            assert!(
+                hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                "PROPTEST_SEED is 64 hex digits"
+            );
             let bytes: Vec<u8> = (0..hex.len())
                 .step_by(2)
                 .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("PROPTEST_SEED is hex"))
@@ -512,6 +516,9 @@ async fn random_sequences_of_requests_and_staff_actions_agree_with_a_simple_mode
         Err(_) => rand::random(),
     };
     let seed_hex: String = seed.iter().map(|b| format!("{b:02x}")).collect();
+    // Printed first: a step that panics (a store error) skips the report below. The harness shows
+    // a test's output only when it fails.
+    println!("PROPTEST_SEED={seed_hex}");
     let mut runner = TestRunner::new_with_rng(
         Config::with_cases(cases),
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
