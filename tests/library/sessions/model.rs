@@ -1,7 +1,7 @@
 //! The engine against a model: random sequences of what requests and staff do to sessions (create,
-//! load, save, cycle the key, sign out, revoke, revoke all, expire, sweep, evict from the cache,
-//! read from a cold node), checked after every step against a map of which tokens are live and
-//! what they hold. On every store case: no ended session comes back, no cache serves what the
+//! load, save, cycle the key, sign out, revoke by the owner and by someone else, revoke all,
+//! expire, sweep, evict from the cache, read from a cold node), checked after every step against a
+//! map of which tokens are live and what they hold. On every store case: no ended session comes back, no cache serves what the
 //! store no longer holds, and expiry falls exactly at `expires_at`.
 //!
 //! proptest makes the sequences and shrinks a failing one to a shortest form; the runner is driven
@@ -38,6 +38,8 @@ enum Op {
     SignOut(Index),
     /// The user signs the session out from another device, by its public id.
     Revoke(Index),
+    /// Another user tries the same: "not found", and the session lives on.
+    RevokeAsAnother(Index, u8),
     /// Every session of one of the users is signed out.
     RevokeAll(u8),
     /// The session is given an expiry in the past.
@@ -63,6 +65,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<Index>().prop_map(Op::Cycle),
         1 => any::<Index>().prop_map(Op::SignOut),
         1 => any::<Index>().prop_map(Op::Revoke),
+        1 => (any::<Index>(), 0u8..3).prop_map(|(i, other)| Op::RevokeAsAnother(i, other)),
         1 => (0u8..3).prop_map(Op::RevokeAll),
         1 => any::<Index>().prop_map(Op::Expire),
         1 => Just(Op::ClearExpired),
@@ -318,6 +321,21 @@ impl<'c> Model<'c> {
                 }
                 check(revoked == was_there, || {
                     format!("revoking session {i} (stored: {was_there}) answered {revoked}")
+                })?;
+            }
+            Op::RevokeAsAnother(i, which) => {
+                let i = self.pick(i);
+                let other = self.user(*which).await;
+                if self.entries[i].user == Some(other) {
+                    return Ok(());
+                }
+                let revoked = self
+                    .engine()
+                    .revoke(other, &self.entries[i].public_id)
+                    .await
+                    .expect("revoke");
+                check(!revoked, || {
+                    format!("user {which} revoked session {i}, which is not theirs")
                 })?;
             }
             Op::RevokeAll(which) => {
