@@ -175,6 +175,16 @@ impl<'c> Model<'c> {
         })
     }
 
+    /// The public id of the session a token just made.
+    async fn public_id_of(&self, token: &SessionToken) -> Result<PublicId, String> {
+        self.ctx
+            .request(Some(token.expose()))
+            .public_id()
+            .await
+            .expect("the store answers")
+            .ok_or_else(|| "a session just made has no public id".to_owned())
+    }
+
     async fn create(&mut self, user: Option<u8>, value: u8) -> Step {
         let user = match user {
             Some(which) => Some(self.user(which).await),
@@ -187,13 +197,7 @@ impl<'c> Model<'c> {
             CookieAction::Set { token, .. } => token,
             other => return Err(format!("a new session answered {other:?}, not a cookie")),
         };
-        let public_id = self
-            .ctx
-            .request(Some(token.expose()))
-            .public_id()
-            .await
-            .expect("the store answers")
-            .ok_or("a session just made has no public id")?;
+        let public_id = self.public_id_of(&token).await?;
         self.entries.push(Entry {
             token,
             public_id,
@@ -238,13 +242,7 @@ impl<'c> Model<'c> {
                     check(fresh.expose() != token.expose(), || {
                         format!("ended session {i}'s token came back")
                     })?;
-                    let public_id = self
-                        .ctx
-                        .request(Some(fresh.expose()))
-                        .public_id()
-                        .await
-                        .expect("the store answers")
-                        .ok_or("a session just made has no public id")?;
+                    let public_id = self.public_id_of(&fresh).await?;
                     self.entries.push(Entry {
                         token: fresh,
                         public_id,
