@@ -294,7 +294,7 @@ impl ResolvedSearch {
     }
 }
 
-pub(crate) fn push_search<'q, DB>(builder: &mut QueryBuilder<'q, DB>, search: &'q ResolvedSearch)
+pub(super) fn push_search<'q, DB>(builder: &mut QueryBuilder<'q, DB>, search: &'q ResolvedSearch)
 where
     DB: sqlx::Database,
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
